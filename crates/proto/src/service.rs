@@ -1,0 +1,100 @@
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use crate::{CloseReason, ConnId};
+
+/// What the reactor does when a connection's unsent output passes
+/// [`OutputLimits::high_water`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Stop reading from the connection until its output drains below
+    /// [`OutputLimits::low_water`]: TCP backpressure, nothing is lost. Right
+    /// for services whose output is caused by the same client's input (echo).
+    PauseReading,
+    /// Close the connection with [`CloseReason::OutputOverflow`]. Right for
+    /// services where others cause the output (chat): a consumer that falls
+    /// behind must never stall or bloat the server.
+    Disconnect,
+}
+
+/// Bounds on one connection's unsent output, and what happens past them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Unsent bytes above which [`OutputLimits::policy`] applies.
+    pub high_water: usize,
+    /// Unsent bytes below which a paused connection is read again.
+    pub low_water: usize,
+    /// What to do above the high-water mark.
+    pub policy: OverflowPolicy,
+}
+
+/// The service's view of the connections: where its output goes.
+///
+/// Implemented by the reactor over real sockets and by
+/// [`testing::MemoryIo`](crate::testing::MemoryIo) in memory.
+pub trait Io {
+    /// Queues a copy of `bytes` on `conn`'s output. Ignored if `conn` is
+    /// closed or closing, so a service never sends to a closed client.
+    fn send(&mut self, conn: ConnId, bytes: &[u8]);
+
+    /// Queues a shared buffer on `conn`'s output (cheap fan-out: one
+    /// allocation for all recipients).
+    fn send_shared(&mut self, conn: ConnId, bytes: Bytes);
+
+    /// Closes `conn` once everything queued for it has been sent. No further
+    /// input is delivered for it; [`Service::handle_close`] follows.
+    fn close(&mut self, conn: ConnId, reason: CloseReason);
+
+    /// Bytes queued on `conn` and not yet written to the socket.
+    fn pending_output(&self, conn: ConnId) -> usize;
+}
+
+/// A protocol, as a state machine driven by the reactor.
+///
+/// Every method has a default so that a service only writes what it needs.
+/// The reactor calls them in this order per connection: `handle_connect`,
+/// any number of `handle_data`, optionally `handle_eof`, then exactly one
+/// `handle_close`.
+pub trait Service {
+    /// Output bounds and overflow policy the reactor enforces per connection.
+    fn output_limits(&self) -> OutputLimits;
+
+    /// A new connection from `peer` was accepted.
+    fn handle_connect(&mut self, conn: ConnId, peer: SocketAddr, io: &mut impl Io) {
+        let _ = (conn, peer, io);
+    }
+
+    /// Bytes arrived on `conn`, exactly as TCP delivered them: any split of
+    /// the peer's writes is possible, so framing is the service's job.
+    fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io);
+
+    /// The peer shut down its write side (EOF). The default closes the
+    /// connection once its pending output has been sent.
+    fn handle_eof(&mut self, conn: ConnId, io: &mut impl Io) {
+        io.close(conn, CloseReason::PeerClosed);
+    }
+
+    /// `conn` is gone; nothing can be sent to it any more.
+    fn handle_close(&mut self, conn: ConnId, reason: CloseReason, io: &mut impl Io) {
+        let _ = (conn, reason, io);
+    }
+
+    /// The server is shutting down: say goodbye. Every connection is closed
+    /// after this, once its output is flushed (up to a deadline).
+    fn handle_shutdown(&mut self, io: &mut impl Io) {
+        let _ = io;
+    }
+
+    /// Message sent, best effort, to a connection refused because the server
+    /// is full, before it is closed.
+    fn rejection_notice(&self) -> Option<&[u8]> {
+        None
+    }
+
+    /// A datagram arrived (for services that also speak UDP). Write the reply
+    /// into `reply`; leave it empty to send nothing.
+    fn handle_datagram(&mut self, data: &[u8], reply: &mut Vec<u8>) {
+        let _ = (data, reply);
+    }
+}
