@@ -86,7 +86,10 @@ mod tests {
             CloseReason::from_io_error(&other),
             CloseReason::Error(io::ErrorKind::TimedOut)
         );
-        assert_eq!(CloseReason::Error(io::ErrorKind::TimedOut).to_string(), "error: timed out");
+        assert_eq!(
+            CloseReason::Error(io::ErrorKind::TimedOut).to_string(),
+            "error: timed out"
+        );
         assert_eq!(CloseReason::IdleTimeout.to_string(), "idle timeout");
     }
 }

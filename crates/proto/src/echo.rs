@@ -1,5 +1,5 @@
-use crate::{Io, OutputLimits, OverflowPolicy, Service};
 use crate::{CloseReason, ConnId};
+use crate::{Io, OutputLimits, OverflowPolicy, Service};
 
 /// RFC 862 echo: every byte received is sent back, in order, unchanged.
 ///

@@ -170,7 +170,11 @@ mod tests {
     }
 
     fn trickle(limit: usize) -> Trickle {
-        Trickle { got: Vec::new(), limit, calls: 0 }
+        Trickle {
+            got: Vec::new(),
+            limit,
+            calls: 0,
+        }
     }
 
     #[test]

@@ -33,7 +33,10 @@ impl MemoryIo {
 impl Io for MemoryIo {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
         if !self.closed.contains_key(&conn) {
-            self.outputs.entry(conn).or_default().extend_from_slice(bytes);
+            self.outputs
+                .entry(conn)
+                .or_default()
+                .extend_from_slice(bytes);
         }
     }
 

@@ -1,1 +1,31 @@
-fn main(){}
+//! `switchboard`: echo and chat servers on a reactor of our own, a client
+//! and a load generator. See `switchboard --help` and the README.
+
+mod bench;
+mod cli;
+mod client;
+mod echo;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{BenchCommand, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.verbose, cli.trace);
+    let result = match cli.command {
+        Command::Echo(args) => echo::run(args),
+        Command::Client(args) => client::run(args),
+        Command::Bench(BenchCommand::Echo(args)) => bench::echo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("switchboard: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

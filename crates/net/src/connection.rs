@@ -1,0 +1,110 @@
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use switchboard_proto::{CloseReason, OutputBuffer};
+
+use crate::poller::Interest;
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Input goes to the service.
+    Open,
+    /// Closing was asked for: input is discarded, output is flushed; then
+    /// the write side is shut down and the connection lingers.
+    Draining(CloseReason),
+    /// Output sent and FIN queued behind it: input is discarded until the
+    /// peer's EOF or the deadline, so that closing with unread input does not
+    /// turn into a reset that destroys what we sent.
+    Lingering(CloseReason, Instant),
+    /// Gone; reaped (deregistered, dropped, reported) at the end of the turn.
+    Dead(CloseReason),
+}
+
+/// One accepted TCP connection and everything the reactor knows about it.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub out: OutputBuffer,
+    pub state: State,
+    /// Readiness cache: the socket may have input (or EOF) we have not read.
+    pub readable: bool,
+    /// The poller reported the peer's FIN: read until EOF, skip the
+    /// short-read shortcut.
+    pub read_closed: bool,
+    /// A read returned EOF.
+    pub eof: bool,
+    /// Reading is paused because unsent output passed the high-water mark.
+    pub paused: bool,
+    /// The last write could not take everything: wait for WRITABLE.
+    pub write_blocked: bool,
+    /// What the poller currently watches for this socket.
+    pub registered: Interest,
+    /// Last time bytes moved either way (for the idle timeout).
+    pub last_active: Instant,
+    /// The deadline this connection has armed in the timer queue, if any.
+    pub timer: Option<Instant>,
+    /// Listed for the end-of-turn flush (so it is listed once).
+    pub queued_flush: bool,
+    /// Listed in the read queue (so stale entries can be told apart).
+    pub queued_read: bool,
+}
+
+impl Connection {
+    pub fn new(stream: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+        Connection {
+            stream,
+            peer,
+            out: OutputBuffer::new(),
+            state: State::Open,
+            readable: false,
+            read_closed: false,
+            eof: false,
+            paused: false,
+            write_blocked: false,
+            registered: Interest::NONE,
+            last_active: now,
+            timer: None,
+            queued_flush: false,
+            queued_read: false,
+        }
+    }
+
+    /// Whether input should be read now (to the service, or discarded).
+    pub fn wants_read(&self) -> bool {
+        !self.eof
+            && match self.state {
+                State::Open => !self.paused,
+                State::Draining(_) | State::Lingering(..) => true,
+                State::Dead(_) => false,
+            }
+    }
+
+    /// The interest this connection's state calls for: the seed's `inputs`
+    /// and `outputs` lists, derived instead of maintained by hand.
+    pub fn desired_interest(&self) -> Interest {
+        if matches!(self.state, State::Dead(_)) {
+            return Interest::NONE;
+        }
+        Interest {
+            readable: self.wants_read(),
+            writable: self.write_blocked,
+        }
+    }
+
+    /// When this connection must next be looked at: idle timeout or the end
+    /// of lingering, whichever comes first.
+    pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
+        let idle = idle_timeout.map(|d| self.last_active + d);
+        let linger = match self.state {
+            State::Lingering(_, until) => Some(until),
+            _ => None,
+        };
+        match (idle, linger) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use slab::Slab;
+use switchboard_proto::{CloseReason, ConnId, Io, OutputLimits, OverflowPolicy};
+use tracing::{trace, warn};
+
+use crate::connection::{Connection, State};
+use crate::poller::{Poller, Token};
+use crate::stats::Stats;
+use crate::timer_queue::TimerQueue;
+
+/// All open connections, and the bookkeeping of one reactor turn: which
+/// connections need a flush, a read or a reap. This is the service's [`Io`].
+pub(crate) struct Connections {
+    pub slab: Slab<Connection>,
+    pub limits: OutputLimits,
+    pub idle_timeout: Option<Duration>,
+    pub linger_timeout: Duration,
+    /// Connections with output to flush or interest to update this turn.
+    pub flush_list: Vec<usize>,
+    /// Connections believed readable, to read this turn.
+    pub read_queue: Vec<usize>,
+    /// Connections closed this turn, to reap after it.
+    pub reap_list: Vec<usize>,
+    pub timers: TimerQueue,
+    pub stats: Stats,
+}
+
+impl Connections {
+    pub fn new(limits: OutputLimits, idle_timeout: Option<Duration>, linger: Duration) -> Self {
+        Connections {
+            slab: Slab::new(),
+            limits,
+            idle_timeout,
+            linger_timeout: linger,
+            flush_list: Vec::new(),
+            read_queue: Vec::new(),
+            reap_list: Vec::new(),
+            timers: TimerQueue::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Lists `key` for the end-of-turn flush and interest update.
+    pub fn queue_flush(&mut self, key: usize) {
+        if let Some(c) = self.slab.get_mut(key) {
+            if !c.queued_flush {
+                c.queued_flush = true;
+                self.flush_list.push(key);
+            }
+        }
+    }
+
+    /// Lists `key` to be read this turn (or the next).
+    pub fn queue_read(&mut self, key: usize) {
+        if let Some(c) = self.slab.get_mut(key) {
+            if !c.queued_read {
+                c.queued_read = true;
+                self.read_queue.push(key);
+            }
+        }
+    }
+
+    /// Closes `key` now: its output is dropped and it is reaped after the
+    /// turn. The first reason given wins.
+    pub fn mark_dead(&mut self, key: usize, reason: CloseReason) {
+        if let Some(c) = self.slab.get_mut(key) {
+            if !matches!(c.state, State::Dead(_)) {
+                c.state = State::Dead(reason);
+                c.out.clear();
+                self.reap_list.push(key);
+            }
+        }
+    }
+
+    /// Arms `key`'s next deadline unless an earlier one is already armed.
+    pub fn arm_timer(&mut self, key: usize) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        let Some(when) = c.deadline(self.idle_timeout) else {
+            return;
+        };
+        if c.timer.is_none_or(|armed| when < armed) {
+            c.timer = Some(when);
+            self.timers.push(when, key);
+        }
+    }
+
+    /// Handles one fired timer entry: stale entries are dropped, early ones
+    /// re-armed (activity moved the deadline), due ones close the connection.
+    pub fn handle_timer(&mut self, when: Instant, key: usize, now: Instant) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        if c.timer != Some(when) {
+            return; // superseded, or the slot was reused
+        }
+        c.timer = None;
+        match c.deadline(self.idle_timeout) {
+            Some(due) if due <= now => {
+                let reason = match c.state {
+                    State::Lingering(reason, _) => reason,
+                    _ => CloseReason::IdleTimeout,
+                };
+                self.mark_dead(key, reason);
+            }
+            _ => self.arm_timer(key),
+        }
+    }
+
+    /// Writes `key`'s pending output until done or the socket is full, then
+    /// applies backpressure, the close sequence and the poller interest.
+    pub fn flush(&mut self, key: usize, now: Instant, poller: &mut dyn Poller) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        c.queued_flush = false;
+        if matches!(c.state, State::Dead(_)) {
+            return;
+        }
+        let had_output = !c.out.is_empty();
+        while !c.out.is_empty() {
+            match c.out.write_to(&mut c.stream) {
+                Ok(n) => {
+                    self.stats.bytes_out += n as u64;
+                    c.last_active = now;
+                    trace!(bytes = n, peer = %c.peer, "sent");
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.write_blocked = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.mark_dead(key, CloseReason::from_io_error(&e)),
+            }
+        }
+        let pending = c.out.len();
+        if pending == 0 {
+            c.write_blocked = false;
+            if had_output {
+                trace!(peer = %c.peer, "output queue empty");
+            }
+        }
+        if c.paused && pending <= self.limits.low_water {
+            c.paused = false;
+            if c.readable {
+                self.queue_read(key);
+            }
+        }
+        let c = &mut self.slab[key];
+        if self.limits.policy == OverflowPolicy::Disconnect && pending > self.limits.high_water {
+            return self.mark_dead(key, CloseReason::OutputOverflow);
+        }
+        if let State::Draining(reason) = c.state {
+            if pending == 0 {
+                if c.eof {
+                    return self.mark_dead(key, reason);
+                }
+                // FIN after everything we sent; keep reading until theirs.
+                if c.stream.shutdown(Shutdown::Write).is_err() {
+                    return self.mark_dead(key, reason);
+                }
+                c.state = State::Lingering(reason, now + self.linger_timeout);
+                self.arm_timer(key);
+            }
+        }
+        self.sync_interest(key, poller);
+    }
+
+    /// Makes the poller watch `key` for what its state calls for.
+    pub fn sync_interest(&mut self, key: usize, poller: &mut dyn Poller) {
+        let Some(c) = self.slab.get_mut(key) else {
+            return;
+        };
+        let want = c.desired_interest();
+        if want == c.registered {
+            return;
+        }
+        let fd = c.stream.as_raw_fd();
+        let result = if want.is_empty() {
+            poller.deregister(fd)
+        } else if c.registered.is_empty() {
+            poller.register(fd, Token(key), want)
+        } else {
+            poller.reregister(fd, Token(key), want)
+        };
+        match result {
+            Ok(()) => c.registered = want,
+            Err(e) => {
+                warn!(peer = %c.peer, error = %e, "poller registration failed");
+                self.mark_dead(key, CloseReason::from_io_error(&e));
+            }
+        }
+    }
+
+    fn open(&mut self, conn: ConnId) -> Option<&mut Connection> {
+        self.slab.get_mut(conn.0).filter(|c| c.state == State::Open)
+    }
+}
+
+impl Io for Connections {
+    fn send(&mut self, conn: ConnId, bytes: &[u8]) {
+        if let Some(c) = self.open(conn) {
+            c.out.push_slice(bytes);
+            self.after_push(conn.0);
+        }
+    }
+
+    fn send_shared(&mut self, conn: ConnId, bytes: Bytes) {
+        if let Some(c) = self.open(conn) {
+            c.out.push_shared(bytes);
+            self.after_push(conn.0);
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: CloseReason) {
+        if let Some(c) = self.open(conn) {
+            c.state = State::Draining(reason);
+            // Input is now discarded rather than held back.
+            c.paused = false;
+            if c.readable {
+                self.queue_read(conn.0);
+            }
+            self.queue_flush(conn.0);
+        }
+    }
+
+    fn pending_output(&self, conn: ConnId) -> usize {
+        self.slab.get(conn.0).map_or(0, |c| c.out.len())
+    }
+}
+
+impl Connections {
+    /// Applies the overflow policy as soon as output is queued. Pausing takes
+    /// effect at once; a disconnect waits for the end-of-turn flush (a fast
+    /// reader may take it all), unless the output is already twice the limit.
+    fn after_push(&mut self, key: usize) {
+        self.queue_flush(key);
+        let c = &mut self.slab[key];
+        let len = c.out.len();
+        if len > self.limits.high_water {
+            match self.limits.policy {
+                OverflowPolicy::PauseReading => c.paused = true,
+                OverflowPolicy::Disconnect if len > 2 * self.limits.high_water => {
+                    self.mark_dead(key, CloseReason::OutputOverflow)
+                }
+                OverflowPolicy::Disconnect => {}
+            }
+        }
+    }
+}

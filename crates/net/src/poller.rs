@@ -1,0 +1,101 @@
+//! The readiness interface the reactor runs on: the seed's `select.select`,
+//! as a small trait with one file per backend (as in mio's `sys/` or Redis'
+//! `ae_epoll.c` / `ae_select.c`).
+//!
+//! Backends may be edge- or level-triggered. The reactor treats every event
+//! as a hint: it caches readiness per connection, drains until `WouldBlock`,
+//! tolerates spurious events and keeps interest minimal (WRITABLE only while
+//! output is blocked, READABLE not while reading is paused), so a
+//! level-triggered `select(2)` or `poll(2)` backend never busy-loops.
+
+mod mio_poller;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+pub use mio_poller::MioPoller;
+
+/// Names a registered descriptor in the events a poller returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Token(pub usize);
+
+/// Which readiness a descriptor is registered for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Interest {
+    /// Wake when there is something to read (or accept), or EOF.
+    pub readable: bool,
+    /// Wake when a write would make progress.
+    pub writable: bool,
+}
+
+impl Interest {
+    /// No interest: the descriptor should not be registered at all.
+    pub const NONE: Interest = Interest {
+        readable: false,
+        writable: false,
+    };
+    /// Readable only.
+    pub const READABLE: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+
+    /// Whether neither readiness is wanted.
+    pub fn is_empty(self) -> bool {
+        !self.readable && !self.writable
+    }
+}
+
+/// One readiness report. Flags are hints; the socket call tells the truth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The token the descriptor was registered with.
+    pub token: Token,
+    /// Data, a connection to accept, or EOF may be waiting.
+    pub readable: bool,
+    /// A write may make progress.
+    pub writable: bool,
+    /// The peer shut down its write side: reads will end in EOF, so keep
+    /// reading until they do.
+    pub read_closed: bool,
+    /// The socket has a pending error (`SO_ERROR`).
+    pub error: bool,
+}
+
+/// Which poller backend a reactor uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PollerKind {
+    /// epoll on Linux, kqueue on the BSDs and macOS, through mio.
+    #[default]
+    Mio,
+}
+
+impl PollerKind {
+    /// Creates a poller of this kind.
+    pub fn create(self) -> io::Result<Box<dyn Poller>> {
+        match self {
+            PollerKind::Mio => Ok(Box::new(MioPoller::new()?)),
+        }
+    }
+}
+
+/// A readiness backend: register descriptors, wait for events.
+pub trait Poller: Send {
+    /// A short name for logs (`"epoll"`, `"select"`, …).
+    fn name(&self) -> &'static str;
+
+    /// Starts watching `fd` for `interest` (never empty).
+    fn register(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+
+    /// Changes what `fd` is watched for (never empty).
+    fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()>;
+
+    /// Stops watching `fd`. Must be called before `fd` is closed.
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// Waits until at least one registered descriptor is ready or `timeout`
+    /// passes (`None`: no limit), and replaces `events` with what is ready.
+    /// A signal interrupting the wait returns `Ok` with no events.
+    fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()>;
+}

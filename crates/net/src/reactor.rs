@@ -1,0 +1,564 @@
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use switchboard_proto::{CloseReason, ConnId, Io, Service};
+use tracing::{debug, error, info, trace, warn};
+
+use crate::config::Config;
+use crate::connection::{Connection, State};
+use crate::connections::Connections;
+use crate::listener::{is_per_connection, is_resource_exhaustion};
+use crate::poller::{Event, Interest, Poller, Token};
+use crate::reactor_handle::ReactorHandle;
+use crate::stats::Stats;
+
+/// Tokens above every connection key name the reactor's own descriptors.
+const CONTROL: usize = usize::MAX;
+const LISTENER_BASE: usize = usize::MAX - 1;
+const UDP_BASE: usize = usize::MAX - 1 - 4096;
+/// Datagrams served per socket per turn before others get a go.
+const MAX_DATAGRAMS_PER_TURN: usize = 256;
+
+enum Source {
+    Control,
+    Listener(usize),
+    Udp(usize),
+    Conn(usize),
+}
+
+fn source(token: Token) -> Source {
+    match token.0 {
+        CONTROL => Source::Control,
+        t if t > UDP_BASE => Source::Listener(LISTENER_BASE - t),
+        t if t > UDP_BASE - 4096 => Source::Udp(UDP_BASE - t),
+        t => Source::Conn(t),
+    }
+}
+
+struct ListenerSlot {
+    listener: TcpListener,
+    addr: SocketAddr,
+    /// Set while accepting is paused after descriptor exhaustion.
+    resume_at: Option<Instant>,
+}
+
+struct UdpSlot {
+    socket: UdpSocket,
+    /// The per-turn cap was hit: serve again without waiting for an event.
+    pending: bool,
+}
+
+/// How a reactor's run ended.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    /// Counters over the reactor's life.
+    pub stats: Stats,
+    /// A second shutdown request cut the graceful shutdown short.
+    pub forced: bool,
+}
+
+/// One event loop serving one [`Service`] on any number of listeners.
+pub struct Reactor<S: Service> {
+    service: S,
+    poller: Box<dyn Poller>,
+    config: Config,
+    conns: Connections,
+    listeners: Vec<ListenerSlot>,
+    udp: Vec<UdpSlot>,
+    udp_reply: Vec<u8>,
+    events: Vec<Event>,
+    read_buf: Box<[u8]>,
+    control: UnixStream,
+    handle: ReactorHandle,
+    shutdown_deadline: Option<Instant>,
+    forced: bool,
+    /// Descriptor exhaustion was logged; log again only after recovering.
+    exhaustion_logged: bool,
+    /// The connection limit was logged; log again only after dropping below.
+    full_logged: bool,
+}
+
+impl<S: Service> Reactor<S> {
+    /// A reactor for `service`, with no listeners yet.
+    pub fn new(service: S, config: Config) -> io::Result<Self> {
+        let mut poller = config.poller.create()?;
+        let (tx, control) = UnixStream::pair()?;
+        tx.set_nonblocking(true)?;
+        control.set_nonblocking(true)?;
+        poller.register(control.as_raw_fd(), Token(CONTROL), Interest::READABLE)?;
+        let conns = Connections::new(
+            service.output_limits(),
+            config.idle_timeout,
+            config.linger_timeout,
+        );
+        Ok(Reactor {
+            service,
+            poller,
+            conns,
+            listeners: Vec::new(),
+            udp: Vec::new(),
+            udp_reply: Vec::new(),
+            events: Vec::with_capacity(1024),
+            read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
+            control,
+            handle: ReactorHandle::new(tx),
+            shutdown_deadline: None,
+            forced: false,
+            exhaustion_logged: false,
+            full_logged: false,
+            config,
+        })
+    }
+
+    /// Serves TCP connections accepted on `listener` (see
+    /// [`bind_tcp`](crate::bind_tcp)). Returns its local address.
+    pub fn add_listener(&mut self, listener: StdTcpListener) -> io::Result<SocketAddr> {
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let token = Token(LISTENER_BASE - self.listeners.len());
+        self.poller
+            .register(listener.as_raw_fd(), token, Interest::READABLE)?;
+        let listener = TcpListener::from_std(listener);
+        self.listeners.push(ListenerSlot {
+            listener,
+            addr,
+            resume_at: None,
+        });
+        Ok(addr)
+    }
+
+    /// Serves datagrams arriving on `socket` (see
+    /// [`bind_udp`](crate::bind_udp)). Returns its local address.
+    pub fn add_udp(&mut self, socket: UdpSocket) -> io::Result<SocketAddr> {
+        socket.set_nonblocking(true)?;
+        let addr = socket.local_addr()?;
+        let token = Token(UDP_BASE - self.udp.len());
+        self.poller
+            .register(socket.as_raw_fd(), token, Interest::READABLE)?;
+        self.udp.push(UdpSlot {
+            socket,
+            pending: false,
+        });
+        Ok(addr)
+    }
+
+    /// A handle that asks this reactor to shut down, from anywhere.
+    pub fn handle(&self) -> ReactorHandle {
+        self.handle.clone()
+    }
+
+    /// The service, for inspection.
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// Runs until shut down through a [`ReactorHandle`]. Only poller failures
+    /// are errors; everything that goes wrong with one connection closes
+    /// that connection only.
+    pub fn run(mut self) -> io::Result<RunOutcome> {
+        debug!(poller = self.poller.name(), "reactor running");
+        loop {
+            let now = Instant::now();
+            let timeout = self.poll_timeout(now);
+            trace!(
+                timeout_ms = timeout.map(|t| t.as_millis() as u64),
+                "waiting for the next event"
+            );
+            self.poller.poll(&mut self.events, timeout)?;
+            trace!(ready = self.events.len(), "events ready");
+            let now = Instant::now();
+            for i in 0..self.events.len() {
+                let event = self.events[i];
+                self.dispatch(event, now);
+            }
+            if self.forced {
+                break;
+            }
+            self.resume_listeners(now);
+            self.serve_pending_udp();
+            self.read_ready(now);
+            while let Some((when, key)) = self.conns.timers.pop_expired(now) {
+                self.conns.handle_timer(when, key, now);
+            }
+            self.finish_turn(now);
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.conns.slab.is_empty() {
+                    break;
+                }
+                if now >= deadline {
+                    warn!(
+                        connections = self.conns.slab.len(),
+                        "shutdown deadline passed; closing connections with output unsent"
+                    );
+                    self.close_all(CloseReason::Shutdown);
+                    break;
+                }
+            }
+        }
+        if self.forced {
+            warn!(
+                connections = self.conns.slab.len(),
+                "second shutdown request: stopping now"
+            );
+            self.close_all(CloseReason::Shutdown);
+        }
+        info!(stats = %self.conns.stats, "reactor stopped");
+        Ok(RunOutcome {
+            stats: self.conns.stats.clone(),
+            forced: self.forced,
+        })
+    }
+
+    /// Zero when work is queued; otherwise until the next timer, listener
+    /// resumption or shutdown deadline (or forever).
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.conns.read_queue.is_empty() || self.udp.iter().any(|u| u.pending) {
+            return Some(Duration::ZERO);
+        }
+        let deadlines = [
+            self.conns.timers.next_deadline(),
+            self.listeners.iter().filter_map(|l| l.resume_at).min(),
+            self.shutdown_deadline,
+        ];
+        deadlines
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|when| when.saturating_duration_since(now))
+    }
+
+    fn dispatch(&mut self, event: Event, now: Instant) {
+        match source(event.token) {
+            Source::Control => self.handle_control(now),
+            Source::Listener(i) => self.accept_all(i, now),
+            Source::Udp(i) => self.serve_udp(i),
+            Source::Conn(key) => self.handle_conn_event(key, event),
+        }
+    }
+
+    fn handle_conn_event(&mut self, key: usize, event: Event) {
+        let Some(c) = self.conns.slab.get_mut(key) else {
+            return;
+        };
+        if event.error {
+            let reason = match (c.state, c.stream.take_error()) {
+                (State::Draining(r) | State::Lingering(r, _), _) => r,
+                (_, Ok(Some(e))) => CloseReason::from_io_error(&e),
+                (_, Err(e)) => CloseReason::from_io_error(&e),
+                (_, Ok(None)) => CloseReason::HangUp,
+            };
+            return self.conns.mark_dead(key, reason);
+        }
+        c.read_closed |= event.read_closed;
+        let readable = event.readable || event.read_closed;
+        c.readable |= readable;
+        let (read, flush) = (
+            readable && c.wants_read(),
+            event.writable && c.write_blocked,
+        );
+        if read {
+            self.conns.queue_read(key);
+        }
+        if flush {
+            self.conns.queue_flush(key);
+        }
+    }
+
+    fn handle_control(&mut self, now: Instant) {
+        let mut requests = 0;
+        let mut buf = [0u8; 64];
+        loop {
+            match self.control.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => requests += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if requests > 0 && self.shutdown_deadline.is_none() {
+            requests -= 1;
+            self.begin_shutdown(now);
+        }
+        if requests > 0 {
+            self.forced = true;
+        }
+    }
+
+    fn accept_all(&mut self, i: usize, now: Instant) {
+        loop {
+            let Some(slot) = self.listeners.get_mut(i) else {
+                return;
+            };
+            if slot.resume_at.is_some() {
+                return;
+            }
+            match slot.listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.exhaustion_logged {
+                        self.exhaustion_logged = false;
+                        info!("accepting connections again");
+                    }
+                    self.handle_accept(stream, peer, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_per_connection(&e) => debug!(error = %e, "accept: peer gone"),
+                Err(e) => return self.pause_listener(i, &e, now),
+            }
+        }
+    }
+
+    /// Stops accepting on listener `i` for a back-off period: retrying an
+    /// accept that failed for lack of descriptors would spin the CPU.
+    fn pause_listener(&mut self, i: usize, err: &io::Error, now: Instant) {
+        let slot = &mut self.listeners[i];
+        if is_resource_exhaustion(err) {
+            if !self.exhaustion_logged {
+                self.exhaustion_logged = true;
+                warn!(
+                    listener = %slot.addr, error = %err, backoff = ?self.config.accept_backoff,
+                    "cannot accept: out of descriptors or memory; pausing accepts"
+                );
+            }
+        } else {
+            error!(listener = %slot.addr, error = %err, "accept failed; pausing accepts");
+        }
+        let _ = self.poller.deregister(slot.listener.as_raw_fd());
+        slot.resume_at = Some(now + self.config.accept_backoff);
+    }
+
+    fn resume_listeners(&mut self, now: Instant) {
+        for i in 0..self.listeners.len() {
+            let slot = &mut self.listeners[i];
+            if slot.resume_at.is_some_and(|t| t <= now) {
+                slot.resume_at = None;
+                let token = Token(LISTENER_BASE - i);
+                if let Err(e) =
+                    self.poller
+                        .register(slot.listener.as_raw_fd(), token, Interest::READABLE)
+                {
+                    error!(listener = %slot.addr, error = %e, "cannot watch listener again");
+                    slot.resume_at = Some(now + self.config.accept_backoff);
+                    continue;
+                }
+                self.accept_all(i, now);
+            }
+        }
+    }
+
+    fn handle_accept(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
+        self.conns.stats.accepted += 1;
+        if self.conns.slab.len() >= self.config.max_connections {
+            if !self.full_logged {
+                self.full_logged = true;
+                warn!(
+                    max = self.config.max_connections,
+                    "connection limit reached; refusing new clients"
+                );
+            }
+            debug!(%peer, "refused: server full");
+            if let Some(notice) = self.service.rejection_notice() {
+                let _ = (&stream).write(notice);
+            }
+            self.conns.stats.count_close(CloseReason::ServerFull);
+            return;
+        }
+        self.full_logged = false;
+        // Small replies must leave now, not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let entry = self.conns.slab.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poller
+            .register(stream.as_raw_fd(), Token(key), Interest::READABLE)
+        {
+            warn!(%peer, error = %e, "cannot watch new connection; dropping it");
+            return;
+        }
+        let mut conn = Connection::new(stream, peer, now);
+        conn.registered = Interest::READABLE;
+        entry.insert(conn);
+        debug!(conn = key, %peer, "connected");
+        trace!(%peer, "new connection");
+        self.service
+            .handle_connect(ConnId(key), peer, &mut self.conns);
+        self.conns.arm_timer(key);
+    }
+
+    fn read_ready(&mut self, now: Instant) {
+        let queue = std::mem::take(&mut self.conns.read_queue);
+        for key in queue {
+            match self.conns.slab.get_mut(key) {
+                Some(c) if c.queued_read => c.queued_read = false,
+                _ => continue, // stale: already read, or the slot was reused
+            }
+            self.read_connection(key, now);
+        }
+    }
+
+    /// Reads `key` until `WouldBlock`, a short read, EOF, a pause, or the
+    /// per-turn cap (then it stays queued for the next turn).
+    fn read_connection(&mut self, key: usize, now: Instant) {
+        let mut total = 0;
+        loop {
+            let c = match self.conns.slab.get_mut(key) {
+                Some(c) if c.wants_read() => c,
+                _ => return,
+            };
+            match c.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    c.eof = true;
+                    c.readable = false;
+                    trace!(peer = %c.peer, "read end of stream");
+                    match c.state {
+                        State::Open => self.service.handle_eof(ConnId(key), &mut self.conns),
+                        State::Lingering(reason, _) => self.conns.mark_dead(key, reason),
+                        State::Draining(_) | State::Dead(_) => {}
+                    }
+                    return self.conns.queue_flush(key);
+                }
+                Ok(n) => {
+                    c.last_active = now;
+                    self.conns.stats.bytes_in += n as u64;
+                    // On a stream socket a short read has drained it for now;
+                    // skip the read that would only say WouldBlock. Not so
+                    // once the peer's FIN is in: that read yields the EOF.
+                    let drained = n < self.read_buf.len() && !c.read_closed;
+                    if drained {
+                        c.readable = false;
+                    }
+                    if c.state == State::Open {
+                        trace!(bytes = n, peer = %c.peer, "received");
+                        self.service
+                            .handle_data(ConnId(key), &self.read_buf[..n], &mut self.conns);
+                    }
+                    total += n;
+                    if drained {
+                        return;
+                    }
+                    if total >= self.config.max_read_per_turn {
+                        return self.conns.queue_read(key);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let reason = match c.state {
+                        State::Draining(r) | State::Lingering(r, _) => r,
+                        _ => CloseReason::from_io_error(&e),
+                    };
+                    return self.conns.mark_dead(key, reason);
+                }
+            }
+        }
+    }
+
+    fn serve_pending_udp(&mut self) {
+        for i in 0..self.udp.len() {
+            if std::mem::take(&mut self.udp[i].pending) {
+                self.serve_udp(i);
+            }
+        }
+    }
+
+    fn serve_udp(&mut self, i: usize) {
+        let Some(slot) = self.udp.get_mut(i) else {
+            return;
+        };
+        for _ in 0..MAX_DATAGRAMS_PER_TURN {
+            match slot.socket.recv_from(&mut self.read_buf) {
+                Ok((n, peer)) => {
+                    self.conns.stats.datagrams_in += 1;
+                    trace!(bytes = n, %peer, "received datagram");
+                    self.udp_reply.clear();
+                    self.service
+                        .handle_datagram(&self.read_buf[..n], &mut self.udp_reply);
+                    if !self.udp_reply.is_empty()
+                        && slot.socket.send_to(&self.udp_reply, peer).is_err()
+                    {
+                        // UDP may drop; a full socket buffer must not block.
+                        self.conns.stats.datagrams_dropped += 1;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors from earlier replies surface here; they concern
+                // one peer, not the socket.
+                Err(e) => debug!(error = %e, "udp receive error"),
+            }
+        }
+        slot.pending = true;
+    }
+
+    /// Flushes every connection with pending output and reaps the closed
+    /// ones, until neither produces more work (a close may make the service
+    /// send to others).
+    fn finish_turn(&mut self, now: Instant) {
+        loop {
+            for key in std::mem::take(&mut self.conns.flush_list) {
+                self.conns.flush(key, now, &mut *self.poller);
+            }
+            if self.conns.reap_list.is_empty() {
+                break;
+            }
+            for key in std::mem::take(&mut self.conns.reap_list) {
+                self.reap(key);
+            }
+        }
+    }
+
+    fn reap(&mut self, key: usize) {
+        let Some(c) = self.conns.slab.try_remove(key) else {
+            return;
+        };
+        let State::Dead(reason) = c.state else {
+            unreachable!("only dead connections are listed for reaping")
+        };
+        if !c.registered.is_empty() {
+            let _ = self.poller.deregister(c.stream.as_raw_fd());
+        }
+        drop(c.stream);
+        self.conns.stats.count_close(reason);
+        debug!(conn = key, peer = %c.peer, %reason, "disconnected");
+        trace!(peer = %c.peer, %reason, "closing");
+        self.service
+            .handle_close(ConnId(key), reason, &mut self.conns);
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        info!(
+            connections = self.conns.slab.len(),
+            timeout = ?self.config.shutdown_timeout,
+            "shutting down: no longer accepting, flushing output"
+        );
+        for slot in self.listeners.drain(..) {
+            if slot.resume_at.is_none() {
+                let _ = self.poller.deregister(slot.listener.as_raw_fd());
+            }
+        }
+        for slot in self.udp.drain(..) {
+            let _ = self.poller.deregister(slot.socket.as_raw_fd());
+        }
+        self.service.handle_shutdown(&mut self.conns);
+        let keys: Vec<usize> = self.conns.slab.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.conns.close(ConnId(key), CloseReason::Shutdown);
+        }
+        self.conns.linger_timeout = self.conns.linger_timeout.min(self.config.shutdown_timeout);
+        self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
+    }
+
+    fn close_all(&mut self, reason: CloseReason) {
+        let keys: Vec<usize> = self.conns.slab.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.conns.mark_dead(key, reason);
+        }
+        self.finish_turn(Instant::now());
+    }
+}

@@ -1,0 +1,52 @@
+use std::fmt;
+
+use switchboard_proto::CloseReason;
+
+/// What a reactor did over its life: connections and bytes, closes per
+/// [`CloseReason`] kind. Logged at exit and returned by `Reactor::run`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections accepted (refused ones included).
+    pub accepted: u64,
+    /// Closes counted per reason kind, indexed by [`CloseReason::index`].
+    pub closed: [u64; CloseReason::KINDS.len()],
+    /// Bytes read from connections.
+    pub bytes_in: u64,
+    /// Bytes written to connections.
+    pub bytes_out: u64,
+    /// UDP datagrams received.
+    pub datagrams_in: u64,
+    /// UDP replies dropped because the socket buffer was full.
+    pub datagrams_dropped: u64,
+}
+
+impl Stats {
+    /// Counts one close.
+    pub fn count_close(&mut self, reason: CloseReason) {
+        self.closed[reason.index()] += 1;
+    }
+
+    /// How many connections closed for this reason's kind.
+    pub fn closes(&self, reason: CloseReason) -> u64 {
+        self.closed[reason.index()]
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} connections, {} bytes in, {} bytes out",
+            self.accepted, self.bytes_in, self.bytes_out
+        )?;
+        for (name, n) in CloseReason::KINDS.iter().zip(self.closed) {
+            if n > 0 {
+                write!(f, ", {n} {name}")?;
+            }
+        }
+        if self.datagrams_in > 0 {
+            write!(f, ", {} datagrams", self.datagrams_in)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! `switchboard bench echo`: closed-loop echo load with verification.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdTcpStream};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use serde_json::json;
+
+use super::{latency_json, latency_line, ServerProbe};
+use crate::cli::BenchEchoArgs;
+
+/// Messages cycle through this many distinct payloads (a prime, so that a
+/// server returning a stale or misplaced message is caught).
+const DISTINCT_PAYLOADS: usize = 17;
+
+/// The bytes of message `n` of a connection: a slice of a fixed pattern.
+struct Pattern {
+    bytes: Vec<u8>,
+    size: usize,
+}
+
+impl Pattern {
+    fn new(size: usize) -> Self {
+        let mut x: u32 = 0x9E37_79B9;
+        let bytes = (0..size * DISTINCT_PAYLOADS + 1)
+            .map(|_| {
+                // xorshift: cheap, reproducible, not all one byte value.
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        Pattern { bytes, size }
+    }
+
+    /// The expected byte stream from `offset` on (a connection's stream is
+    /// the pattern repeated), as much as fits before the pattern wraps.
+    fn at(&self, offset: u64) -> &[u8] {
+        let period = (self.size * DISTINCT_PAYLOADS) as u64;
+        &self.bytes[(offset % period) as usize..self.bytes.len() - 1]
+    }
+}
+
+/// One load connection: what it has sent and what it still expects.
+struct LoadConn {
+    stream: TcpStream,
+    /// Stream offsets: bytes queued to send, written, and received.
+    queued: u64,
+    written: u64,
+    received: u64,
+    /// When each message in flight was queued.
+    in_flight: VecDeque<Instant>,
+    dead: bool,
+}
+
+/// Counters for one measurement window.
+struct Tally {
+    round_trips: u64,
+    bytes: u64,
+    corrupt: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            round_trips: 0,
+            bytes: 0,
+            corrupt: 0,
+            errors: 0,
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+        }
+    }
+}
+
+pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
+    if args.connections == 0 || args.size == 0 || args.pipeline == 0 {
+        bail!("--connections, --size and --pipeline must be at least 1");
+    }
+    let _ = switchboard_net::raise_fd_limit();
+    let pattern = Pattern::new(args.size);
+    let mut poll = Poll::new()?;
+    let mut conns = connect_all(args.addr, args.connections, &poll)?;
+    let start = Instant::now();
+    for (i, c) in conns.iter_mut().enumerate() {
+        for _ in 0..args.pipeline {
+            queue_message(c, args.size, start);
+        }
+        pump_writes(c, &pattern).with_context(|| format!("connection {i}"))?;
+    }
+
+    let mut events = Events::with_capacity(1024);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut tally = Tally::new();
+    let measure_from = start + args.warmup;
+    let end = measure_from + args.duration;
+    let mut probe = None;
+    let mut measuring = false;
+    loop {
+        let now = Instant::now();
+        if !measuring && now >= measure_from {
+            measuring = true;
+            tally = Tally::new();
+            probe = args.server_pid.map(ServerProbe::start).transpose()?;
+        }
+        if now >= end {
+            break;
+        }
+        let next = if measuring { end } else { measure_from };
+        poll.poll(&mut events, Some(next - now))?;
+        let now = Instant::now();
+        for event in &events {
+            let c = &mut conns[event.token().0];
+            if c.dead {
+                continue;
+            }
+            if let Err(e) = serve(c, &pattern, &mut buf, &mut tally, args.size, now) {
+                tally.errors += 1;
+                c.dead = true;
+                eprintln!("connection {}: {e}", event.token().0);
+            }
+        }
+        if conns.iter().all(|c| c.dead) {
+            bail!("every connection failed");
+        }
+    }
+    let elapsed = args.duration.as_secs_f64();
+    report(&args, &tally, elapsed, probe.as_ref())?;
+    Ok(if tally.corrupt == 0 && tally.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn connect_all(addr: SocketAddr, n: usize, poll: &Poll) -> Result<Vec<LoadConn>> {
+    let mut conns = Vec::with_capacity(n);
+    for i in 0..n {
+        // Blocking connect: on loopback it completes at once, and the
+        // listener's backlog absorbs the burst.
+        let s =
+            StdTcpStream::connect(addr).with_context(|| format!("connecting #{i} to {addr}"))?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(s);
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(LoadConn {
+            stream,
+            queued: 0,
+            written: 0,
+            received: 0,
+            in_flight: VecDeque::new(),
+            dead: false,
+        });
+    }
+    Ok(conns)
+}
+
+fn queue_message(c: &mut LoadConn, size: usize, now: Instant) {
+    c.queued += size as u64;
+    c.in_flight.push_back(now);
+}
+
+/// Writes queued bytes until done or `WouldBlock`.
+fn pump_writes(c: &mut LoadConn, pattern: &Pattern) -> io::Result<()> {
+    while c.written < c.queued {
+        let chunk = pattern.at(c.written);
+        let len = chunk.len().min((c.queued - c.written) as usize);
+        match c.stream.write(&chunk[..len]) {
+            Ok(n) => c.written += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads and verifies everything available; each completed message is a
+/// round trip and is replaced by a new one (closed loop).
+fn serve(
+    c: &mut LoadConn,
+    pattern: &Pattern,
+    buf: &mut [u8],
+    tally: &mut Tally,
+    size: usize,
+    now: Instant,
+) -> io::Result<()> {
+    loop {
+        let n = match c.stream.read(buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "server closed",
+                ))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if c.received + n as u64 > c.written {
+            tally.corrupt += 1;
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "echo longer than what was sent",
+            ));
+        }
+        let done_before = c.received / size as u64;
+        let mut got = &buf[..n];
+        while !got.is_empty() {
+            let want = pattern.at(c.received);
+            let k = want.len().min(got.len());
+            if got[..k] != want[..k] {
+                tally.corrupt += 1;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "echo differs from what was sent",
+                ));
+            }
+            got = &got[k..];
+            c.received += k as u64;
+        }
+        tally.bytes += n as u64;
+        for _ in done_before..c.received / size as u64 {
+            let sent_at = c.in_flight.pop_front().expect("a message in flight");
+            tally.round_trips += 1;
+            let us = now.saturating_duration_since(sent_at).as_micros().max(1) as u64;
+            let _ = tally.latency.record(us);
+            queue_message(c, size, now);
+        }
+    }
+    pump_writes(c, pattern)
+}
+
+fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe>) -> Result<()> {
+    let rps = t.round_trips as f64 / secs;
+    let mib_s = t.bytes as f64 / secs / (1024.0 * 1024.0);
+    let server = match probe {
+        Some(p) => {
+            let cpu = p.cpu_used()?;
+            Some((
+                cpu.as_secs_f64() * 1e6 / t.round_trips.max(1) as f64,
+                cpu,
+                p.peak_rss()?,
+            ))
+        }
+        None => None,
+    };
+    if args.json {
+        let mut v = json!({
+            "mode": "echo",
+            "addr": args.addr.to_string(),
+            "connections": args.connections,
+            "size": args.size,
+            "pipeline": args.pipeline,
+            "duration_s": secs,
+            "round_trips": t.round_trips,
+            "round_trips_per_s": rps,
+            "mib_per_s": mib_s,
+            "latency": latency_json(&t.latency),
+            "corrupt": t.corrupt,
+            "errors": t.errors,
+        });
+        if let Some((us_per_rt, cpu, rss)) = server {
+            v["server"] = json!({
+                "cpu_s": cpu.as_secs_f64(),
+                "cpu_us_per_round_trip": us_per_rt,
+                "peak_rss_bytes": rss,
+            });
+        }
+        println!("{v}");
+    } else {
+        println!(
+            "echo {}: {} connections × {} B, pipeline {}, {:.1} s",
+            args.addr, args.connections, args.size, args.pipeline, secs
+        );
+        println!("  {:.0} round trips/s, {:.1} MiB/s echoed", rps, mib_s);
+        println!("  {}", latency_line(&t.latency));
+        println!(
+            "  {} corrupt echoes, {} connection errors",
+            t.corrupt, t.errors
+        );
+        if let Some((us_per_rt, cpu, rss)) = server {
+            println!(
+                "  server: {:.2} s CPU, {:.2} µs CPU per round trip, peak RSS {:.1} MiB",
+                cpu.as_secs_f64(),
+                us_per_rt,
+                rss as f64 / (1024.0 * 1024.0)
+            );
+        }
+    }
+    Ok(())
+}

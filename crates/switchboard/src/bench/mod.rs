@@ -1,0 +1,33 @@
+//! Load generators. Single-threaded and event-driven (mio), so that one core
+//! drives many connections and the tool is not the bottleneck.
+
+pub mod echo;
+mod server_probe;
+
+pub use server_probe::ServerProbe;
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+/// Latency percentiles (microseconds) as a JSON object.
+pub fn latency_json(h: &Histogram<u64>) -> Value {
+    json!({
+        "p50_us": h.value_at_quantile(0.50),
+        "p90_us": h.value_at_quantile(0.90),
+        "p99_us": h.value_at_quantile(0.99),
+        "p999_us": h.value_at_quantile(0.999),
+        "max_us": h.max(),
+    })
+}
+
+/// Latency percentiles as one human line.
+pub fn latency_line(h: &Histogram<u64>) -> String {
+    format!(
+        "latency p50 {} µs, p90 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+        h.value_at_quantile(0.50),
+        h.value_at_quantile(0.90),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    )
+}

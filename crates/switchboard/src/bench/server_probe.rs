@@ -1,0 +1,77 @@
+use std::fs;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+/// Reads a server process's CPU time and peak memory from `/proc/PID`, so a
+/// benchmark can report cost per operation, not just throughput.
+pub struct ServerProbe {
+    pid: u32,
+    ticks_per_sec: f64,
+    cpu_at_start: Duration,
+}
+
+impl ServerProbe {
+    /// Starts measuring `pid`'s CPU time from now.
+    pub fn start(pid: u32) -> Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let mut probe = ServerProbe {
+            pid,
+            ticks_per_sec: ticks.max(1) as f64,
+            cpu_at_start: Duration::ZERO,
+        };
+        probe.cpu_at_start = probe.cpu_time()?;
+        Ok(probe)
+    }
+
+    /// User + system CPU time the process has used in total.
+    fn cpu_time(&self) -> Result<Duration> {
+        let path = format!("/proc/{}/stat", self.pid);
+        let stat = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        // The command name may hold spaces; fields resume after its ')'.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("malformed stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15; `rest` starts at field 3.
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        Ok(Duration::from_secs_f64(ticks as f64 / self.ticks_per_sec))
+    }
+
+    /// CPU time used since [`ServerProbe::start`].
+    pub fn cpu_used(&self) -> Result<Duration> {
+        Ok(self.cpu_time()?.saturating_sub(self.cpu_at_start))
+    }
+
+    /// Peak resident set size in bytes (`VmHWM`).
+    pub fn peak_rss(&self) -> Result<u64> {
+        let path = format!("/proc/{}/status", self.pid);
+        let status = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .context("no VmHWM in status")?;
+        Ok(kib * 1024)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        let probe = ServerProbe::start(std::process::id()).unwrap();
+        // Burn a little CPU so the counter can move; it must never go back.
+        let mut x = 0u64;
+        for i in 0..10_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        assert!(probe.cpu_used().unwrap() < Duration::from_secs(3600));
+        assert!(probe.peak_rss().unwrap() > 1024 * 1024);
+    }
+}

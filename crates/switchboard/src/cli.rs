@@ -1,0 +1,182 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A multiplexed TCP server toolkit: one process serving many clients from a
+/// readiness loop, grown from the classic Python select() echo server and
+/// chat room.
+#[derive(Parser, Debug)]
+#[command(name = "switchboard", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output: -v for debug (connects, disconnects and why),
+    /// -vv for trace. RUST_LOG, when set, overrides this.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Print the event narrative: each wait with the number of ready
+    /// sockets, new connections, bytes received and sent per peer, emptied
+    /// output queues, and each close with its reason.
+    #[arg(long, global = true)]
+    pub trace: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run an RFC 862 echo server: every byte received is sent back.
+    Echo(EchoArgs),
+    /// The seed's client: send messages in parts on several connections
+    /// to an echo server and check every echo.
+    Client(ClientArgs),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Closed-loop echo load: N connections, each with K messages in flight;
+    /// every echoed byte is verified.
+    Echo(BenchEchoArgs),
+}
+
+/// Flags every server command shares.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Close connections idle (no bytes either way) for this long, e.g. 30s
+    /// or 5m. Off by default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+
+    /// Most connections held at once; a client over the limit is closed at
+    /// once.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// On SIGINT/SIGTERM, how long to keep flushing pending output before
+    /// closing anyway. A second signal stops at once.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct EchoArgs {
+    /// Address to listen on; repeat for several (IPv6 as [::1]:10000).
+    /// Port 0 picks a free port (the log says which).
+    #[arg(
+        short,
+        long = "listen",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:10000"
+    )]
+    pub listen: Vec<SocketAddr>,
+
+    /// Also serve UDP echo on the same addresses (same port numbers).
+    #[arg(long)]
+    pub udp: bool,
+
+    /// Stop reading a connection whose unsent echo exceeds this many bytes,
+    /// until it drains below a quarter of it: a client that writes and
+    /// never reads cannot grow the server, and loses nothing.
+    #[arg(long, value_name = "BYTES", default_value = "256KiB", value_parser = parse_bytes)]
+    pub high_water: usize,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// Number of connections, each sent every message.
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 2)]
+    pub connections: usize,
+
+    /// Give up on a reply after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Echo server to talk to.
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:10000")]
+    pub addr: SocketAddr,
+
+    /// Messages to send, in order [default: the seed's "This is the
+    /// message. " "It will be sent " "in parts."]
+    #[arg(value_name = "MESSAGE")]
+    pub messages: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchEchoArgs {
+    /// Echo server to load.
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:10000")]
+    pub addr: SocketAddr,
+
+    /// Concurrent connections.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 50)]
+    pub connections: usize,
+
+    /// Message size (e.g. 64, 4KiB).
+    #[arg(short, long, value_name = "BYTES", default_value = "64", value_parser = parse_bytes)]
+    pub size: usize,
+
+    /// Messages in flight per connection.
+    #[arg(short, long, value_name = "K", default_value_t = 1)]
+    pub pipeline: usize,
+
+    /// How long to measure, after the warm-up (e.g. 10s).
+    #[arg(short, long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Load applied before measuring starts.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Report the server's CPU time per round trip and peak RSS, read from
+    /// /proc/PID.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A duration such as `5s`, `250ms`, `2m`; a bare number means seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (try 5s, 250ms or 2m)"))
+}
+
+/// A size such as `4096`, `4KiB`, `1MiB`, `64k`.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let n = parse_size::parse_size(s).map_err(|e| format!("{e} (try 4096, 4KiB or 1MiB)"))?;
+    usize::try_from(n).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_and_sizes_parse() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_bytes("4KiB"), Ok(4096));
+        assert_eq!(parse_bytes("256KiB"), Ok(256 * 1024));
+        assert_eq!(parse_bytes("64"), Ok(64));
+        assert!(parse_bytes("lots").is_err());
+    }
+}
