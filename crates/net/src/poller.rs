@@ -72,6 +72,9 @@ pub enum PollerKind {
 }
 
 impl PollerKind {
+    /// Every backend this build has, for tests that run once per backend.
+    pub const ALL: &'static [PollerKind] = &[PollerKind::Mio];
+
     /// Creates a poller of this kind.
     pub fn create(self) -> io::Result<Box<dyn Poller>> {
         match self {
