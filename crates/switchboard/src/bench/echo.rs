@@ -79,6 +79,14 @@ impl Tally {
             latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
         }
     }
+
+    /// Starts the measured window after the warm-up. Corrupt echoes and
+    /// errors are kept: a fault during warm-up is still a fault.
+    fn start_window(&mut self) {
+        self.round_trips = 0;
+        self.bytes = 0;
+        self.latency.reset();
+    }
 }
 
 pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
@@ -108,7 +116,7 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
         let now = Instant::now();
         if !measuring && now >= measure_from {
             measuring = true;
-            tally = Tally::new();
+            tally.start_window();
             probe = args.server_pid.map(ServerProbe::start).transpose()?;
         }
         if now >= end {
@@ -129,10 +137,18 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
             }
         }
         if conns.iter().all(|c| c.dead) {
-            bail!("every connection failed");
+            eprintln!("every connection failed; stopping early");
+            break;
         }
     }
-    let elapsed = args.duration.as_secs_f64();
+    let elapsed = if measuring {
+        Instant::now()
+            .min(end)
+            .saturating_duration_since(measure_from)
+            .as_secs_f64()
+    } else {
+        0.0
+    };
     report(&args, &tally, elapsed, probe.as_ref())?;
     Ok(if tally.corrupt == 0 && tally.errors == 0 {
         ExitCode::SUCCESS
@@ -246,8 +262,9 @@ fn serve(
 }
 
 fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe>) -> Result<()> {
-    let rps = t.round_trips as f64 / secs;
-    let mib_s = t.bytes as f64 / secs / (1024.0 * 1024.0);
+    let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
+    let rps = per_sec(t.round_trips as f64);
+    let mib_s = per_sec(t.bytes as f64) / (1024.0 * 1024.0);
     let server = match probe {
         Some(p) => {
             let cpu = p.cpu_used()?;

@@ -1,0 +1,407 @@
+//! `switchboard echo` as a user runs it: a real process, real signals.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use support::*;
+
+#[test]
+fn help_explains_every_flag() {
+    let out = bin().args(["echo", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--udp",
+        "--max-connections",
+        "--idle-timeout",
+        "--high-water",
+        "--shutdown-timeout",
+        "--trace",
+        "--verbose",
+    ] {
+        assert!(
+            help.contains(flag),
+            "echo --help does not mention {flag}:\n{help}"
+        );
+    }
+    assert!(
+        help.contains("127.0.0.1:10000"),
+        "the default address is shown"
+    );
+}
+
+#[test]
+fn bad_listen_address_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = bin().args(["echo", "--listen", &addr]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+}
+
+#[test]
+fn trace_prints_the_seed_narrative() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--trace"]);
+    let mut s = connect(server.addr);
+    assert_echoes(&mut s, b"hello narrative");
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest).unwrap();
+    for needle in [
+        "waiting for the next event",
+        "ready=",
+        "new connection",
+        "received",
+        "bytes=15",
+        "sent",
+        "output queue empty",
+        "closing",
+        "reason=peer closed",
+    ] {
+        server.wait_for_log(needle);
+    }
+}
+
+#[test]
+fn seed_client_scenario() {
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let out = bin()
+        .args(["client", &server.addr.to_string()])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stdout.trim(), "ok");
+    for msg in ["This is the message. ", "It will be sent ", "in parts."] {
+        assert_eq!(
+            stderr.matches(&format!("sending {msg:?}")).count(),
+            2,
+            "{stderr}"
+        );
+        assert_eq!(
+            stderr.matches(&format!("received {msg:?}")).count(),
+            2,
+            "{stderr}"
+        );
+    }
+    let out = bin()
+        .args([
+            "client",
+            "--connections",
+            "5",
+            &server.addr.to_string(),
+            "one",
+            "two",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .matches("received \"two\"")
+            .count(),
+        5
+    );
+}
+
+#[test]
+fn client_fails_on_a_wrong_echo() {
+    // A server that shouts back instead of echoing.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for mut s in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    let _ = s.write_all(&buf[..n].to_ascii_uppercase());
+                }
+            });
+        }
+    });
+    let out = bin()
+        .args(["client", "--timeout", "5s", &addr.to_string(), "quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MISMATCH"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("received \"QUIET\""));
+}
+
+#[test]
+fn seed_python_client_passes() {
+    // Uses ../shared (the seeds), which only developers and CI have.
+    let Some(shared) = shared_dir() else {
+        eprintln!("SKIPPED seed_python_client_passes: ../shared/seeds is not beside this checkout");
+        return;
+    };
+    if !have_python3() {
+        eprintln!("SKIPPED seed_python_client_passes: python3 is not installed");
+        return;
+    }
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let out = std::process::Command::new("python3")
+        .arg(shared.join("seeds/runnable/client.py"))
+        .args([server.addr.port().to_string(), "127.0.0.1".to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// A 1,000,003-byte block (prime length) repeated: a misplaced or repeated
+/// chunk anywhere in the stream shows up as a mismatch.
+fn stream_byte_block() -> Arc<Vec<u8>> {
+    let mut rng = fastrand::Rng::with_seed(42);
+    Arc::new((0..1_000_003).map(|_| rng.u8(..)).collect())
+}
+
+/// Writes `total` bytes of the repeated block, counting progress.
+fn spawn_writer(
+    mut s: std::net::TcpStream,
+    block: Arc<Vec<u8>>,
+    total: u64,
+    progress: Arc<AtomicU64>,
+) -> thread::JoinHandle<std::io::Result<()>> {
+    thread::spawn(move || {
+        let mut sent = 0u64;
+        while sent < total {
+            let off = (sent % block.len() as u64) as usize;
+            let n = (block.len() - off)
+                .min((total - sent) as usize)
+                .min(64 * 1024);
+            s.write_all(&block[off..off + n])?;
+            sent += n as u64;
+            progress.store(sent, Ordering::Relaxed);
+        }
+        s.shutdown(Shutdown::Write)
+    })
+}
+
+/// Waits until `progress` stops moving: the peer stopped reading.
+fn wait_for_stall(progress: &AtomicU64) {
+    let mut last = u64::MAX;
+    wait_until("the writer to stall", || {
+        let now = progress.load(Ordering::Relaxed);
+        let stalled = now > 0 && now == last;
+        last = now;
+        thread::sleep(std::time::Duration::from_millis(100));
+        stalled
+    });
+}
+
+#[test]
+fn never_reading_client_cannot_grow_the_server_and_loses_nothing() {
+    const TOTAL: u64 = 256 << 20;
+    const BOUND_KIB: u64 = 64 * 1024;
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let base_kib = server.memory_kib("VmRSS");
+    let mut s = connect(server.addr);
+    let block = stream_byte_block();
+    let progress = Arc::new(AtomicU64::new(0));
+    let writer = spawn_writer(
+        s.try_clone().unwrap(),
+        block.clone(),
+        TOTAL,
+        progress.clone(),
+    );
+
+    // Phase 1: we do not read. The server must pause us, not buffer 256 MiB.
+    wait_for_stall(&progress);
+    let stalled_at = progress.load(Ordering::Relaxed);
+    assert!(
+        stalled_at < TOTAL / 4,
+        "server kept reading: {stalled_at} bytes taken"
+    );
+    let rss_kib = server.memory_kib("VmRSS");
+    assert!(
+        rss_kib < base_kib + BOUND_KIB,
+        "RSS {rss_kib} KiB while paused (base {base_kib})"
+    );
+
+    // Phase 2: read everything back and check every byte.
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    while got < TOTAL {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "EOF after {got} of {TOTAL} bytes");
+        let mut chunk = &buf[..n];
+        while !chunk.is_empty() {
+            let off = (got % block.len() as u64) as usize;
+            let k = chunk.len().min(block.len() - off);
+            assert!(
+                chunk[..k] == block[off..off + k],
+                "corrupt echo at byte {got}"
+            );
+            chunk = &chunk[k..];
+            got += k as u64;
+        }
+    }
+    writer.join().unwrap().unwrap();
+    assert_eq!(
+        s.read(&mut buf).unwrap(),
+        0,
+        "EOF after the echo of our FIN"
+    );
+    let peak_kib = server.memory_kib("VmHWM");
+    assert!(
+        peak_kib < base_kib + BOUND_KIB,
+        "peak RSS {peak_kib} KiB (base {base_kib}) for 256 MiB"
+    );
+}
+
+#[test]
+fn sigint_flushes_pending_output_and_exits_zero() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let mut s = connect(server.addr);
+    let block = stream_byte_block();
+    let progress = Arc::new(AtomicU64::new(0));
+    let writer = spawn_writer(
+        s.try_clone().unwrap(),
+        block.clone(),
+        32 << 20,
+        progress.clone(),
+    );
+    wait_for_stall(&progress);
+    server.signal(libc::SIGINT);
+    server.wait_for_log("shutting down");
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    // Everything the server had taken in comes back: at least its pending
+    // output (the high-water mark), and in order.
+    assert!(got.len() >= 256 * 1024, "only {} bytes flushed", got.len());
+    for (i, chunk) in got.chunks(block.len()).enumerate() {
+        assert!(chunk == &block[..chunk.len()], "corrupt flush in block {i}");
+    }
+    drop(s);
+    let _ = writer.join();
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(0), "log:\n{}", server.log.join("\n"));
+    assert!(server.log.iter().any(|l| l.contains("reactor stopped")));
+}
+
+#[test]
+fn second_sigint_exits_at_once() {
+    let mut server = Server::start(&[
+        "echo",
+        "--listen",
+        "127.0.0.1:0",
+        "--shutdown-timeout",
+        "10m",
+    ]);
+    let s = connect(server.addr);
+    let progress = Arc::new(AtomicU64::new(0));
+    // Never read: the graceful shutdown would wait for us for 10 minutes.
+    let writer = spawn_writer(
+        s.try_clone().unwrap(),
+        stream_byte_block(),
+        32 << 20,
+        progress.clone(),
+    );
+    wait_for_stall(&progress);
+    server.signal(libc::SIGINT);
+    server.wait_for_log("shutting down");
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(130));
+    assert!(server
+        .log
+        .iter()
+        .any(|l| l.contains("second shutdown request")));
+    drop(s);
+    let _ = writer.join();
+}
+
+#[test]
+fn bench_echo_measures_and_verifies() {
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let pid = server.pid().to_string();
+    let out = bin()
+        .args([
+            "bench",
+            "echo",
+            &server.addr.to_string(),
+            "-c",
+            "4",
+            "-s",
+            "1000",
+            "-p",
+            "2",
+        ])
+        .args([
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--json",
+            "--server-pid",
+            &pid,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(v["round_trips"].as_u64().unwrap() > 0);
+    assert_eq!(v["corrupt"], 0);
+    assert_eq!(v["errors"], 0);
+    assert!(v["latency"]["p99_us"].as_u64().unwrap() > 0);
+    assert!(v["server"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bench_echo_catches_a_corrupting_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for mut s in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    buf[n / 2] ^= 1; // one flipped bit per read
+                    let _ = s.write_all(&buf[..n]);
+                }
+            });
+        }
+    });
+    let out = bin()
+        .args([
+            "bench",
+            "echo",
+            &addr.to_string(),
+            "-c",
+            "2",
+            "--duration",
+            "200ms",
+            "--warmup",
+            "0s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["corrupt"].as_u64().unwrap() >= 1);
+}
