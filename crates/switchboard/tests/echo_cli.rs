@@ -327,6 +327,62 @@ fn second_sigint_exits_at_once() {
 }
 
 #[test]
+fn out_of_descriptors_backs_off_logs_once_and_resumes() {
+    use std::os::unix::process::CommandExt;
+    const FD_LIMIT: u64 = 32;
+    let mut command = bin();
+    command.args(["echo", "--listen", "127.0.0.1:0", "--trace"]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: FD_LIMIT,
+                rlim_max: FD_LIMIT,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut server = Server::start_command(&mut command);
+    // More clients than descriptors: the kernel completes their handshakes
+    // (backlog), the server cannot accept them all.
+    let mut clients: Vec<_> = (0..2 * FD_LIMIT).map(|_| connect(server.addr)).collect();
+    server.wait_for_log("out of descriptors");
+    // Backing off, not spinning: count loop turns over a short window
+    // (spinning makes thousands; the 100 ms back-off a handful).
+    let turns_before = server.log.len();
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while std::time::Instant::now() < end {
+        thread::sleep(std::time::Duration::from_millis(10));
+        server.drain_log();
+    }
+    let waits = server.log[turns_before..]
+        .iter()
+        .filter(|l| l.contains("waiting for the next event"))
+        .count();
+    assert!(
+        waits < 200,
+        "{waits} loop turns in 500 ms while out of descriptors"
+    );
+    // Freeing descriptors lets every waiting client in, in time.
+    clients.truncate(4);
+    server.wait_for_log("accepting connections again");
+    for s in clients.iter_mut() {
+        assert_echoes(s, b"first ones still served");
+    }
+    let mut late = connect(server.addr);
+    assert_echoes(&mut late, b"and new ones too");
+    let warnings = server
+        .log
+        .iter()
+        .filter(|l| l.contains("out of descriptors"))
+        .count();
+    assert_eq!(warnings, 1, "logged once per episode");
+}
+
+#[test]
 fn bench_echo_measures_and_verifies() {
     let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
     let pid = server.pid().to_string();

@@ -29,8 +29,12 @@ pub struct Server {
 impl Server {
     /// Starts `switchboard ARGS...` and waits for "listening on tcp ADDR".
     pub fn start(args: &[&str]) -> Server {
-        let mut child = bin()
-            .args(args)
+        Self::start_command(bin().args(args))
+    }
+
+    /// Starts a prepared `switchboard` command (extra limits, environment).
+    pub fn start_command(command: &mut Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -88,6 +92,11 @@ impl Server {
                 ),
             }
         }
+    }
+
+    /// Collects the log lines that arrived so far, without waiting.
+    pub fn drain_log(&mut self) {
+        self.log.extend(self.lines.try_iter());
     }
 
     pub fn signal(&self, signal: i32) {
