@@ -38,6 +38,8 @@ pub(crate) struct Connection {
     pub eof: bool,
     /// Reading is paused because unsent output passed the high-water mark.
     pub paused: bool,
+    /// Reading is paused until then at the service's request.
+    pub pause_until: Option<Instant>,
     /// The last write could not take everything: wait for WRITABLE.
     pub write_blocked: bool,
     /// What the poller currently watches for this socket.
@@ -63,6 +65,7 @@ impl Connection {
             read_closed: false,
             eof: false,
             paused: false,
+            pause_until: None,
             write_blocked: false,
             registered: Interest::NONE,
             last_active: now,
@@ -76,7 +79,7 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         !self.eof
             && match self.state {
-                State::Open => !self.paused,
+                State::Open => !self.paused && self.pause_until.is_none(),
                 State::Draining(_) | State::Lingering(..) => true,
                 State::Dead(_) => false,
             }
@@ -94,17 +97,14 @@ impl Connection {
         }
     }
 
-    /// When this connection must next be looked at: idle timeout or the end
-    /// of lingering, whichever comes first.
+    /// When this connection must next be looked at: idle timeout, end of a
+    /// service pause or end of lingering, whichever comes first.
     pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
         let idle = idle_timeout.map(|d| self.last_active + d);
         let linger = match self.state {
             State::Lingering(_, until) => Some(until),
             _ => None,
         };
-        match (idle, linger) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [idle, self.pause_until, linger].into_iter().flatten().min()
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Connections {
     pub reap_list: Vec<usize>,
     pub timers: TimerQueue,
     pub stats: Stats,
+    /// Time of the current turn: what [`Io::now`] tells the service.
+    pub now: Instant,
 }
 
 impl Connections {
@@ -42,6 +44,7 @@ impl Connections {
             reap_list: Vec::new(),
             timers: TimerQueue::default(),
             stats: Stats::default(),
+            now: Instant::now(),
         }
     }
 
@@ -93,14 +96,20 @@ impl Connections {
 
     /// Handles one fired timer entry: stale entries are dropped, early ones
     /// re-armed (activity moved the deadline), due ones close the connection.
-    pub fn handle_timer(&mut self, when: Instant, key: usize, now: Instant) {
+    /// Returns whether a service pause ended (the service is to be woken).
+    pub fn handle_timer(&mut self, when: Instant, key: usize, now: Instant) -> bool {
         let Some(c) = self.slab.get_mut(key) else {
-            return;
+            return false;
         };
         if c.timer != Some(when) {
-            return; // superseded, or the slot was reused
+            return false; // superseded, or the slot was reused
         }
         c.timer = None;
+        if c.pause_until.is_some_and(|t| t <= now) {
+            c.pause_until = None;
+            self.arm_timer(key);
+            return true;
+        }
         match c.deadline(self.idle_timeout) {
             Some(due) if due <= now => {
                 let reason = match c.state {
@@ -111,6 +120,7 @@ impl Connections {
             }
             _ => self.arm_timer(key),
         }
+        false
     }
 
     /// Writes `key`'s pending output until done or the socket is full, then
@@ -232,6 +242,21 @@ impl Io for Connections {
 
     fn pending_output(&self, conn: ConnId) -> usize {
         self.slab.get(conn.0).map_or(0, |c| c.out.len())
+    }
+
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {
+        if let Some(c) = self.open(conn) {
+            c.pause_until = Some(when);
+            // A later deadline than one already armed must not be lost, nor
+            // an earlier one wait for the old entry.
+            c.timer = None;
+            self.arm_timer(conn.0);
+            self.queue_flush(conn.0); // interest: READABLE off
+        }
     }
 }
 

@@ -171,6 +171,7 @@ impl<S: Service> Reactor<S> {
             self.poller.poll(&mut self.events, timeout)?;
             trace!(ready = self.events.len(), "events ready");
             let now = Instant::now();
+            self.conns.now = now;
             for i in 0..self.events.len() {
                 let event = self.events[i];
                 self.dispatch(event, now);
@@ -181,8 +182,11 @@ impl<S: Service> Reactor<S> {
             self.resume_listeners(now);
             self.serve_pending_udp();
             self.read_ready(now);
+            self.conns.now = now;
             while let Some((when, key)) = self.conns.timers.pop_expired(now) {
-                self.conns.handle_timer(when, key, now);
+                if self.conns.handle_timer(when, key, now) {
+                    self.wake(key);
+                }
             }
             self.finish_turn(now);
             if let Some(deadline) = self.shutdown_deadline {
@@ -387,6 +391,17 @@ impl<S: Service> Reactor<S> {
         self.service
             .handle_connect(ConnId(key), peer, &mut self.conns);
         self.conns.arm_timer(key);
+    }
+
+    /// A service pause ended: let the service catch up, then read again.
+    fn wake(&mut self, key: usize) {
+        self.service.handle_wake(ConnId(key), &mut self.conns);
+        if let Some(c) = self.conns.slab.get(key) {
+            if c.readable && c.wants_read() {
+                self.conns.queue_read(key);
+            }
+        }
+        self.conns.queue_flush(key); // interest: READABLE back on
     }
 
     fn read_ready(&mut self, now: Instant) {

@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -48,6 +49,16 @@ pub trait Io {
 
     /// Bytes queued on `conn` and not yet written to the socket.
     fn pending_output(&self, conn: ConnId) -> usize;
+
+    /// The time of the current event: the service's only clock, so tests
+    /// can step it.
+    fn now(&self) -> Instant;
+
+    /// Reads nothing more from `conn` until `when`, then calls
+    /// [`Service::handle_wake`] and reads again. The peer is slowed by TCP
+    /// backpressure; nothing it sent is lost. A later call replaces an
+    /// earlier one.
+    fn pause_reading_until(&mut self, conn: ConnId, when: Instant);
 }
 
 /// A protocol, as a state machine driven by the reactor.
@@ -78,6 +89,12 @@ pub trait Service {
     /// `conn` is gone; nothing can be sent to it any more.
     fn handle_close(&mut self, conn: ConnId, reason: CloseReason, io: &mut impl Io) {
         let _ = (conn, reason, io);
+    }
+
+    /// A pause asked for with [`Io::pause_reading_until`] is over; reading
+    /// resumes after this returns unless the service pauses again.
+    fn handle_wake(&mut self, conn: ConnId, io: &mut impl Io) {
+        let _ = (conn, io);
     }
 
     /// The server is shutting down: say goodbye. Every connection is closed
