@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod chat;
 mod close_reason;
 mod conn_id;
 mod echo;
@@ -24,6 +25,7 @@ mod output_buffer;
 mod service;
 pub mod testing;
 
+pub use chat::{ChatConfig, ChatService};
 pub use close_reason::CloseReason;
 pub use conn_id::ConnId;
 pub use echo::EchoService;

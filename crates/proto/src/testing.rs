@@ -16,6 +16,8 @@ pub struct MemoryIo {
     paused: HashMap<ConnId, Instant>,
     /// The time the service sees.
     pub now: Instant,
+    /// Sends to connections the service had already closed: always a bug.
+    pub sends_after_close: usize,
 }
 
 impl Default for MemoryIo {
@@ -25,6 +27,7 @@ impl Default for MemoryIo {
             closed: HashMap::new(),
             paused: HashMap::new(),
             now: Instant::now(),
+            sends_after_close: 0,
         }
     }
 }
@@ -92,6 +95,144 @@ impl Io for MemoryIo {
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {
         if !self.closed.contains_key(&conn) {
             self.paused.insert(conn, when);
+        }
+    }
+}
+
+/// Several in-memory clients around one service, with a stepped clock: the
+/// reactor's part (pausing, waking, reaping closed connections) without
+/// sockets.
+pub struct Harness<S: crate::Service> {
+    /// The service under test.
+    pub service: S,
+    /// Its output, closes and clock.
+    pub io: MemoryIo,
+    next_id: usize,
+    /// Input that arrived while reading was paused (the kernel buffer).
+    held: HashMap<ConnId, Vec<u8>>,
+    /// Connections already reaped (their `handle_close` was called).
+    gone: std::collections::HashSet<ConnId>,
+}
+
+impl<S: crate::Service> Harness<S> {
+    /// A harness around `service`.
+    pub fn new(service: S) -> Self {
+        Harness {
+            service,
+            io: MemoryIo::default(),
+            next_id: 0,
+            held: HashMap::new(),
+            gone: Default::default(),
+        }
+    }
+
+    /// Connects a new client.
+    pub fn connect(&mut self) -> ConnId {
+        let conn = ConnId(self.next_id);
+        self.next_id += 1;
+        let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000 + conn.0 as u16));
+        self.service.handle_connect(conn, peer, &mut self.io);
+        self.settle();
+        conn
+    }
+
+    /// Delivers `bytes` from `conn` (held back while its reading is paused).
+    pub fn input(&mut self, conn: ConnId, bytes: &[u8]) {
+        if self.gone.contains(&conn) || self.io.closed(conn).is_some() {
+            return;
+        }
+        if self.io.paused_until(conn).is_some() {
+            self.held.entry(conn).or_default().extend_from_slice(bytes);
+            return;
+        }
+        self.service.handle_data(conn, bytes, &mut self.io);
+        self.settle();
+    }
+
+    /// The peer of `conn` closed its side (EOF).
+    pub fn eof(&mut self, conn: ConnId) {
+        self.service.handle_eof(conn, &mut self.io);
+        self.settle();
+    }
+
+    /// `conn` went away for `reason` (a reset, a timeout, an overflow).
+    pub fn drop_conn(&mut self, conn: ConnId, reason: crate::CloseReason) {
+        use crate::Io;
+        self.io.close(conn, reason);
+        self.settle();
+    }
+
+    /// Moves the clock on, waking paused connections whose time came and
+    /// delivering what they had held back.
+    pub fn advance(&mut self, by: std::time::Duration) {
+        self.io.now += by;
+        loop {
+            let due: Vec<ConnId> = self
+                .io
+                .paused
+                .iter()
+                .filter(|(_, &until)| until <= self.io.now)
+                .map(|(&c, _)| c)
+                .collect();
+            if due.is_empty() {
+                break;
+            }
+            for conn in due {
+                self.io.unpause(conn);
+                self.service.handle_wake(conn, &mut self.io);
+                if self.io.paused_until(conn).is_none() {
+                    if let Some(bytes) = self.held.remove(&conn) {
+                        self.service.handle_data(conn, &bytes, &mut self.io);
+                    }
+                }
+                self.settle();
+            }
+        }
+    }
+
+    /// Starts a graceful shutdown, as SIGINT would.
+    pub fn shutdown(&mut self) {
+        self.service.handle_shutdown(&mut self.io);
+        let open: Vec<ConnId> =
+            (0..self.next_id).map(ConnId).filter(|c| !self.gone.contains(c)).collect();
+        for conn in open {
+            crate::Io::close(&mut self.io, conn, crate::CloseReason::Shutdown);
+        }
+        self.settle();
+    }
+
+    /// Takes the complete lines sent to `conn` so far (CRLF removed).
+    pub fn lines(&mut self, conn: ConnId) -> Vec<String> {
+        let out = self.io.take_output(conn);
+        let text = String::from_utf8(out).expect("output is UTF-8");
+        assert!(text.is_empty() || text.ends_with("\r\n"), "partial line sent: {text:?}");
+        text.split_terminator("\r\n").map(str::to_string).collect()
+    }
+
+    /// Whether `conn` was closed and reaped.
+    pub fn is_gone(&self, conn: ConnId) -> bool {
+        self.gone.contains(&conn)
+    }
+
+    /// Reaps connections the service closed: the reactor would flush and
+    /// close them, then call `handle_close`.
+    fn settle(&mut self) {
+        loop {
+            let closing: Vec<(ConnId, crate::CloseReason)> = self
+                .io
+                .closed
+                .iter()
+                .filter(|(c, _)| !self.gone.contains(c))
+                .map(|(&c, &r)| (c, r))
+                .collect();
+            if closing.is_empty() {
+                return;
+            }
+            for (conn, reason) in closing {
+                self.gone.insert(conn);
+                self.held.remove(&conn);
+                self.service.handle_close(conn, reason, &mut self.io);
+            }
         }
     }
 }
