@@ -20,7 +20,7 @@ pub enum CloseReason {
     ServerFull,
     /// The peer stopped reading and its unsent output passed the limit.
     OutputOverflow,
-    /// The service closed it (for example a `/quit` command).
+    /// The service closed it on the client's request (for example `/quit`).
     Closed,
 }
 
@@ -35,7 +35,7 @@ impl CloseReason {
         "shutdown",
         "server full",
         "output overflow",
-        "closed by server",
+        "closed on request",
     ];
 
     /// A dense index for counting closes per kind (see [`CloseReason::KINDS`]).

@@ -193,8 +193,10 @@ impl<S: crate::Service> Harness<S> {
     /// Starts a graceful shutdown, as SIGINT would.
     pub fn shutdown(&mut self) {
         self.service.handle_shutdown(&mut self.io);
-        let open: Vec<ConnId> =
-            (0..self.next_id).map(ConnId).filter(|c| !self.gone.contains(c)).collect();
+        let open: Vec<ConnId> = (0..self.next_id)
+            .map(ConnId)
+            .filter(|c| !self.gone.contains(c))
+            .collect();
         for conn in open {
             crate::Io::close(&mut self.io, conn, crate::CloseReason::Shutdown);
         }
@@ -205,7 +207,10 @@ impl<S: crate::Service> Harness<S> {
     pub fn lines(&mut self, conn: ConnId) -> Vec<String> {
         let out = self.io.take_output(conn);
         let text = String::from_utf8(out).expect("output is UTF-8");
-        assert!(text.is_empty() || text.ends_with("\r\n"), "partial line sent: {text:?}");
+        assert!(
+            text.is_empty() || text.ends_with("\r\n"),
+            "partial line sent: {text:?}"
+        );
         text.split_terminator("\r\n").map(str::to_string).collect()
     }
 

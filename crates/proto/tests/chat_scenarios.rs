@@ -12,7 +12,10 @@ fn chat(config: ChatConfig) -> Harness<ChatService> {
 }
 
 fn unlimited() -> ChatConfig {
-    ChatConfig { rate_limit: None, ..ChatConfig::default() }
+    ChatConfig {
+        rate_limit: None,
+        ..ChatConfig::default()
+    }
 }
 
 /// A room with `n` clients whose greetings have been read.
@@ -31,7 +34,10 @@ fn welcome_names_the_guest_and_the_room_is_told() {
     let a = h.connect();
     let hello = h.lines(a);
     assert_eq!(hello.len(), 1);
-    assert!(hello[0].starts_with("*** welcome to switchboard, guest1!"), "{hello:?}");
+    assert!(
+        hello[0].starts_with("*** welcome to switchboard, guest1!"),
+        "{hello:?}"
+    );
     assert!(hello[0].contains("#lobby") && hello[0].contains("/help"));
     let b = h.connect();
     assert!(h.lines(b)[0].contains("guest2"));
@@ -53,7 +59,10 @@ fn framing_is_independent_of_how_tcp_splits_input() {
     for piece in [&b"hel"[..], b"lo wo", b"rld\r", b"\nsecond\nthi", b"rd\r\n"] {
         h.input(c[0], piece);
     }
-    assert_eq!(h.lines(c[1]), ["<guest1> hello world", "<guest1> second", "<guest1> third"]);
+    assert_eq!(
+        h.lines(c[1]),
+        ["<guest1> hello world", "<guest1> second", "<guest1> third"]
+    );
 }
 
 #[test]
@@ -76,7 +85,9 @@ fn help_lists_every_command() {
     let (mut h, c) = room_of(1, unlimited());
     h.input(c[0], b"/help\n");
     let help = h.lines(c[0]).join("\n");
-    for cmd in ["/nick", "/join", "/rooms", "/who", "/msg", "/me", "/quit", "//"] {
+    for cmd in [
+        "/nick", "/join", "/rooms", "/who", "/msg", "/me", "/quit", "//",
+    ] {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
 }
@@ -90,13 +101,19 @@ fn nick_changes_are_validated_unique_and_announced() {
     h.input(c[1], b"/nick alice\n");
     assert_eq!(h.lines(c[1]), ["*** the nick alice is taken"]);
     h.input(c[1], b"/nick bad*nick\n");
-    assert_eq!(h.lines(c[1]), ["*** a nick is 1 to 32 letters, digits, _ or -"]);
+    assert_eq!(
+        h.lines(c[1]),
+        ["*** a nick is 1 to 32 letters, digits, _ or -"]
+    );
     h.input(c[1], format!("/nick {}\n", "x".repeat(33)).as_bytes());
     assert_eq!(h.lines(c[1]).len(), 1);
     h.input(c[0], b"/nick ALICE\n"); // one's own nick in another case is fine
     assert_eq!(h.lines(c[0]), ["*** you are now known as ALICE"]);
     h.input(c[0], b"hi\n");
-    assert_eq!(h.lines(c[1]), ["*** Alice is now known as ALICE", "<ALICE> hi"]);
+    assert_eq!(
+        h.lines(c[1]),
+        ["*** Alice is now known as ALICE", "<ALICE> hi"]
+    );
     assert!(h.io.sends_after_close == 0);
 }
 
@@ -163,7 +180,10 @@ fn actions_unknown_commands_and_escaped_slashes() {
     h.input(c[0], b"/me waves\n");
     assert_eq!(h.lines(c[1]), ["* guest1 waves"]);
     h.input(c[0], b"/dance\n");
-    assert_eq!(h.lines(c[0]), ["*** unknown command /dance; type /help for the list"]);
+    assert_eq!(
+        h.lines(c[0]),
+        ["*** unknown command /dance; type /help for the list"]
+    );
     assert!(h.lines(c[1]).is_empty(), "errors go to the sender only");
     h.input(c[0], b"//shrug\n");
     assert_eq!(h.lines(c[1]), ["<guest1> /shrug"]);
@@ -175,7 +195,10 @@ fn quitting_says_bye_announces_the_reason_and_ignores_the_rest() {
     h.input(c[0], b"/quit gone fishing\nthis is never sent\n");
     assert_eq!(h.lines(c[0]), ["*** bye"]);
     assert!(h.is_gone(c[0]));
-    assert_eq!(h.lines(c[1]), ["*** guest1 left #lobby (quit: gone fishing)"]);
+    assert_eq!(
+        h.lines(c[1]),
+        ["*** guest1 left #lobby (quit: gone fishing)"]
+    );
     h.input(c[1], b"anyone?\n");
     assert!(h.lines(c[0]).is_empty());
     assert_eq!(h.io.sends_after_close, 0);
@@ -208,27 +231,51 @@ fn every_way_of_leaving_is_announced_with_its_reason() {
 #[test]
 fn hostile_text_is_sanitized() {
     let (mut h, c) = room_of(2, unlimited());
-    h.input(c[0], b"\x1b[2J\x1b[31mred\x1b[0m \x1b]0;owned\x07bell\x07 \x9b bad\xc3\x28 \xfe utf8\x7f\n");
+    h.input(
+        c[0],
+        b"\x1b[2J\x1b[31mred\x1b[0m \x1b]0;owned\x07bell\x07 \x9b bad\xc3\x28 \xfe utf8\x7f\n",
+    );
     // (0xFF would be telnet's IAC, so it is not used as a stray byte here.)
-    assert_eq!(h.lines(c[1]), ["<guest1> red bell \u{fffd} bad\u{fffd}( \u{fffd} utf8"]);
+    assert_eq!(
+        h.lines(c[1]),
+        ["<guest1> red bell \u{fffd} bad\u{fffd}( \u{fffd} utf8"]
+    );
 }
 
 #[test]
 fn long_lines_are_refused_to_the_sender_and_not_relayed() {
-    let (mut h, c) = room_of(2, ChatConfig { max_line: 100, ..unlimited() });
+    let (mut h, c) = room_of(
+        2,
+        ChatConfig {
+            max_line: 100,
+            ..unlimited()
+        },
+    );
     h.input(c[0], &[b'x'; 60]);
     for _ in 0..1000 {
         h.input(c[0], &[b'y'; 1000]); // a megabyte, no newline
     }
     h.input(c[0], b"end of it\nshort one\n");
-    assert_eq!(h.lines(c[0]), ["*** line longer than 100 bytes discarded; nothing was sent"]);
+    assert_eq!(
+        h.lines(c[0]),
+        ["*** line longer than 100 bytes discarded; nothing was sent"]
+    );
     assert_eq!(h.lines(c[1]), ["<guest1> short one"]);
 }
 
 #[test]
 fn flooding_is_slowed_not_dropped_and_others_unaffected() {
-    let limit = RateLimit { burst: 20, per_sec: 10.0 };
-    let (mut h, c) = room_of(3, ChatConfig { rate_limit: Some(limit), ..ChatConfig::default() });
+    let limit = RateLimit {
+        burst: 20,
+        per_sec: 10.0,
+    };
+    let (mut h, c) = room_of(
+        3,
+        ChatConfig {
+            rate_limit: Some(limit),
+            ..ChatConfig::default()
+        },
+    );
     let flood: String = (0..50).map(|i| format!("line {i}\n")).collect();
     h.input(c[0], flood.as_bytes());
     assert_eq!(h.lines(c[1]).len(), 20, "the burst goes through at once");
@@ -241,7 +288,11 @@ fn flooding_is_slowed_not_dropped_and_others_unaffected() {
     h.advance(Duration::from_secs(2));
     let rest = h.lines(c[1]);
     assert_eq!(rest.len(), 20);
-    assert_eq!(rest.last().unwrap(), "<guest1> line 49", "nothing dropped, order kept");
+    assert_eq!(
+        rest.last().unwrap(),
+        "<guest1> line 49",
+        "nothing dropped, order kept"
+    );
     assert!(h.io.paused_until(c[0]).is_none());
 }
 

@@ -26,6 +26,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the chat room: every line goes to everyone else in the room.
+    /// Connect with `nc 127.0.0.1 8008` or `telnet 127.0.0.1 8008`.
+    Chat(ChatArgs),
     /// Run an RFC 862 echo server: every byte received is sent back.
     Echo(EchoArgs),
     /// The seed's client: send messages in parts on several connections
@@ -50,11 +53,6 @@ pub struct ServerArgs {
     /// or 5m. Off by default.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
-
-    /// Most connections held at once; a client over the limit is closed at
-    /// once.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
-    pub max_connections: usize,
 
     /// On SIGINT/SIGTERM, how long to keep flushing pending output before
     /// closing anyway. A second signal stops at once.
@@ -83,6 +81,52 @@ pub struct EchoArgs {
     /// never reads cannot grow the server, and loses nothing.
     #[arg(long, value_name = "BYTES", default_value = "256KiB", value_parser = parse_bytes)]
     pub high_water: usize,
+
+    /// Most connections held at once; one more is accepted and closed at
+    /// once.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ChatArgs {
+    /// Address to listen on; repeat for several (IPv6 as [::1]:8008).
+    /// Port 0 picks a free port (the log says which).
+    #[arg(
+        short,
+        long = "listen",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8008"
+    )]
+    pub listen: Vec<SocketAddr>,
+
+    /// Longest line accepted, in bytes. A longer line is discarded up to its
+    /// newline and its sender told; memory does not grow with its size.
+    #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_bytes)]
+    pub max_line: usize,
+
+    /// Unsent output a client may fall behind by. A client that stops
+    /// reading is disconnected (and the room told) when it passes this, so
+    /// it can never stall the room or grow the server.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub max_output: usize,
+
+    /// Lines per second each client may send, sustained; 0 turns the limit
+    /// off (benchmarks). A faster client is slowed by not reading its input
+    /// (TCP backpressure): nothing it sent is dropped, nobody else notices.
+    #[arg(long, value_name = "LINES_PER_SEC", default_value_t = 10.0)]
+    pub rate_limit: f64,
+
+    /// Lines a client may send at once before the rate limit applies.
+    #[arg(long, value_name = "LINES", default_value_t = 20)]
+    pub burst: u32,
+
+    /// Most clients at once; one more is told the server is full and closed.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_clients: usize,
 
     #[command(flatten)]
     pub server: ServerArgs,

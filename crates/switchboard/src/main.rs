@@ -1,11 +1,13 @@
-//! `switchboard`: echo and chat servers on a reactor of our own, a client
+//! `switchboard`: chat and echo servers on a reactor of our own, a client
 //! and a load generator. See `switchboard --help` and the README.
 
 mod bench;
+mod chat;
 mod cli;
 mod client;
 mod echo;
 mod logging;
+mod server;
 
 use std::process::ExitCode;
 
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.trace);
     let result = match cli.command {
+        Command::Chat(args) => chat::run(args),
         Command::Echo(args) => echo::run(args),
         Command::Client(args) => client::run(args),
         Command::Bench(BenchCommand::Echo(args)) => bench::echo::run(args),

@@ -27,7 +27,11 @@ pub struct ChatConfig {
 
 impl Default for ChatConfig {
     fn default() -> Self {
-        ChatConfig { max_line: 4096, max_output: 1024 * 1024, rate_limit: Some(RateLimit::default()) }
+        ChatConfig {
+            max_line: 4096,
+            max_output: 1024 * 1024,
+            rate_limit: Some(RateLimit::default()),
+        }
     }
 }
 
@@ -132,11 +136,15 @@ impl ChatService {
     /// Frames and handles `conn`'s pending input, one line at a time, while
     /// the rate limit allows; pauses reading when it does not.
     fn process_input(&mut self, conn: ConnId, io: &mut impl Io) {
-        let Some(client) = self.clients.get_mut(&conn) else { return };
+        let Some(client) = self.clients.get_mut(&conn) else {
+            return;
+        };
         let input = std::mem::take(&mut client.pending);
         let mut at = 0;
         while at < input.len() {
-            let Some(client) = self.clients.get_mut(&conn) else { return };
+            let Some(client) = self.clients.get_mut(&conn) else {
+                return;
+            };
             if client.quitting.is_some() {
                 return;
             }
@@ -168,7 +176,10 @@ impl ChatService {
             Ok(line) => line,
             Err(too_long) => {
                 debug!(%conn, "{too_long}");
-                return io.send(conn, &notice(format_args!("{too_long}; nothing was sent")).into_bytes());
+                return io.send(
+                    conn,
+                    &notice(format_args!("{too_long}; nothing was sent")).into_bytes(),
+                );
             }
         };
         let text = sanitize(&line);
@@ -191,7 +202,12 @@ impl ChatService {
         }
     }
 
-    fn run_command(&mut self, conn: ConnId, command: Command<'_>, io: &mut impl Io) -> Result<(), CommandError> {
+    fn run_command(
+        &mut self,
+        conn: ConnId,
+        command: Command<'_>,
+        io: &mut impl Io,
+    ) -> Result<(), CommandError> {
         let client = &self.clients[&conn];
         let (nick, room) = (client.nick.clone(), client.room);
         match command {
@@ -201,57 +217,104 @@ impl ChatService {
             }
             Command::Nick(new) => {
                 validate_nick(new)?;
-                if self.nicks.get(&name_key(new)).is_some_and(|&owner| owner != conn) {
+                if self
+                    .nicks
+                    .get(&name_key(new))
+                    .is_some_and(|&owner| owner != conn)
+                {
                     return Err(CommandError::NickTaken(new.to_string()));
                 }
                 self.nicks.remove(&name_key(&nick));
                 self.nicks.insert(name_key(new), conn);
                 self.clients.get_mut(&conn).expect("client").nick = new.to_string();
-                info!(%conn, old = %nick, new, "nick changed");
-                io.send(conn, notice(format_args!("you are now known as {new}")).as_bytes());
-                self.broadcast(io, room, Some(conn), notice(format_args!("{nick} is now known as {new}")));
+                info!(%conn, old = %nick, new = %new, "nick changed");
+                io.send(
+                    conn,
+                    notice(format_args!("you are now known as {new}")).as_bytes(),
+                );
+                self.broadcast(
+                    io,
+                    room,
+                    Some(conn),
+                    notice(format_args!("{nick} is now known as {new}")),
+                );
             }
             Command::Join(name) => {
                 let name = parse_room(name)?;
                 let existing = self.rooms.find(&name);
                 if existing == Some(room) {
-                    return Err(CommandError::AlreadyInRoom(self.rooms.get(room).name.clone()));
+                    return Err(CommandError::AlreadyInRoom(
+                        self.rooms.get(room).name.clone(),
+                    ));
                 }
                 // An existing room keeps the spelling it was created with.
                 let name = existing.map_or(name, |id| self.rooms.get(id).name.clone());
                 let old_name = self.rooms.get(room).name.clone();
                 if self.rooms.leave(room, conn, LOBBY) {
-                    self.broadcast(io, room, None, notice(format_args!("{nick} left {old_name} (went to {name})")));
+                    self.broadcast(
+                        io,
+                        room,
+                        None,
+                        notice(format_args!("{nick} left {old_name} (went to {name})")),
+                    );
                 }
                 let new_room = self.rooms.join(&name, conn);
                 self.clients.get_mut(&conn).expect("client").room = new_room;
                 let r = self.rooms.get(new_room);
-                let text = notice(format_args!("you are in {} {}", r.name, company(r.members.len())));
+                let text = notice(format_args!(
+                    "you are in {} {}",
+                    r.name,
+                    company(r.members.len())
+                ));
                 io.send(conn, text.as_bytes());
                 let joined = notice(format_args!("{nick} joined {}", r.name));
                 self.broadcast(io, new_room, Some(conn), joined);
             }
             Command::Rooms => {
-                let list: Vec<String> =
-                    self.rooms.list().iter().map(|r| format!("{} ({})", r.name, r.members.len())).collect();
-                io.send(conn, notice(format_args!("rooms: {}", list.join(", "))).as_bytes());
+                let list: Vec<String> = self
+                    .rooms
+                    .list()
+                    .iter()
+                    .map(|r| format!("{} ({})", r.name, r.members.len()))
+                    .collect();
+                io.send(
+                    conn,
+                    notice(format_args!("rooms: {}", list.join(", "))).as_bytes(),
+                );
             }
             Command::Who => {
                 let r = self.rooms.get(room);
-                let mut nicks: Vec<&str> = r.members.iter().map(|m| self.clients[m].nick.as_str()).collect();
+                let mut nicks: Vec<&str> = r
+                    .members
+                    .iter()
+                    .map(|m| self.clients[m].nick.as_str())
+                    .collect();
                 nicks.sort_by_key(|n| name_key(n));
-                let text = notice(format_args!("in {} ({}): {}", r.name, nicks.len(), nicks.join(", ")));
+                let text = notice(format_args!(
+                    "in {} ({}): {}",
+                    r.name,
+                    nicks.len(),
+                    nicks.join(", ")
+                ));
                 io.send(conn, text.as_bytes());
             }
             Command::Msg(to, text) => {
-                let &target = self.nicks.get(&name_key(to)).ok_or_else(|| CommandError::NoSuchNick(to.to_string()))?;
+                let &target = self
+                    .nicks
+                    .get(&name_key(to))
+                    .ok_or_else(|| CommandError::NoSuchNick(to.to_string()))?;
                 let target_nick = &self.clients[&target].nick;
-                io.send(conn, format!("[msg to {target_nick}] {text}\r\n").as_bytes());
+                io.send(
+                    conn,
+                    format!("[msg to {target_nick}] {text}\r\n").as_bytes(),
+                );
                 if target != conn {
                     io.send(target, format!("[msg] <{nick}> {text}\r\n").as_bytes());
                 }
             }
-            Command::Me(text) => self.broadcast(io, room, Some(conn), format!("* {nick} {text}\r\n")),
+            Command::Me(text) => {
+                self.broadcast(io, room, Some(conn), format!("* {nick} {text}\r\n"))
+            }
             Command::Quit(reason) => {
                 let reason = reason.map_or_else(|| "quit".to_string(), |r| format!("quit: {r}"));
                 self.clients.get_mut(&conn).expect("client").quitting = Some(reason);
@@ -282,7 +345,12 @@ impl Service for ChatService {
             "welcome to switchboard, {nick}! you are in {LOBBY} {company}; type /help for commands"
         );
         io.send(conn, notice(welcome).as_bytes());
-        self.broadcast(io, room, Some(conn), notice(format_args!("{nick} joined {LOBBY}")));
+        self.broadcast(
+            io,
+            room,
+            Some(conn),
+            notice(format_args!("{nick} joined {LOBBY}")),
+        );
         let now = io.now();
         self.clients.insert(
             conn,
@@ -291,7 +359,10 @@ impl Service for ChatService {
                 room,
                 telnet: TelnetFilter::default(),
                 codec: LineCodec::new(self.config.max_line),
-                bucket: self.config.rate_limit.map(|limit| TokenBucket::new(limit, now)),
+                bucket: self
+                    .config
+                    .rate_limit
+                    .map(|limit| TokenBucket::new(limit, now)),
                 pending: Vec::new(),
                 quitting: None,
             },
@@ -299,7 +370,9 @@ impl Service for ChatService {
     }
 
     fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io) {
-        let Some(client) = self.clients.get_mut(&conn) else { return };
+        let Some(client) = self.clients.get_mut(&conn) else {
+            return;
+        };
         if client.quitting.is_some() {
             return;
         }
@@ -312,7 +385,9 @@ impl Service for ChatService {
     }
 
     fn handle_close(&mut self, conn: ConnId, reason: CloseReason, io: &mut impl Io) {
-        let Some(client) = self.clients.remove(&conn) else { return };
+        let Some(client) = self.clients.remove(&conn) else {
+            return;
+        };
         self.nicks.remove(&name_key(&client.nick));
         let room_name = self.rooms.get(client.room).name.clone();
         let room_left = self.rooms.leave(client.room, conn, LOBBY);

@@ -47,7 +47,13 @@ pub fn parse(line: &str) -> Result<Input<'_>, CommandError> {
         a if a.contains(char::is_whitespace) => Err(CommandError::Usage(usage)),
         a => Ok(a),
     };
-    let none = |cmd, usage| if args.is_empty() { Ok(cmd) } else { Err(CommandError::Usage(usage)) };
+    let none = |cmd, usage| {
+        if args.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(CommandError::Usage(usage))
+        }
+    };
     let command = match name.to_ascii_lowercase().as_str() {
         "help" => Command::Help,
         "nick" => Command::Nick(one_word("/nick NAME")?),
@@ -79,10 +85,12 @@ mod tests {
     #[test]
     fn commands_and_arguments() {
         use Command::*;
-        let cmd = |l| parse(l).map(|i| match i {
-            Input::Command(c) => c,
-            Input::Say(s) => panic!("{s:?} parsed as a chat line"),
-        });
+        let cmd = |l| {
+            parse(l).map(|i| match i {
+                Input::Command(c) => c,
+                Input::Say(s) => panic!("{s:?} parsed as a chat line"),
+            })
+        };
         assert_eq!(cmd("/help"), Ok(Help));
         assert_eq!(cmd("/HELP"), Ok(Help));
         assert_eq!(cmd("/nick  alice "), Ok(Nick("alice")));
@@ -97,10 +105,19 @@ mod tests {
 
     #[test]
     fn bad_commands_say_why() {
-        assert_eq!(parse("/frobnicate"), Err(CommandError::Unknown("frobnicate".into())));
+        assert_eq!(
+            parse("/frobnicate"),
+            Err(CommandError::Unknown("frobnicate".into()))
+        );
         assert_eq!(parse("/nick"), Err(CommandError::Usage("/nick NAME")));
-        assert_eq!(parse("/nick two words"), Err(CommandError::Usage("/nick NAME")));
-        assert_eq!(parse("/msg bob"), Err(CommandError::Usage("/msg NICK TEXT")));
+        assert_eq!(
+            parse("/nick two words"),
+            Err(CommandError::Usage("/nick NAME"))
+        );
+        assert_eq!(
+            parse("/msg bob"),
+            Err(CommandError::Usage("/msg NICK TEXT"))
+        );
         assert_eq!(parse("/me"), Err(CommandError::Usage("/me TEXT")));
         assert_eq!(parse("/who extra"), Err(CommandError::Usage("/who")));
         assert_eq!(parse("/"), Err(CommandError::Unknown(String::new())));

@@ -28,7 +28,11 @@ impl LineCodec {
     /// A codec accepting lines of at most `max_line` bytes (terminator not
     /// counted).
     pub fn new(max_line: usize) -> Self {
-        LineCodec { buf: Vec::new(), max_line, discarding: false }
+        LineCodec {
+            buf: Vec::new(),
+            max_line,
+            discarding: false,
+        }
     }
 
     /// Bytes of a partial line held.
@@ -52,7 +56,9 @@ impl LineCodec {
             if self.buf.len() + chunk.len() > self.max_line + 1 {
                 self.buf = Vec::new();
                 self.discarding = true;
-                frame = Some(Err(LineTooLong { limit: self.max_line }));
+                frame = Some(Err(LineTooLong {
+                    limit: self.max_line,
+                }));
             } else {
                 self.buf.extend_from_slice(chunk);
             }
@@ -65,7 +71,12 @@ impl LineCodec {
             line.pop();
         }
         if line.len() > self.max_line {
-            return (consumed, Some(Err(LineTooLong { limit: self.max_line })));
+            return (
+                consumed,
+                Some(Err(LineTooLong {
+                    limit: self.max_line,
+                })),
+            );
         }
         (consumed, Some(Ok(line)))
     }
@@ -112,16 +123,29 @@ mod tests {
         got.extend(decode_all(&mut c, b"tail\nafter\n"));
         assert_eq!(
             got,
-            vec![Ok(b"ok".to_vec()), Err(LineTooLong { limit: 10 }), Ok(b"after".to_vec())]
+            vec![
+                Ok(b"ok".to_vec()),
+                Err(LineTooLong { limit: 10 }),
+                Ok(b"after".to_vec())
+            ]
         );
     }
 
     #[test]
     fn limit_is_exact() {
         let mut c = LineCodec::new(5);
-        assert_eq!(decode_all(&mut c, b"12345\r\n"), vec![Ok(b"12345".to_vec())]);
-        assert_eq!(decode_all(&mut c, b"123456\r\n"), vec![Err(LineTooLong { limit: 5 })]);
-        assert_eq!(decode_all(&mut c, b"12345\r\r\n"), vec![Err(LineTooLong { limit: 5 })]);
+        assert_eq!(
+            decode_all(&mut c, b"12345\r\n"),
+            vec![Ok(b"12345".to_vec())]
+        );
+        assert_eq!(
+            decode_all(&mut c, b"123456\r\n"),
+            vec![Err(LineTooLong { limit: 5 })]
+        );
+        assert_eq!(
+            decode_all(&mut c, b"12345\r\r\n"),
+            vec![Err(LineTooLong { limit: 5 })]
+        );
     }
 
     proptest! {

@@ -32,7 +32,8 @@ pub enum CommandError {
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_NAME
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Checks a requested nick.
@@ -68,7 +69,15 @@ mod tests {
         assert!(validate_nick("alice").is_ok());
         assert!(validate_nick("Bob_the-2nd").is_ok());
         assert!(validate_nick(&"x".repeat(32)).is_ok());
-        for bad in ["", "has space", "ünï", "semi;colon", "<alice>", "*", &"x".repeat(33)] {
+        for bad in [
+            "",
+            "has space",
+            "ünï",
+            "semi;colon",
+            "<alice>",
+            "*",
+            &"x".repeat(33),
+        ] {
             assert_eq!(validate_nick(bad), Err(CommandError::BadNick), "{bad:?}");
         }
     }

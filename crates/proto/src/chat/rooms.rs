@@ -36,7 +36,10 @@ impl Rooms {
         let id = match self.find(name) {
             Some(id) => id,
             None => {
-                let id = RoomId(self.rooms.insert(Room { name: name.to_string(), members: Vec::new() }));
+                let id = RoomId(self.rooms.insert(Room {
+                    name: name.to_string(),
+                    members: Vec::new(),
+                }));
                 self.by_key.insert(name_key(name), id);
                 id
             }
@@ -82,7 +85,11 @@ mod tests {
         let mut rooms = Rooms::default();
         let lobby = rooms.join("#lobby", ConnId(1));
         let rust = rooms.join("#Rust", ConnId(2));
-        assert_eq!(rooms.join("#rust", ConnId(3)), rust, "names are case-insensitive");
+        assert_eq!(
+            rooms.join("#rust", ConnId(3)),
+            rust,
+            "names are case-insensitive"
+        );
         assert_eq!(rooms.get(rust).members, vec![ConnId(2), ConnId(3)]);
         rooms.leave(rust, ConnId(2), "#lobby");
         rooms.leave(rust, ConnId(3), "#lobby");

@@ -60,7 +60,10 @@ mod tests {
 
     #[test]
     fn plain_text_and_tabs_pass() {
-        assert_eq!(sanitize(b"hello\tworld, \xc3\xa9t\xc3\xa9 \xe2\x9c\x93"), "hello\tworld, été ✓");
+        assert_eq!(
+            sanitize(b"hello\tworld, \xc3\xa9t\xc3\xa9 \xe2\x9c\x93"),
+            "hello\tworld, été ✓"
+        );
     }
 
     #[test]
@@ -68,7 +71,10 @@ mod tests {
         assert_eq!(sanitize(b"\x1b[31mred\x1b[0m"), "red");
         assert_eq!(sanitize(b"a\x1b[2J\x1b[Hb"), "ab"); // clear screen, home
         assert_eq!(sanitize(b"\x1b]0;pwned title\x07x"), "x"); // OSC title, BEL
-        assert_eq!(sanitize(b"\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\"), "link"); // OSC 8, ST
+        assert_eq!(
+            sanitize(b"\x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\"),
+            "link"
+        ); // OSC 8, ST
         assert_eq!(sanitize(b"\x1bPq#0;2;0;0;0\x1b\\ok"), "ok"); // DCS sixel
         assert_eq!(sanitize(b"\x1bcreset"), "reset"); // RIS: ESC c
         assert_eq!(sanitize("\u{9b}31mc1".as_bytes()), "c1"); // C1 CSI
@@ -77,7 +83,10 @@ mod tests {
 
     #[test]
     fn controls_are_removed() {
-        assert_eq!(sanitize(b"bell\x07 back\x08space del\x7f nul\x00 cr\r"), "bell backspace del nul cr");
+        assert_eq!(
+            sanitize(b"bell\x07 back\x08space del\x7f nul\x00 cr\r"),
+            "bell backspace del nul cr"
+        );
         assert_eq!(sanitize("c1\u{85}\u{8d}x".as_bytes()), "c1x");
     }
 

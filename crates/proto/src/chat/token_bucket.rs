@@ -11,7 +11,10 @@ pub struct RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        RateLimit { burst: 20, per_sec: 10.0 }
+        RateLimit {
+            burst: 20,
+            per_sec: 10.0,
+        }
     }
 }
 
@@ -26,7 +29,11 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket at `now`.
     pub fn new(limit: RateLimit, now: Instant) -> Self {
-        TokenBucket { limit, tokens: f64::from(limit.burst), last: now }
+        TokenBucket {
+            limit,
+            tokens: f64::from(limit.burst),
+            last: now,
+        }
     }
 
     /// Takes one token, or says when the next one will be there.
@@ -51,7 +58,13 @@ mod tests {
     #[test]
     fn burst_then_steady_rate() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(RateLimit { burst: 3, per_sec: 10.0 }, t0);
+        let mut b = TokenBucket::new(
+            RateLimit {
+                burst: 3,
+                per_sec: 10.0,
+            },
+            t0,
+        );
         for _ in 0..3 {
             assert!(b.try_take(t0).is_ok());
         }

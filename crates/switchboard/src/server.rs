@@ -1,0 +1,60 @@
+//! What every server command shares: binding its listeners, the reactor
+//! configuration from flags, signals, and the exit status.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use switchboard_net::{bind_tcp, Config, Reactor};
+use switchboard_proto::Service;
+use tracing::{debug, info, warn};
+
+use crate::cli::ServerArgs;
+
+/// The reactor configuration a server's flags ask for.
+pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
+    Config {
+        max_connections,
+        idle_timeout: args.idle_timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        ..Config::default()
+    }
+}
+
+/// Binds every address for `name` and returns their local addresses (port 0
+/// resolved), logged as "NAME listening on tcp ADDR".
+pub fn listen<S: Service>(
+    reactor: &mut Reactor<S>,
+    name: &str,
+    addrs: &[SocketAddr],
+) -> Result<Vec<SocketAddr>> {
+    addrs
+        .iter()
+        .map(|addr| {
+            let listener = bind_tcp(*addr).with_context(|| format!("cannot listen on {addr}"))?;
+            let local = reactor.add_listener(listener)?;
+            info!("{name} listening on tcp {local}");
+            Ok(local)
+        })
+        .collect()
+}
+
+/// Raises the descriptor limit, installs the signal handlers, runs the
+/// reactor to the end and turns its outcome into the exit status: 0 after a
+/// graceful shutdown, 130 when a second signal cut it short.
+pub fn serve<S: Service>(reactor: Reactor<S>) -> Result<ExitCode> {
+    match switchboard_net::raise_fd_limit() {
+        Ok(limit) => debug!(limit, "open-files limit"),
+        Err(e) => warn!(error = %e, "could not raise the open-files limit"),
+    }
+    reactor
+        .handle()
+        .shutdown_on_signals()
+        .context("installing signal handlers")?;
+    let outcome = reactor.run().context("event loop failed")?;
+    Ok(if outcome.forced {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
