@@ -75,6 +75,8 @@ pub struct Reactor<S: Service> {
     control: UnixStream,
     handle: ReactorHandle,
     shutdown_deadline: Option<Instant>,
+    /// With coalescing: when the pending output is to be flushed.
+    flush_due: Option<Instant>,
     forced: bool,
     /// Descriptor exhaustion was logged; log again only after recovering.
     exhaustion_logged: bool,
@@ -107,6 +109,7 @@ impl<S: Service> Reactor<S> {
             control,
             handle: ReactorHandle::new(tx),
             shutdown_deadline: None,
+            flush_due: None,
             forced: false,
             exhaustion_logged: false,
             full_logged: false,
@@ -227,6 +230,7 @@ impl<S: Service> Reactor<S> {
             self.conns.timers.next_deadline(),
             self.listeners.iter().filter_map(|l| l.resume_at).min(),
             self.shutdown_deadline,
+            self.flush_due,
         ];
         deadlines
             .into_iter()
@@ -516,8 +520,10 @@ impl<S: Service> Reactor<S> {
     /// send to others).
     fn finish_turn(&mut self, now: Instant) {
         loop {
-            for key in std::mem::take(&mut self.conns.flush_list) {
-                self.conns.flush(key, now, &mut *self.poller);
+            if self.flush_is_due(now) {
+                for key in std::mem::take(&mut self.conns.flush_list) {
+                    self.conns.flush(key, now, &mut *self.poller);
+                }
             }
             if self.conns.reap_list.is_empty() {
                 break;
@@ -526,6 +532,27 @@ impl<S: Service> Reactor<S> {
                 self.reap(key);
             }
         }
+    }
+
+    /// Whether pending output is to be written now. Without coalescing,
+    /// always (every turn ends with a flush). With it, output waits until
+    /// the oldest unflushed turn is `coalesce` old, so lines that arrive
+    /// meanwhile leave in the same write to each recipient. Shutting down,
+    /// nothing waits: the goodbyes must leave within the deadline.
+    fn flush_is_due(&mut self, now: Instant) -> bool {
+        if self.config.coalesce.is_zero()
+            || self.conns.flush_list.is_empty()
+            || self.shutdown_deadline.is_some()
+        {
+            self.flush_due = None;
+            return true;
+        }
+        let due = *self.flush_due.get_or_insert(now + self.config.coalesce);
+        if now >= due {
+            self.flush_due = None;
+            return true;
+        }
+        false
     }
 
     fn reap(&mut self, key: usize) {

@@ -6,7 +6,7 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 use support::*;
@@ -236,6 +236,30 @@ fn idle_connections_are_closed_active_ones_kept() {
         assert_echoes(&mut busy, b"still open");
         drop((quiet, busy));
         assert_eq!(server.stop().stats.closes(CloseReason::IdleTimeout), 1);
+    }
+}
+
+#[test]
+fn coalescing_holds_output_for_the_window_and_loses_nothing() {
+    for &kind in PollerKind::ALL {
+        let window = Duration::from_millis(300);
+        let config = Config {
+            coalesce: window,
+            ..Config::default()
+        };
+        let server = EchoServer::start_with(kind, config, EchoService::default(), false);
+        let mut s = connect(server.addr);
+        for round in 0..3 {
+            let sent_at = Instant::now();
+            s.write_all(b"first ").unwrap();
+            s.write_all(b"second").unwrap();
+            assert_eq!(read_exact(&mut s, 12), b"first second", "round {round}");
+            // The server saw the bytes after `sent_at`, and holds output
+            // for the whole window: a lower bound, so noise cannot fail it.
+            assert!(sent_at.elapsed() >= window, "round {round}: echoed early");
+        }
+        drop(s);
+        server.stop();
     }
 }
 

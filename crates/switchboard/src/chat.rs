@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use switchboard_net::Reactor;
+use switchboard_net::{Config, Reactor};
 use switchboard_proto::chat::RateLimit;
 use switchboard_proto::{ChatConfig, ChatService};
 
@@ -17,10 +17,11 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
             per_sec: args.rate_limit,
         }),
     };
-    let mut reactor = Reactor::new(
-        ChatService::new(config),
-        reactor_config(&args.server, args.max_clients),
-    )?;
+    let reactor_config = Config {
+        coalesce: args.coalesce,
+        ..reactor_config(&args.server, args.max_clients)
+    };
+    let mut reactor = Reactor::new(ChatService::new(config), reactor_config)?;
     listen(&mut reactor, "chat", &args.listen)?;
     serve(reactor)
 }

@@ -92,6 +92,7 @@ fn help_explains_every_flag() {
         "--max-clients",
         "--idle-timeout",
         "--shutdown-timeout",
+        "--coalesce",
         "127.0.0.1:8008",
     ] {
         assert!(
@@ -266,6 +267,22 @@ fn sigint_tells_every_client_before_eof_and_exits_zero() {
         assert!(last.contains("shutdown"), "last line before EOF: {last:?}");
     }
     drop(clients);
+    assert_eq!(server.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn coalesced_output_still_leaves_on_shutdown() {
+    // Output held for an hour: only the shutdown can release it in time.
+    let mut server = chat(&["--coalesce", "1h"]);
+    let mut c = Client::connect(server.addr);
+    server.wait_for_log("joined");
+    server.signal(libc::SIGINT);
+    let rest = c.rest();
+    assert!(rest.starts_with("*** welcome"), "{rest:?}");
+    assert!(
+        rest.lines().last().unwrap_or_default().contains("shutdown"),
+        "{rest:?}"
+    );
     assert_eq!(server.wait_exit().code(), Some(0));
 }
 
