@@ -44,6 +44,87 @@ pub enum BenchCommand {
     /// Closed-loop echo load: N connections, each with K messages in flight;
     /// every echoed byte is verified.
     Echo(BenchEchoArgs),
+    /// Chat fan-out load: N clients in one room, S of them sending lines
+    /// with sequence numbers and timestamps; counts deliveries, losses,
+    /// reordering and latency.
+    Chat(BenchChatArgs),
+}
+
+/// Which chat protocol the load generator speaks.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChatPreset {
+    /// switchboard chat: wait for the welcome line, send plain lines.
+    Switchboard,
+    /// The seed's Python chat room: no greeting, plain lines.
+    Seed,
+    /// IRC (e.g. ngircd): NICK/USER/JOIN #bench, PRIVMSG, answers PING.
+    Irc,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchChatArgs {
+    /// Chat server to load.
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8008")]
+    pub addr: SocketAddr,
+
+    /// Clients in the room.
+    #[arg(short = 'c', long, value_name = "N", default_value_t = 100)]
+    pub clients: usize,
+
+    /// How many of the clients send.
+    #[arg(short = 's', long, value_name = "S", default_value_t = 10)]
+    pub senders: usize,
+
+    /// Open loop: lines per second offered by all senders together.
+    #[arg(long, value_name = "LINES_PER_SEC", conflicts_with = "window")]
+    pub rate: Option<f64>,
+
+    /// Closed loop: lines each sender keeps unconfirmed (a line is
+    /// confirmed when the last client receives it). The default when no
+    /// --rate is given.
+    #[arg(long, value_name = "W")]
+    pub window: Option<usize>,
+
+    /// Bytes of padding in each line (the line also carries a sequence
+    /// number and a timestamp).
+    #[arg(long, value_name = "BYTES", default_value = "32", value_parser = parse_bytes)]
+    pub size: usize,
+
+    /// How long to measure, after the warm-up.
+    #[arg(short, long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Load applied before measuring starts.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Protocol presets for --hello, --ready and --message.
+    #[arg(long, value_enum, default_value = "switchboard")]
+    pub preset: ChatPreset,
+
+    /// Sent by each client on connect; `{id}` is the client's number and
+    /// `\r\n` may be written as such. Overrides the preset.
+    #[arg(long, value_name = "TEXT")]
+    pub hello: Option<String>,
+
+    /// A client is in the room once a line containing this arrives (empty:
+    /// at once). Overrides the preset.
+    #[arg(long, value_name = "TEXT")]
+    pub ready: Option<String>,
+
+    /// How a line is sent; `{payload}` is replaced by the measured text.
+    /// Overrides the preset.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub message: Option<String>,
+
+    /// Report the server's CPU time per delivery and peak RSS, read from
+    /// /proc/PID.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// Print one JSON object instead of the human summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags every server command shares.

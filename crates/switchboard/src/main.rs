@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Echo(args) => echo::run(args),
         Command::Client(args) => client::run(args),
         Command::Bench(BenchCommand::Echo(args)) => bench::echo::run(args),
+        Command::Bench(BenchCommand::Chat(args)) => bench::chat::run(args),
     };
     match result {
         Ok(code) => code,

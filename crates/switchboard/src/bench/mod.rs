@@ -1,6 +1,7 @@
 //! Load generators. Single-threaded and event-driven (mio), so that one core
 //! drives many connections and the tool is not the bottleneck.
 
+pub mod chat;
 pub mod echo;
 mod server_probe;
 

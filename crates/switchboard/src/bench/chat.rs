@@ -1,0 +1,549 @@
+//! `switchboard bench chat`: fan-out load on a chat room, with accounting.
+//!
+//! Every line carries `bench SENDER SEQ MICROS` (then padding), wherever the
+//! protocol puts it; receivers find it by that marker, so the same tool
+//! measures switchboard, the seed's room and IRC servers. Each receiver
+//! checks per-sender order; after the run the tool waits for stragglers and
+//! compares what arrived with what should have: every line, at every client
+//! but its sender.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream as StdTcpStream;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use serde_json::json;
+
+use super::{latency_json, latency_line, ServerProbe};
+use crate::cli::{BenchChatArgs, ChatPreset};
+
+/// Stragglers are waited for this long after the measured window.
+const DRAIN: Duration = Duration::from_secs(3);
+/// Per-client receive buffer: zeroed once, reused for every read.
+const INBUF: usize = 16 * 1024;
+/// All clients must be in the room within this long.
+const JOIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How to greet, when a client is in, and how to wrap a line.
+struct Dialect {
+    hello: String,
+    ready: String,
+    message: String,
+    irc: bool,
+}
+
+impl Dialect {
+    fn new(args: &BenchChatArgs) -> Self {
+        let (hello, ready, message) = match args.preset {
+            ChatPreset::Switchboard => ("", "*** welcome", "{payload}"),
+            ChatPreset::Seed => ("", "", "{payload}"),
+            ChatPreset::Irc => (
+                "NICK b{id}\r\nUSER b{id} 0 * :bench\r\nJOIN #bench\r\n",
+                " 366 ",
+                "PRIVMSG #bench :{payload}",
+            ),
+        };
+        let unescape = |s: &str| s.replace("\\r", "\r").replace("\\n", "\n");
+        Dialect {
+            hello: args
+                .hello
+                .as_deref()
+                .map_or_else(|| hello.to_string(), unescape),
+            ready: args.ready.clone().unwrap_or_else(|| ready.to_string()),
+            message: args.message.clone().unwrap_or_else(|| message.to_string()),
+            irc: args.preset == ChatPreset::Irc,
+        }
+    }
+}
+
+/// A measured line as a receiver sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub sender: usize,
+    pub seq: u64,
+    pub micros: u64,
+}
+
+/// Finds `bench SENDER SEQ MICROS` in a received line.
+pub fn parse_stamp(line: &[u8]) -> Option<Stamp> {
+    let at = line.windows(6).position(|w| w == b"bench ")?;
+    let text = std::str::from_utf8(&line[at + 6..]).ok()?;
+    let mut fields = text.split_ascii_whitespace();
+    Some(Stamp {
+        sender: fields.next()?.parse().ok()?,
+        seq: fields.next()?.parse().ok()?,
+        micros: fields.next()?.parse().ok()?,
+    })
+}
+
+struct ChatConn {
+    stream: TcpStream,
+    /// Received bytes; `inbuf[..filled]` is not yet split into lines.
+    inbuf: Box<[u8]>,
+    filled: usize,
+    out: Vec<u8>,
+    ready: bool,
+    dead: bool,
+    /// Highest sequence number seen per sender (`None`: none yet).
+    last_seq: Vec<Option<u64>>,
+}
+
+struct Sender {
+    seq: u64,
+    /// Open loop: when the next line is due.
+    next_at: Instant,
+    /// Closed loop: lines sent and not yet seen by the observer.
+    in_flight: usize,
+    /// First sequence number sent inside the measured window.
+    window_start: Option<u64>,
+}
+
+/// The run's accounting.
+#[derive(Default)]
+pub struct Accounts {
+    /// Deliveries that arrived inside the measured window.
+    pub deliveries: u64,
+    /// Lines sent inside the window.
+    pub sent: u64,
+    /// Deliveries of lines sent inside the window (whenever they arrived).
+    pub delivered: u64,
+    /// Lines that arrived at or below a sequence number already seen from
+    /// the same sender.
+    pub reordered: u64,
+    /// Clients whose connection ended.
+    pub disconnects: u64,
+}
+
+impl Accounts {
+    /// Deliveries owed for the lines sent in the window: every client but
+    /// the sender receives each.
+    pub fn expected(&self, clients: usize) -> u64 {
+        self.sent * (clients as u64 - 1)
+    }
+}
+
+struct Run<'a> {
+    args: &'a BenchChatArgs,
+    dialect: Dialect,
+    conns: Vec<ChatConn>,
+    senders: Vec<Sender>,
+    accounts: Accounts,
+    latency: Histogram<u64>,
+    epoch: Instant,
+    measuring: bool,
+    sending: bool,
+    padding: String,
+}
+
+pub fn run(args: BenchChatArgs) -> Result<ExitCode> {
+    if args.senders == 0 || args.clients <= args.senders {
+        bail!("need at least one sender and more clients than senders (the last client confirms lines)");
+    }
+    let _ = switchboard_net::raise_fd_limit();
+    let mut poll = Poll::new()?;
+    let epoch = Instant::now();
+    let mut run = Run {
+        dialect: Dialect::new(&args),
+        conns: Vec::with_capacity(args.clients),
+        senders: Vec::new(),
+        accounts: Accounts::default(),
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+        epoch,
+        measuring: false,
+        sending: false,
+        padding: "x".repeat(args.size),
+        args: &args,
+    };
+    run.connect_all(&poll)?;
+    let mut events = Events::with_capacity(1024);
+    run.join_all(&mut poll, &mut events)?;
+
+    let start = Instant::now();
+    let interval = args
+        .rate
+        .map(|r| Duration::from_secs_f64(args.senders as f64 / r.max(1e-9)));
+    run.senders = (0..args.senders)
+        .map(|i| Sender {
+            seq: 0,
+            // Spread the senders' schedules over one interval.
+            next_at: start
+                + interval.map_or(Duration::ZERO, |d| d * i as u32 / args.senders as u32),
+            in_flight: 0,
+            window_start: None,
+        })
+        .collect();
+    run.sending = true;
+    let measure_from = start + args.warmup;
+    let end = measure_from + args.duration;
+    let mut probe = None;
+    let mut now = start;
+    while now < end + DRAIN {
+        if !run.measuring && now >= measure_from && now < end {
+            run.start_window();
+            probe = args.server_pid.map(ServerProbe::start).transpose()?;
+        }
+        if run.sending && now >= end {
+            run.sending = false;
+            run.measuring = false;
+        }
+        if !run.sending && run.accounts.delivered >= run.accounts.expected(args.clients) {
+            break;
+        }
+        run.send_due(now);
+        let mut next = if now < measure_from {
+            measure_from
+        } else if now < end {
+            end
+        } else {
+            end + DRAIN
+        };
+        if run.sending && interval.is_some() {
+            next = run
+                .senders
+                .iter()
+                .map(|s| s.next_at)
+                .min()
+                .unwrap_or(next)
+                .min(next);
+        }
+        poll.poll(&mut events, Some(next.saturating_duration_since(now)))?;
+        now = Instant::now();
+        for event in &events {
+            run.serve(event.token().0, now);
+        }
+    }
+    let cpu = probe
+        .map(|p| -> Result<_> { Ok((p.cpu_used()?, p.peak_rss()?)) })
+        .transpose()?;
+    run.report(cpu)?;
+    let a = &run.accounts;
+    let clean = a.delivered == a.expected(args.clients) && a.reordered == 0 && a.disconnects == 0;
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+impl Run<'_> {
+    fn connect_all(&mut self, poll: &Poll) -> Result<()> {
+        let addr = self.args.addr;
+        for n in 0..self.args.clients {
+            let s = StdTcpStream::connect(addr)
+                .with_context(|| format!("connecting client {n} to {addr}"))?;
+            s.set_nodelay(true)?;
+            s.set_nonblocking(true)?;
+            let mut stream = TcpStream::from_std(s);
+            poll.registry().register(
+                &mut stream,
+                Token(n),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            let mut conn = ChatConn {
+                stream,
+                inbuf: vec![0; INBUF].into_boxed_slice(),
+                filled: 0,
+                out: Vec::new(),
+                ready: self.dialect.ready.is_empty(),
+                dead: false,
+                last_seq: vec![None; self.args.senders],
+            };
+            let hello = self.dialect.hello.replace("{id}", &n.to_string());
+            queue(&mut conn, hello.as_bytes());
+            flush(&mut conn).with_context(|| format!("greeting from client {n}"))?;
+            self.conns.push(conn);
+        }
+        Ok(())
+    }
+
+    /// Waits until every client is in the room.
+    fn join_all(&mut self, poll: &mut Poll, events: &mut Events) -> Result<()> {
+        let deadline = Instant::now() + JOIN_DEADLINE;
+        while self.conns.iter().any(|c| !c.ready && !c.dead) {
+            let now = Instant::now();
+            if now >= deadline {
+                bail!("clients did not all join within {JOIN_DEADLINE:?}");
+            }
+            poll.poll(events, Some(deadline - now))?;
+            for event in events.iter() {
+                self.serve(event.token().0, Instant::now());
+            }
+        }
+        if self.conns.iter().any(|c| c.dead) {
+            bail!("clients were disconnected while joining");
+        }
+        Ok(())
+    }
+
+    fn start_window(&mut self) {
+        self.measuring = true;
+        self.accounts = Accounts {
+            disconnects: self.accounts.disconnects,
+            ..Accounts::default()
+        };
+        self.latency.reset();
+        for s in &mut self.senders {
+            s.window_start = Some(s.seq);
+        }
+    }
+
+    /// Sends every line that is due: by schedule (open loop) or while the
+    /// window has room (closed loop).
+    fn send_due(&mut self, now: Instant) {
+        if !self.sending {
+            return;
+        }
+        let window = self
+            .args
+            .window
+            .unwrap_or(if self.args.rate.is_some() { 0 } else { 1 });
+        let interval = self
+            .args
+            .rate
+            .map(|r| Duration::from_secs_f64(self.args.senders as f64 / r.max(1e-9)));
+        for i in 0..self.senders.len() {
+            loop {
+                let s = &mut self.senders[i];
+                let stamp_at = match interval {
+                    Some(step) if s.next_at <= now => {
+                        let at = s.next_at;
+                        s.next_at += step;
+                        at // open loop: latency counts from the schedule
+                    }
+                    None if s.in_flight < window => {
+                        s.in_flight += 1;
+                        now
+                    }
+                    _ => break,
+                };
+                let micros = stamp_at.saturating_duration_since(self.epoch).as_micros() as u64;
+                let payload = format!("bench {i} {} {micros} {}", s.seq, self.padding);
+                s.seq += 1;
+                if self.measuring {
+                    self.accounts.sent += 1;
+                }
+                let line = self.dialect.message.replace("{payload}", &payload) + "\r\n";
+                queue(&mut self.conns[i], line.as_bytes());
+            }
+            let conn = &mut self.conns[i];
+            if !conn.dead && flush(conn).is_err() {
+                conn.dead = true;
+                self.accounts.disconnects += 1;
+            }
+        }
+    }
+
+    fn serve(&mut self, index: usize, now: Instant) {
+        loop {
+            let conn = &mut self.conns[index];
+            if conn.dead {
+                return;
+            }
+            let more = match flush(conn).and_then(|()| read_available(conn)) {
+                Ok(more) => more,
+                Err(_) => {
+                    conn.dead = true;
+                    self.accounts.disconnects += 1;
+                    return;
+                }
+            };
+            let inbuf = std::mem::take(&mut conn.inbuf);
+            let filled = conn.filled;
+            let mut consumed = 0;
+            while let Some(nl) = inbuf[consumed..filled].iter().position(|&b| b == b'\n') {
+                self.handle_line(index, &inbuf[consumed..consumed + nl], now);
+                consumed += nl + 1;
+            }
+            let conn = &mut self.conns[index];
+            conn.inbuf = inbuf;
+            conn.inbuf.copy_within(consumed..filled, 0);
+            conn.filled = filled - consumed;
+            if conn.filled == conn.inbuf.len() {
+                conn.filled = 0; // a line longer than the buffer: not ours, drop it
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+
+    fn handle_line(&mut self, index: usize, line: &[u8], now: Instant) {
+        let conn = &mut self.conns[index];
+        if !conn.ready
+            && line
+                .windows(self.dialect.ready.len())
+                .any(|w| w == self.dialect.ready.as_bytes())
+        {
+            conn.ready = true;
+        }
+        if self.dialect.irc && line.starts_with(b"PING") {
+            let mut pong = b"PONG".to_vec();
+            pong.extend_from_slice(&line[4..]);
+            pong.extend_from_slice(b"\n");
+            queue(conn, &pong);
+            return;
+        }
+        let Some(stamp) = parse_stamp(line) else {
+            return;
+        };
+        if stamp.sender >= self.senders.len() || stamp.sender == index {
+            return;
+        }
+        let last = &mut conn.last_seq[stamp.sender];
+        if last.is_some_and(|l| stamp.seq <= l) {
+            self.accounts.reordered += 1;
+        }
+        *last = Some(last.map_or(stamp.seq, |l| l.max(stamp.seq)));
+        if self.senders[stamp.sender]
+            .window_start
+            .is_some_and(|w| stamp.seq >= w)
+        {
+            self.accounts.delivered += 1;
+        }
+        if self.measuring {
+            self.accounts.deliveries += 1;
+            let sent = self.epoch + Duration::from_micros(stamp.micros);
+            let _ = self
+                .latency
+                .record(now.saturating_duration_since(sent).as_micros().max(1) as u64);
+        }
+        if index == self.conns.len() - 1 {
+            let s = &mut self.senders[stamp.sender];
+            s.in_flight = s.in_flight.saturating_sub(1);
+        }
+    }
+
+    fn report(&self, server: Option<(Duration, u64)>) -> Result<()> {
+        let a = &self.accounts;
+        let secs = self.args.duration.as_secs_f64();
+        let expected = a.expected(self.args.clients);
+        let per_s = a.deliveries as f64 / secs;
+        let mode = match self.args.rate {
+            Some(rate) => format!("open loop, {rate} lines/s offered"),
+            None => format!("closed loop, window {}", self.args.window.unwrap_or(1)),
+        };
+        if self.args.json {
+            let mut v = json!({
+                "mode": "chat",
+                "preset": format!("{:?}", self.args.preset).to_lowercase(),
+                "addr": self.args.addr.to_string(),
+                "clients": self.args.clients,
+                "senders": self.args.senders,
+                "rate": self.args.rate,
+                "window": self.args.window,
+                "duration_s": secs,
+                "lines_sent": a.sent,
+                "deliveries": a.deliveries,
+                "deliveries_per_s": per_s,
+                "expected": expected,
+                "delivered": a.delivered,
+                "lost": expected.saturating_sub(a.delivered),
+                "reordered": a.reordered,
+                "disconnects": a.disconnects,
+                "latency": latency_json(&self.latency),
+            });
+            if let Some((cpu, rss)) = server {
+                v["server"] = json!({
+                    "cpu_s": cpu.as_secs_f64(),
+                    "cpu_ns_per_delivery": cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
+                    "peak_rss_bytes": rss,
+                });
+            }
+            println!("{v}");
+        } else {
+            println!(
+                "chat {}: {} clients, {} senders, {mode}, {secs:.1} s",
+                self.args.addr, self.args.clients, self.args.senders
+            );
+            println!("  {:.0} deliveries/s ({} lines sent)", per_s, a.sent);
+            println!(
+                "  delivered {} of {expected} expected, {} reordered, {} disconnects",
+                a.delivered, a.reordered, a.disconnects
+            );
+            println!("  {}", latency_line(&self.latency));
+            if let Some((cpu, rss)) = server {
+                println!(
+                    "  server: {:.2} s CPU, {:.0} ns CPU per delivery, peak RSS {:.1} MiB",
+                    cpu.as_secs_f64(),
+                    cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
+                    rss as f64 / (1024.0 * 1024.0)
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn queue(conn: &mut ChatConn, bytes: &[u8]) {
+    conn.out.extend_from_slice(bytes);
+}
+
+fn flush(conn: &mut ChatConn) -> io::Result<()> {
+    while !conn.out.is_empty() {
+        match conn.stream.write(&conn.out) {
+            Ok(n) => {
+                conn.out.drain(..n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads once into the free end of `conn.inbuf`. Returns whether the read
+/// filled it (there may be more to read once lines are split off); a short
+/// read has drained the socket for now (stream semantics), which saves the
+/// read that would only say `WouldBlock`.
+fn read_available(conn: &mut ChatConn) -> io::Result<bool> {
+    loop {
+        let free = &mut conn.inbuf[conn.filled..];
+        let room = free.len();
+        match conn.stream.read(free) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                conn.filled += n;
+                return Ok(n == room);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_found_in_every_dialect() {
+        let want = Some(Stamp {
+            sender: 3,
+            seq: 17,
+            micros: 123456,
+        });
+        assert_eq!(parse_stamp(b"<guest4> bench 3 17 123456 xxxx\r"), want);
+        assert_eq!(parse_stamp(b"bench 3 17 123456 xxxx"), want);
+        assert_eq!(
+            parse_stamp(b":b3!b3@localhost PRIVMSG #bench :bench 3 17 123456 xx"),
+            want
+        );
+        assert_eq!(parse_stamp(b"*** guest1 joined #lobby"), None);
+        assert_eq!(parse_stamp(b"<x> bench 3 notanumber 1"), None);
+    }
+
+    #[test]
+    fn expected_deliveries_exclude_the_sender() {
+        let a = Accounts {
+            sent: 10,
+            ..Accounts::default()
+        };
+        assert_eq!(a.expected(100), 990);
+    }
+}
