@@ -68,16 +68,24 @@ pub struct Stamp {
     pub micros: u64,
 }
 
-/// Finds `bench SENDER SEQ MICROS` in a received line.
+/// Finds `bench SENDER SEQ MICROS` in a received line. The marker may also
+/// occur in the protocol's framing (IRC's `#bench :`), so every occurrence
+/// is tried.
 pub fn parse_stamp(line: &[u8]) -> Option<Stamp> {
-    let at = line.windows(6).position(|w| w == b"bench ")?;
-    let text = std::str::from_utf8(&line[at + 6..]).ok()?;
-    let mut fields = text.split_ascii_whitespace();
-    Some(Stamp {
-        sender: fields.next()?.parse().ok()?,
-        seq: fields.next()?.parse().ok()?,
-        micros: fields.next()?.parse().ok()?,
-    })
+    const MARKER: &[u8] = b"bench ";
+    let parse = |at: usize| -> Option<Stamp> {
+        let text = std::str::from_utf8(&line[at + MARKER.len()..]).ok()?;
+        let mut fields = text.split_ascii_whitespace();
+        Some(Stamp {
+            sender: fields.next()?.parse().ok()?,
+            seq: fields.next()?.parse().ok()?,
+            micros: fields.next()?.parse().ok()?,
+        })
+    };
+    line.windows(MARKER.len())
+        .enumerate()
+        .filter(|(_, w)| *w == MARKER)
+        .find_map(|(at, _)| parse(at))
 }
 
 struct ChatConn {
