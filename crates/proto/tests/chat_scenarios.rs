@@ -66,11 +66,12 @@ fn framing_is_independent_of_how_tcp_splits_input() {
 }
 
 #[test]
-fn telnet_negotiation_and_cr_nul_are_not_relayed() {
+fn telnet_negotiation_is_not_relayed_and_cr_nul_ends_a_line() {
     let (mut h, c) = room_of(2, unlimited());
     h.input(c[0], &[255, 253, 3, 255, 251, 24]);
-    h.input(c[0], b"from telnet\r\0more\r\n");
-    assert_eq!(h.lines(c[1]), ["<guest1> from telnetmore"]);
+    h.input(c[0], b"from telnet\r");
+    h.input(c[0], b"\0more\r\n");
+    assert_eq!(h.lines(c[1]), ["<guest1> from telnet", "<guest1> more"]);
 }
 
 #[test]

@@ -4,8 +4,9 @@
 ///
 /// Handles, across any split of the input: `IAC IAC` (a literal 0xFF byte),
 /// `IAC WILL/WONT/DO/DONT option`, `IAC SB … IAC SE` subnegotiation, other
-/// two-byte `IAC` commands, and `CR NUL` (telnet's bare carriage return),
-/// which becomes a plain `CR`. We never negotiate: refusing nothing and
+/// two-byte `IAC` commands, and `CR NUL`, which becomes `CR LF`: telnet
+/// clients in character mode send it for the Enter key, so it must end a
+/// line like `CR LF` does. We never negotiate: refusing nothing and
 /// agreeing to nothing leaves a telnet client in its default line mode.
 #[derive(Clone, Debug, Default)]
 pub struct TelnetFilter {
@@ -16,7 +17,7 @@ pub struct TelnetFilter {
 enum State {
     #[default]
     Data,
-    /// After a CR: a following NUL is dropped.
+    /// After a CR: a following NUL ends the line.
     Cr,
     /// After IAC.
     Iac,
@@ -40,7 +41,10 @@ impl TelnetFilter {
         for &b in input {
             self.state = match (self.state, b) {
                 (State::Data | State::Cr, IAC) => State::Iac,
-                (State::Cr, 0) => State::Data,
+                (State::Cr, 0) => {
+                    out.push(b'\n');
+                    State::Data
+                }
                 (State::Data | State::Cr, b) => {
                     out.push(b);
                     if b == b'\r' {
@@ -99,9 +103,10 @@ mod tests {
     }
 
     #[test]
-    fn escaped_iac_and_bare_cr() {
+    fn escaped_iac_and_cr_nul() {
         assert_eq!(run(&[b'a', IAC, IAC, b'b']), &[b'a', IAC, b'b']);
-        assert_eq!(run(b"a\r\0b\r\n"), b"a\rb\r\n");
+        assert_eq!(run(b"a\r\0b\r\n"), b"a\r\nb\r\n");
+        assert_eq!(run(b"a\0b"), b"a\0b"); // NUL alone is data (sanitized later)
         assert_eq!(run(&[IAC, 244, b'z']), b"z"); // IAC IP (interrupt)
     }
 
