@@ -117,18 +117,7 @@ fn seed_client_scenario() {
 #[test]
 fn client_fails_on_a_wrong_echo() {
     // A server that shouts back instead of echoing.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for mut s in listener.incoming().map_while(Result::ok) {
-            thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n @ 1..) = s.read(&mut buf) {
-                    let _ = s.write_all(&buf[..n].to_ascii_uppercase());
-                }
-            });
-        }
-    });
+    let addr = spawn_faulty_echo(|data| data.make_ascii_uppercase());
     let out = bin()
         .args(["client", "--timeout", "5s", &addr.to_string(), "quiet"])
         .output()
@@ -424,19 +413,7 @@ fn bench_echo_measures_and_verifies() {
 
 #[test]
 fn bench_echo_catches_a_corrupting_server() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        for mut s in listener.incoming().map_while(Result::ok) {
-            thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = s.read(&mut buf) {
-                    buf[n / 2] ^= 1; // one flipped bit per read
-                    let _ = s.write_all(&buf[..n]);
-                }
-            });
-        }
-    });
+    let addr = spawn_faulty_echo(|data| data[data.len() / 2] ^= 1); // a flipped bit per read
     let out = bin()
         .args([
             "bench",

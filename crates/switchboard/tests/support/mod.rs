@@ -179,3 +179,23 @@ pub fn have_python3() -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// A thread-per-connection echo server on 127.0.0.1:0 that passes what each
+/// read returned through `fault` before echoing it: a broken peer for
+/// checking that the client tools notice.
+pub fn spawn_faulty_echo(fault: fn(&mut [u8])) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for mut s in listener.incoming().map_while(Result::ok) {
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    fault(&mut buf[..n]);
+                    let _ = s.write_all(&buf[..n]);
+                }
+            });
+        }
+    });
+    addr
+}
