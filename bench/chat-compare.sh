@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Side-by-side chat fan-out benchmark: switchboard chat vs. the seed's Python
+# chat room, with `switchboard bench chat` as the load.
+#
+# Servers run pinned to core 0, the load generator to core 1, all on
+# 127.0.0.1. Every point is measured ROUNDS times, interleaved (A B A B ...)
+# so drift on the machine hits every server alike, each run on a freshly
+# started server. Points (clients x senders, load):
+#   100 x 10, closed loop, window 8         switchboard, seed
+#   100 x 10, open loop, 100 lines/s        switchboard, seed
+#   1000 x 10, closed loop, window 8        switchboard, switchboard --coalesce 5ms
+#   1000 x 10, open loop, 1000 lines/s      switchboard, switchboard --coalesce 5ms
+# (The seed is left out at 1,000 clients: select() and its blocking sends do
+# not survive it.) switchboard runs with --rate-limit 0: the benchmark
+# measures fan-out, not the flood limit.
+#
+# Output: raw JSON lines (the bench's JSON after "server_name", "point",
+# "round", ...) in bench/results/chat-compare-<timestamp>.jsonl and a markdown
+# summary on stdout (bench/summarize.py).
+#
+# Run from anywhere:   bench/chat-compare.sh
+# Environment:
+#   ROUNDS=3        repetitions of every point
+#   DURATION=5s     measured time per run (after a 1 s warm-up)
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+WARMUP=1s
+SERVER_CORE=0
+CLIENT_CORE=1
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+source bench/lib.sh
+switchboard=$repo/target/release/switchboard
+seed_chat=$repo/../shared/seeds/runnable/chat_server.py
+
+log "building switchboard (release)"
+cargo build --release --quiet -p switchboard
+
+seed=python-seed
+if [[ ! -f $seed_chat ]]; then
+    log "SKIPPING the Python seed server: $seed_chat not found"
+    seed=
+fi
+
+# POINT_NAME|bench arguments|servers
+points=(
+    "100x10 closed w8|--clients 100 --senders 10 --window 8|switchboard $seed"
+    "100x10 open 100/s|--clients 100 --senders 10 --rate 100|switchboard $seed"
+    "1000x10 closed w8|--clients 1000 --senders 10 --window 8|switchboard switchboard-coalesce5ms"
+    "1000x10 open 1000/s|--clients 1000 --senders 10 --rate 1000|switchboard switchboard-coalesce5ms"
+)
+
+# start_server NAME PORT LOG: as in echo-compare.sh (pid in $server_pid).
+start_server() {
+    local name=$1 port=$2 log=$3
+    local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
+    local chat=("$switchboard" chat --listen "127.0.0.1:$port" --rate-limit 0)
+    case $name in
+        switchboard) "${run[@]}" "${chat[@]}" 2>/dev/null & ;;
+        switchboard-coalesce5ms) "${run[@]}" "${chat[@]}" --coalesce 5ms 2>/dev/null & ;;
+        python-seed) "${run[@]}" "$python" "$seed_chat" "$port" 127.0.0.1 >/dev/null 2>"$log" & ;;
+    esac
+    server_pid=$!
+}
+
+mkdir -p bench/results
+out=bench/results/chat-compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+: >"$out"
+log "rounds=$ROUNDS duration=$DURATION"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    for point in "${points[@]}"; do
+        IFS='|' read -r label bench_args names <<<"$point"
+        for name in $names; do
+            port=$(free_port)
+            server_log=$logdir/$name-$round.log
+            meta=(server_name="$name" point="$label" round="$round")
+
+            start_server "$name" "$port" "$server_log"
+            if ! wait_for_port "$server_pid" "$port"; then
+                log "$name did not come up on port $port; skipping this run"
+                stop_server "$server_pid"
+                record "" "${meta[@]}" failed="server did not start"
+                continue
+            fi
+            preset=switchboard
+            [[ $name == python-seed ]] && preset=seed
+
+            log "round $round/$ROUNDS  $label  $name (pid $server_pid, port $port)"
+            bench_rc=0
+            # shellcheck disable=SC2086 # bench_args is a word list
+            result=$(run_bench "$server_pid" \
+                taskset -c "$CLIENT_CORE" "$switchboard" bench chat "127.0.0.1:$port" \
+                --preset "$preset" $bench_args --duration "$DURATION" --warmup "$WARMUP" \
+                --server-pid "$server_pid" --json) || bench_rc=$?
+            stop_server "$server_pid"
+            meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
+            if [[ $exited_early == true ]]; then
+                log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
+                tail -n 5 "$server_log" >&2 || true
+            fi
+            if [[ -z $result ]]; then
+                log "bench exited with status $bench_rc against $name"
+                record "" "${meta[@]}" failed="bench exit $bench_rc"
+                continue
+            fi
+            # A run with losses, reordering or disconnects still reports
+            # (exit 1); the summary shows them.
+            record "$result" "${meta[@]}" bench_exit="$bench_rc"
+        done
+    done
+done
+
+log "raw results: $out"
+echo
+python3 bench/summarize.py "$out"

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Side-by-side echo benchmark: switchboard vs. the seed Python server vs. a
+# canonical tokio echo server (bench/tokio-baseline).
+#
+# Every server runs pinned to core 0 and the load generator
+# (`switchboard bench echo`, closed loop, every echoed byte verified) to core 1,
+# all on 127.0.0.1. Matrix: 50 connections x message sizes 64 B and 4 KiB.
+# Each server x size point is measured ROUNDS times, interleaved
+# (A B C A B C ...) so drift on the machine hits every server alike, and each
+# run gets a freshly started server on its own free port, stopped afterwards
+# (SIGINT, then SIGKILL if it has not exited within 10 s).
+#
+# Output: raw JSON lines (the bench's own JSON, after "server_name", "round",
+# "server_exited_early", "server_exit_status", and "machine_other_busy" (CPU
+# share taken by other work during the run, 0-1); the bench's own "server"
+# key holds the server's CPU/RSS) in
+# bench/results/echo-compare-<timestamp>.jsonl, and a markdown summary table
+# on stdout (bench/summarize.py, which can be re-run on any results file).
+#
+# Run from anywhere:   bench/echo-compare.sh
+# Environment:
+#   ROUNDS=3        repetitions of every server x size point
+#   DURATION=5s     measured time per run (after a 1 s warm-up)
+#
+# The Python seed server is ../shared/seeds/runnable/echo_server.py, relative
+# to the repo root; when it is absent the script says so and skips it.
+# Needs: cargo, python3, taskset, GNU env (coreutils 8.31+), and 2+ cores.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+CONNECTIONS=50
+SIZES=(64 4096)
+WARMUP=1s
+SERVER_CORE=0
+CLIENT_CORE=1
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+source bench/lib.sh
+switchboard=$repo/target/release/switchboard
+tokio_echo=$repo/bench/tokio-baseline/target/release/tokio-echo
+seed_echo=$repo/../shared/seeds/runnable/echo_server.py
+
+# --- build -----------------------------------------------------------------
+log "building switchboard and the tokio baseline (release)"
+cargo build --release --quiet -p switchboard
+cargo build --release --quiet --manifest-path bench/tokio-baseline/Cargo.toml
+
+servers=(switchboard)
+if [[ -f $seed_echo ]]; then
+    servers+=(python-seed)
+else
+    log "SKIPPING the Python seed server: $seed_echo not found"
+fi
+servers+=(tokio)
+
+
+# --- helpers ---------------------------------------------------------------
+
+# start_server NAME PORT LOG: start NAME pinned to SERVER_CORE in the
+# background, stderr to LOG (switchboard's own info log is dropped), and
+# leave its pid in $server_pid. env and taskset exec, so that pid is the
+# server's own, which --server-pid needs. `env --default-signal=INT` undoes
+# bash's SIG_IGN of SIGINT for background jobs of a non-interactive shell;
+# without it tokio-echo and the seed would ignore the SIGINT that stops them.
+start_server() {
+    local name=$1 port=$2 log=$3
+    local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
+    case $name in
+        switchboard)
+            "${run[@]}" "$switchboard" echo --listen "127.0.0.1:$port" 2>/dev/null &
+            ;;
+        python-seed)
+            SEED_QUIET=1 "${run[@]}" "$python" "$seed_echo" "$port" 127.0.0.1 2>"$log" &
+            ;;
+        tokio)
+            "${run[@]}" "$tokio_echo" "127.0.0.1:$port" 2>"$log" &
+            ;;
+    esac
+    server_pid=$!
+}
+
+# --- run -------------------------------------------------------------------
+mkdir -p bench/results
+out=bench/results/echo-compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+: >"$out"
+log "rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS sizes=${SIZES[*]} servers=${servers[*]}"
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    for size in "${SIZES[@]}"; do
+        for name in "${servers[@]}"; do
+            port=$(free_port)
+            server_log=$logdir/$name-$size-$round.log
+            meta=(server_name="$name" round="$round" size="$size")
+
+            start_server "$name" "$port" "$server_log"
+            if ! wait_for_port "$server_pid" "$port"; then
+                log "$name did not come up on port $port; skipping this run"
+                stop_server "$server_pid"
+                record "" "${meta[@]}" failed="server did not start"
+                continue
+            fi
+
+            log "round $round/$ROUNDS  size $size  $name (pid $server_pid, port $port)"
+            bench_rc=0
+            result=$(run_bench "$server_pid" \
+                taskset -c "$CLIENT_CORE" "$switchboard" bench echo "127.0.0.1:$port" \
+                --connections "$CONNECTIONS" --size "$size" --duration "$DURATION" \
+                --warmup "$WARMUP" --server-pid "$server_pid" --json) || bench_rc=$?
+            stop_server "$server_pid"
+            meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
+
+            if [[ $exited_early == true ]]; then
+                log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
+                tail -n 5 "$server_log" >&2 || true
+            fi
+            if [[ -z $result ]]; then
+                log "bench exited with status $bench_rc against $name"
+                record "" "${meta[@]}" failed="bench exit $bench_rc"
+                continue
+            fi
+            # A run with errors or corrupt echoes still reports (exit 1);
+            # the summary shows them.
+            record "$result" "${meta[@]}" bench_exit="$bench_rc"
+        done
+    done
+done
+
+log "raw results: $out"
+echo
+python3 bench/summarize.py "$out"

@@ -1,0 +1,126 @@
+# Shared by the bench/*-compare.sh scripts: sourced, not run. Expects
+# SERVER_CORE and $out (the results file) to be set by the script, and
+# provides $logdir (per-run server stderr), $python (the real interpreter)
+# and an EXIT trap that leaves no server of ours running.
+
+log() { echo "==> $*" >&2; }
+
+
+# A TCP port on 127.0.0.1 that is free right now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# run_bench SERVER_PID COMMAND...: run the load generator COMMAND and print
+# its JSON line with "machine_other_busy" added: the share of the machine's
+# CPU (all cores, 0-1) over the run used by neither the server nor the load
+# generator (softirq time is charged to them), i.e. other work or hypervisor
+# steal that disturbed the numbers. Exits as COMMAND did (a bench that
+# found faults still prints its JSON and exits 1).
+run_bench() {
+    python3 - "$@" <<'PY'
+import json, os, resource, subprocess, sys
+
+server_pid, cmd = sys.argv[1], sys.argv[2:]
+tick = os.sysconf("SC_CLK_TCK")
+
+def machine():  # (busy, total) jiffies, all cores: user..steal, busy = not idle
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    return sum(f) - f[3] - f[4], sum(f)  # minus idle, iowait
+
+def server_cpu():  # utime + stime jiffies
+    try:
+        f = open(f"/proc/{server_pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except OSError:
+        return 0
+
+(b0, t0), s0 = machine(), server_cpu()
+run = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+(b1, t1), s1 = machine(), server_cpu()
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+ours = (s1 - s0) + (children.ru_utime + children.ru_stime) * tick
+if not run.stdout.strip():
+    sys.exit(run.returncode or 1)
+row = json.loads(run.stdout)
+row["machine_other_busy"] = round(max(0.0, (b1 - b0 - ours) / max(t1 - t0, 1)), 2)
+print(json.dumps(row))
+sys.exit(run.returncode)
+PY
+}
+
+# Running and not yet a zombie.
+alive() {
+    local state
+    state=$(ps -o stat= -p "$1" 2>/dev/null || true)
+    [[ -n $state && $state != Z* ]]
+}
+
+# wait_for_port PID PORT: poll until PORT accepts connections (deadline 10 s);
+# fail early if the server process dies.
+wait_for_port() {
+    local pid=$1 port=$2 deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        alive "$pid" || return 1
+        if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close()' \
+            "$port" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# stop_server PID: SIGINT, wait up to 10 s, then SIGKILL; reap it. Sets
+# $exited_early (it was gone before the SIGINT) and $exit_status (as bash
+# reports it: 130 = died of SIGINT, 137 = SIGKILL).
+stop_server() {
+    local pid=$1 i
+    exited_early=true
+    if alive "$pid"; then
+        exited_early=false
+        kill -INT "$pid" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if alive "$pid"; then
+            log "pid $pid ignored SIGINT for 10 s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    exit_status=0
+    wait "$pid" 2>/dev/null || exit_status=$?
+}
+
+# record BENCH_JSON KEY=VALUE...: append one results line: the bench's JSON
+# object ({} when it printed none) after the given fields. Values that parse
+# as JSON (numbers, true, false) are kept as such, the rest as strings.
+record() {
+    python3 -c '
+import json, sys
+def value(v):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+fields = {k: value(v) for k, v in (kv.split("=", 1) for kv in sys.argv[2:])}
+print(json.dumps({**fields, **json.loads(sys.argv[1] or "{}")}))
+' "$@" >>"$out"
+}
+
+# Per-run server stderr goes here, so a crash can be shown. On any exit,
+# also make sure no server of ours is left running.
+logdir=$(mktemp -d)
+server_pid=
+cleanup() {
+    if [[ -n $server_pid ]] && alive "$server_pid"; then
+        kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$logdir"
+}
+trap cleanup EXIT
+
+# The real interpreter, not a pyenv-style shim: its pid must be the server's.
+python=$(python3 -c 'import sys; print(sys.executable)')
+

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Markdown summary of a bench/echo-compare.sh or bench/chat-compare.sh
+results file.
+
+Usage: bench/summarize.py bench/results/<script>-<timestamp>.jsonl
+
+One row per point (echo: message size; chat: clients x senders and load) and
+server, over that point's runs: the median rate (min-max), median latency
+percentiles, median server CPU time per round trip or delivery, peak RSS, and
+switchboard's median rate divided by this server's. Failed runs, errors,
+corrupt echoes, losses and reordering are counted, never averaged in, and
+runs that other work on the machine disturbed are flagged.
+"""
+import json
+import sys
+from statistics import median
+
+BASELINE = "switchboard"
+BUSY_WARN = 0.10  # machine_other_busy above this flags a disturbed run
+
+
+def fmt_size(n):
+    return f"{n // 1024} KiB" if n >= 1024 and n % 1024 == 0 else f"{n} B"
+
+
+ECHO = {
+    "point": lambda r: fmt_size(r["size"]),
+    "point_title": "size",
+    "rate": "round_trips_per_s",
+    "rate_title": "round trips/s",
+    "cpu": ("cpu_us_per_round_trip", "server CPU µs/round trip", 1.0, "{:.2f}"),
+    "faults_title": "errors / corrupt",
+    "faults": lambda rs: f"{sum(r.get('errors', 0) for r in rs)} / "
+    f"{sum(r.get('corrupt', 0) for r in rs)}",
+}
+
+CHAT = {
+    "point": lambda r: r["point"],
+    "point_title": "clients × senders, load",
+    "rate": "deliveries_per_s",
+    "rate_title": "deliveries/s",
+    "cpu": ("cpu_ns_per_delivery", "server CPU ns/delivery", 1.0, "{:.0f}"),
+    "faults_title": "lost / reordered / disconnects",
+    "faults": lambda rs: f"{sum(r.get('lost', 0) for r in rs)} / "
+    f"{sum(r.get('reordered', 0) for r in rs)} / "
+    f"{sum(r.get('disconnects', 0) for r in rs)}",
+}
+
+
+def summarize(rows, kind):
+    # Keep first-seen order of points and servers (the script's run order).
+    points = {}
+    for r in rows:
+        points.setdefault((kind["point"](r), r["server_name"]), []).append(r)
+
+    def ok(runs):
+        return [r for r in runs if "failed" not in r]
+
+    def median_rate(point, name):
+        good = ok(points.get((point, name), []))
+        return median(r[kind["rate"]] for r in good) if good else None
+
+    cpu_key, cpu_title, _, cpu_fmt = kind["cpu"]
+    titles = [
+        "server", kind["point_title"], "runs", f"{kind['rate_title']}, median (min–max)",
+        "p50 µs", "p99 µs", cpu_title, "peak RSS", "switchboard ÷ this", kind["faults_title"],
+    ]
+    print("| " + " | ".join(titles) + " |")
+    print("|" + "---|" * len(titles))
+    for point in dict.fromkeys(p for p, _ in points):
+        base = median_rate(point, BASELINE)
+        for (pt, name), runs in points.items():
+            if pt != point:
+                continue
+            good = ok(runs)
+            failed = len(runs) - len(good)
+            runs_cell = f"{len(good)}" + (f" (+{failed} failed)" if failed else "")
+            if not good:
+                print(f"| {name} | {point} | {runs_cell} |" + " – |" * (len(titles) - 3))
+                continue
+            rates = [r[kind["rate"]] for r in good]
+            p50 = median(r["latency"]["p50_us"] for r in good)
+            p99 = median(r["latency"]["p99_us"] for r in good)
+            stats = [r.get("server") or {} for r in good]  # the server's CPU/RSS
+            cpu = [st[cpu_key] for st in stats if cpu_key in st]
+            rss = [st["peak_rss_bytes"] for st in stats if "peak_rss_bytes" in st]
+            health = kind["faults"](good)
+            early = [r for r in runs if r.get("server_exited_early")]
+            if early:
+                statuses = sorted({r.get("server_exit_status") for r in early})
+                health += f"; exited on its own in {len(early)} run(s), status {statuses}"
+            cells = [
+                name,
+                point,
+                runs_cell,
+                f"{median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f})",
+                f"{p50:,.0f}",
+                f"{p99:,.0f}",
+                cpu_fmt.format(median(cpu)) if cpu else "–",
+                f"{max(rss) / 2**20:.1f} MiB" if rss else "–",
+                f"{base / median(rates):.2f}×" if base else "–",
+                health,
+            ]
+            print("| " + " | ".join(cells) + " |")
+
+
+def main(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    summarize(rows, CHAT if any("point" in r for r in rows) else ECHO)
+    busy = [r for r in rows if r.get("machine_other_busy", 0) > BUSY_WARN]
+    if busy:
+        worst = max(r["machine_other_busy"] for r in busy)
+        print(f"\n**Warning:** other work took over {BUSY_WARN:.0%} of the machine's CPU "
+              f"during {len(busy)} of {len(rows)} runs (worst {worst:.0%}): "
+              f"those numbers are disturbed; re-run on a quiet machine.")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
