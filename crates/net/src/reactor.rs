@@ -77,6 +77,8 @@ pub struct Reactor<S: Service> {
     shutdown_deadline: Option<Instant>,
     /// With coalescing: when the pending output is to be flushed.
     flush_due: Option<Instant>,
+    /// Timers that expired this turn (kept to reuse its allocation).
+    due_timers: Vec<(Instant, usize)>,
     forced: bool,
     /// Descriptor exhaustion was logged; log again only after recovering.
     exhaustion_logged: bool,
@@ -110,6 +112,7 @@ impl<S: Service> Reactor<S> {
             handle: ReactorHandle::new(tx),
             shutdown_deadline: None,
             flush_due: None,
+            due_timers: Vec::new(),
             forced: false,
             exhaustion_logged: false,
             full_logged: false,
@@ -186,11 +189,18 @@ impl<S: Service> Reactor<S> {
             self.serve_pending_udp();
             self.read_ready(now);
             self.conns.now = now;
-            while let Some((when, key)) = self.conns.timers.pop_expired(now) {
+            // Collected first: a timer that a wake re-arms for a time
+            // already reached fires next turn, never loops within this one.
+            let mut due = std::mem::take(&mut self.due_timers);
+            while let Some(timer) = self.conns.timers.pop_expired(now) {
+                due.push(timer);
+            }
+            for (when, key) in due.drain(..) {
                 if self.conns.handle_timer(when, key, now) {
                     self.wake(key);
                 }
             }
+            self.due_timers = due;
             self.finish_turn(now);
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.slab.is_empty() {

@@ -1,6 +1,6 @@
 //! An in-memory [`Io`] for testing services without sockets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -14,9 +14,14 @@ pub struct MemoryIo {
     outputs: HashMap<ConnId, Vec<u8>>,
     closed: HashMap<ConnId, CloseReason>,
     paused: HashMap<ConnId, Instant>,
+    /// Connections whose `handle_close` has run: their ids could belong to
+    /// someone else next (the reactor reuses slab slots).
+    reaped: HashSet<ConnId>,
     /// The time the service sees.
     pub now: Instant,
-    /// Sends to connections the service had already closed: always a bug.
+    /// Sends to connections that were closed (asked to close, or reaped):
+    /// output that a real reactor drops, or worse, delivers to whoever got
+    /// the id next. Always a bug in the service.
     pub sends_after_close: usize,
 }
 
@@ -26,6 +31,7 @@ impl Default for MemoryIo {
             outputs: HashMap::new(),
             closed: HashMap::new(),
             paused: HashMap::new(),
+            reaped: HashSet::new(),
             now: Instant::now(),
             sends_after_close: 0,
         }
@@ -43,11 +49,15 @@ impl MemoryIo {
         self.paused.remove(&conn);
     }
 
-    /// Forgets `conn` entirely (its id may be reused).
-    pub fn forget(&mut self, conn: ConnId) {
-        self.outputs.remove(&conn);
-        self.closed.remove(&conn);
+    /// Records that `conn`'s `handle_close` ran.
+    pub fn reap(&mut self, conn: ConnId) {
         self.paused.remove(&conn);
+        self.reaped.insert(conn);
+    }
+
+    /// Whether `conn`'s `handle_close` ran.
+    pub fn is_reaped(&self, conn: ConnId) -> bool {
+        self.reaped.contains(&conn)
     }
 
     /// Everything sent to `conn` so far (empty if nothing).
@@ -68,12 +78,14 @@ impl MemoryIo {
 
 impl Io for MemoryIo {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
-        if !self.closed.contains_key(&conn) {
-            self.outputs
-                .entry(conn)
-                .or_default()
-                .extend_from_slice(bytes);
+        if self.closed.contains_key(&conn) || self.reaped.contains(&conn) {
+            self.sends_after_close += 1;
+            return;
         }
+        self.outputs
+            .entry(conn)
+            .or_default()
+            .extend_from_slice(bytes);
     }
 
     fn send_shared(&mut self, conn: ConnId, bytes: Bytes) {
@@ -110,8 +122,6 @@ pub struct Harness<S: crate::Service> {
     next_id: usize,
     /// Input that arrived while reading was paused (the kernel buffer).
     held: HashMap<ConnId, Vec<u8>>,
-    /// Connections already reaped (their `handle_close` was called).
-    gone: std::collections::HashSet<ConnId>,
 }
 
 impl<S: crate::Service> Harness<S> {
@@ -122,7 +132,6 @@ impl<S: crate::Service> Harness<S> {
             io: MemoryIo::default(),
             next_id: 0,
             held: HashMap::new(),
-            gone: Default::default(),
         }
     }
 
@@ -138,7 +147,8 @@ impl<S: crate::Service> Harness<S> {
 
     /// Delivers `bytes` from `conn` (held back while its reading is paused).
     pub fn input(&mut self, conn: ConnId, bytes: &[u8]) {
-        if self.gone.contains(&conn) || self.io.closed(conn).is_some() {
+        self.assert_connected(conn);
+        if self.io.is_reaped(conn) || self.io.closed(conn).is_some() {
             return;
         }
         if self.io.paused_until(conn).is_some() {
@@ -151,19 +161,24 @@ impl<S: crate::Service> Harness<S> {
 
     /// The peer of `conn` closed its side (EOF).
     pub fn eof(&mut self, conn: ConnId) {
+        self.assert_connected(conn);
+        if self.io.is_reaped(conn) {
+            return;
+        }
         self.service.handle_eof(conn, &mut self.io);
         self.settle();
     }
 
     /// `conn` went away for `reason` (a reset, a timeout, an overflow).
     pub fn drop_conn(&mut self, conn: ConnId, reason: crate::CloseReason) {
-        use crate::Io;
-        self.io.close(conn, reason);
+        self.assert_connected(conn);
+        self.io.closed.entry(conn).or_insert(reason);
         self.settle();
     }
 
     /// Moves the clock on, waking paused connections whose time came and
-    /// delivering what they had held back.
+    /// delivering what they had held back. Panics if a woken connection
+    /// pauses again until a time already reached: the reactor would spin.
     pub fn advance(&mut self, by: std::time::Duration) {
         self.io.now += by;
         loop {
@@ -180,7 +195,12 @@ impl<S: crate::Service> Harness<S> {
             for conn in due {
                 self.io.unpause(conn);
                 self.service.handle_wake(conn, &mut self.io);
-                if self.io.paused_until(conn).is_none() {
+                if let Some(until) = self.io.paused_until(conn) {
+                    assert!(
+                        until > self.io.now,
+                        "{conn} woken at its pause time paused again until then: a busy loop"
+                    );
+                } else {
                     if let Some(bytes) = self.held.remove(&conn) {
                         self.service.handle_data(conn, &bytes, &mut self.io);
                     }
@@ -193,12 +213,10 @@ impl<S: crate::Service> Harness<S> {
     /// Starts a graceful shutdown, as SIGINT would.
     pub fn shutdown(&mut self) {
         self.service.handle_shutdown(&mut self.io);
-        let open: Vec<ConnId> = (0..self.next_id)
-            .map(ConnId)
-            .filter(|c| !self.gone.contains(c))
-            .collect();
-        for conn in open {
-            crate::Io::close(&mut self.io, conn, crate::CloseReason::Shutdown);
+        for conn in (0..self.next_id).map(ConnId) {
+            if !self.io.is_reaped(conn) {
+                self.io.closed.entry(conn).or_insert(CloseReason::Shutdown);
+            }
         }
         self.settle();
     }
@@ -216,7 +234,11 @@ impl<S: crate::Service> Harness<S> {
 
     /// Whether `conn` was closed and reaped.
     pub fn is_gone(&self, conn: ConnId) -> bool {
-        self.gone.contains(&conn)
+        self.io.is_reaped(conn)
+    }
+
+    fn assert_connected(&self, conn: ConnId) {
+        assert!(conn.0 < self.next_id, "{conn} was never connected");
     }
 
     /// Reaps connections the service closed: the reactor would flush and
@@ -227,14 +249,14 @@ impl<S: crate::Service> Harness<S> {
                 .io
                 .closed
                 .iter()
-                .filter(|(c, _)| !self.gone.contains(c))
+                .filter(|(c, _)| !self.io.is_reaped(**c))
                 .map(|(&c, &r)| (c, r))
                 .collect();
             if closing.is_empty() {
                 return;
             }
             for (conn, reason) in closing {
-                self.gone.insert(conn);
+                self.io.reap(conn);
                 self.held.remove(&conn);
                 self.service.handle_close(conn, reason, &mut self.io);
             }

@@ -309,3 +309,19 @@ fn shutdown_tells_everyone_and_announces_no_departures() {
     }
     assert_eq!(h.io.sends_after_close, 0);
 }
+
+/// Found by fuzzing (`chat_ops`): a wake at exactly the promised instant used
+/// to find the bucket a hair short of a token and pause again until "now",
+/// forever (the harness now panics on that instead of hanging).
+#[test]
+fn a_paused_flooder_is_woken_exactly_once_per_token() {
+    let (mut h, c) = room_of(2, ChatConfig::default());
+    h.input(c[0], "x\n".repeat(19).as_bytes());
+    h.advance(Duration::from_millis(11));
+    h.input(c[0], b"y\nz\n"); // z waits for the next token
+    h.advance(Duration::from_millis(89));
+    let got = h.lines(c[1]);
+    assert_eq!(got.len(), 21, "{got:?}");
+    assert_eq!(got.last().unwrap(), "<guest1> z");
+    assert_eq!(h.io.sends_after_close, 0);
+}
