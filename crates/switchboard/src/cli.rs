@@ -210,8 +210,9 @@ pub struct ChatArgs {
     pub max_clients: usize,
 
     /// Hold output up to this long so that lines arriving meanwhile reach
-    /// each client in one write: far fewer syscalls under heavy fan-out, for
-    /// a delay no one can see. 0 writes at the end of every loop turn.
+    /// each client in one write: fewer syscalls under heavy fan-out, for at
+    /// most this much delay. 0 writes at the end of every loop turn, which
+    /// already sends all lines of one turn in one write.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub coalesce: Duration,
 

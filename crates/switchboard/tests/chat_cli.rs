@@ -335,3 +335,31 @@ fn rlimit_nofile() -> (u64, u64) {
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     (lim.rlim_cur, lim.rlim_max)
 }
+
+#[test]
+fn bench_chat_counts_every_delivery() {
+    let server = chat(&["--rate-limit", "0"]);
+    let pid = server.pid().to_string();
+    let out = bin()
+        .args(["bench", "chat", &server.addr.to_string()])
+        .args(["--clients", "20", "--senders", "3", "--window", "2"])
+        .args(["--duration", "300ms", "--warmup", "0s", "--json"])
+        .args(["--server-pid", &pid])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let sent = v["lines_sent"].as_u64().unwrap();
+    assert!(sent > 0);
+    assert_eq!(v["expected"].as_u64().unwrap(), sent * 19);
+    assert_eq!(v["delivered"], v["expected"]);
+    assert_eq!(v["lost"], 0);
+    assert_eq!(v["reordered"], 0);
+    assert_eq!(v["disconnects"], 0);
+    assert!(v["deliveries"].as_u64().unwrap() > 0);
+    assert!(v["server"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
