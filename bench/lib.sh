@@ -14,8 +14,10 @@ free_port() {
 # run_bench SERVER_PID COMMAND...: run the load generator COMMAND and print
 # its JSON line with "machine_other_busy" added: the share of the machine's
 # CPU (all cores, 0-1) over the run used by neither the server nor the load
-# generator (softirq time is charged to them), i.e. other work or hypervisor
-# steal that disturbed the numbers. Exits as COMMAND did (a bench that
+# generator, i.e. other work or hypervisor steal that disturbed the numbers.
+# Interrupt and softirq time does not count as other work: on loopback it is
+# the traffic's own packet processing, and much of it lands on whatever task
+# (often the idle one) the core was running. Exits as COMMAND did (a bench that
 # found faults still prints its JSON and exits 1).
 run_bench() {
     python3 - "$@" <<'PY'
@@ -24,9 +26,10 @@ import json, os, resource, subprocess, sys
 server_pid, cmd = sys.argv[1], sys.argv[2:]
 tick = os.sysconf("SC_CLK_TCK")
 
-def machine():  # (busy, total) jiffies, all cores: user..steal, busy = not idle
+def machine():  # (busy, total) jiffies, all cores: user..steal
     f = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
-    return sum(f) - f[3] - f[4], sum(f)  # minus idle, iowait
+    # busy: not idle, iowait, irq or softirq
+    return sum(f) - f[3] - f[4] - f[5] - f[6], sum(f)
 
 def server_cpu():  # utime + stime jiffies
     try:
