@@ -411,6 +411,28 @@ fn bench_echo_measures_and_verifies() {
     assert!(v["server"]["peak_rss_bytes"].as_u64().unwrap() > 0);
 }
 
+/// Messages far larger than the socket buffers: the generator's writes
+/// block, and it must resume them (WRITABLE) and still verify every byte.
+#[test]
+fn bench_echo_handles_messages_larger_than_socket_buffers() {
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let out = bin()
+        .args(["bench", "echo", &server.addr.to_string()])
+        .args(["-c", "2", "-s", "8MiB", "-p", "2"])
+        .args(["--duration", "500ms", "--warmup", "0s", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(v["round_trips"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(v["corrupt"], 0);
+    assert_eq!(v["errors"], 0);
+}
+
 #[test]
 fn bench_echo_catches_a_corrupting_server() {
     let addr = spawn_faulty_echo(|data| data[data.len() / 2] ^= 1); // a flipped bit per read

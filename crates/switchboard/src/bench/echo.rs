@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
 use serde_json::json;
 
 use super::{latency_json, latency_line, ServerProbe};
@@ -57,6 +57,9 @@ struct LoadConn {
     received: u64,
     /// When each message in flight was queued.
     in_flight: VecDeque<Instant>,
+    /// WRITABLE is watched (only while a write is blocked: an always-on
+    /// edge-triggered WRITABLE wakes the loop for every ACK).
+    watching_writes: bool,
     dead: bool,
 }
 
@@ -102,7 +105,8 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
         for _ in 0..args.pipeline {
             queue_message(c, args.size, start);
         }
-        pump_writes(c, &pattern).with_context(|| format!("connection {i}"))?;
+        pump_writes(c, &pattern, poll.registry(), Token(i))
+            .with_context(|| format!("connection {i}"))?;
     }
 
     let mut events = Events::with_capacity(1024);
@@ -130,7 +134,9 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
             if c.dead {
                 continue;
             }
-            if let Err(e) = serve(c, &pattern, &mut buf, &mut tally, args.size, now) {
+            let (registry, token) = (poll.registry(), event.token());
+            let served = serve(c, &pattern, &mut buf, &mut tally, args.size, now);
+            if let Err(e) = served.and_then(|()| pump_writes(c, &pattern, registry, token)) {
                 tally.errors += 1;
                 c.dead = true;
                 eprintln!("connection {}: {e}", event.token().0);
@@ -167,17 +173,15 @@ fn connect_all(addr: SocketAddr, n: usize, poll: &Poll) -> Result<Vec<LoadConn>>
         s.set_nodelay(true)?;
         s.set_nonblocking(true)?;
         let mut stream = TcpStream::from_std(s);
-        poll.registry().register(
-            &mut stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        poll.registry()
+            .register(&mut stream, Token(i), Interest::READABLE)?;
         conns.push(LoadConn {
             stream,
             queued: 0,
             written: 0,
             received: 0,
             in_flight: VecDeque::new(),
+            watching_writes: false,
             dead: false,
         });
     }
@@ -189,23 +193,43 @@ fn queue_message(c: &mut LoadConn, size: usize, now: Instant) {
     c.in_flight.push_back(now);
 }
 
-/// Writes queued bytes until done or `WouldBlock`.
-fn pump_writes(c: &mut LoadConn, pattern: &Pattern) -> io::Result<()> {
+/// Writes queued bytes until done or `WouldBlock`, and watches for
+/// WRITABLE exactly while something is left unsent.
+fn pump_writes(
+    c: &mut LoadConn,
+    pattern: &Pattern,
+    registry: &Registry,
+    token: Token,
+) -> io::Result<()> {
+    let mut blocked = false;
     while c.written < c.queued {
         let chunk = pattern.at(c.written);
         let len = chunk.len().min((c.queued - c.written) as usize);
         match c.stream.write(&chunk[..len]) {
             Ok(n) => c.written += n as u64,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                blocked = true;
+                break;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+    if blocked != c.watching_writes {
+        let interest = if blocked {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        registry.reregister(&mut c.stream, token, interest)?;
+        c.watching_writes = blocked;
     }
     Ok(())
 }
 
 /// Reads and verifies everything available; each completed message is a
-/// round trip and is replaced by a new one (closed loop).
+/// round trip and is replaced by a new one (closed loop), queued for
+/// [`pump_writes`].
 fn serve(
     c: &mut LoadConn,
     pattern: &Pattern,
@@ -223,7 +247,7 @@ fn serve(
                 ))
             }
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
@@ -257,8 +281,12 @@ fn serve(
             let _ = tally.latency.record(us);
             queue_message(c, size, now);
         }
+        // A short read has drained the socket for now: skip the read that
+        // would only say WouldBlock (new data raises a new event).
+        if n < buf.len() {
+            return Ok(());
+        }
     }
-    pump_writes(c, pattern)
 }
 
 fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe>) -> Result<()> {
