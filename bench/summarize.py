@@ -6,8 +6,9 @@ Usage: bench/summarize.py bench/results/<script>-<timestamp>.jsonl
 
 One row per point (echo: message size; chat: clients x senders and load) and
 server, over that point's runs: the median rate (min-max), median latency
-percentiles, median server CPU time per round trip or delivery, peak RSS, and
-switchboard's median rate divided by this server's. Failed runs, errors,
+percentiles, median server CPU time per round trip or delivery (min-max), peak
+RSS, switchboard's median rate divided by this server's, and this server's
+median CPU cost divided by switchboard's (above 1: switchboard is cheaper). Failed runs, errors,
 corrupt echoes, losses and reordering are counted, never averaged in, and
 runs that other work on the machine disturbed are flagged.
 """
@@ -60,15 +61,22 @@ def summarize(rows, kind):
         good = ok(points.get((point, name), []))
         return median(r[kind["rate"]] for r in good) if good else None
 
+    def cpu_values(runs):
+        stats = [r.get("server") or {} for r in runs]  # the server's CPU/RSS
+        return [st[cpu_key] for st in stats if cpu_key in st]
+
     cpu_key, cpu_title, _, cpu_fmt = kind["cpu"]
     titles = [
         "server", kind["point_title"], "runs", f"{kind['rate_title']}, median (min–max)",
-        "p50 µs", "p99 µs", cpu_title, "peak RSS", "switchboard ÷ this", kind["faults_title"],
+        "p50 µs", "p99 µs", f"{cpu_title}, median (min–max)", "peak RSS",
+        "switchboard's rate ÷ this", "this CPU ÷ switchboard's", kind["faults_title"],
     ]
     print("| " + " | ".join(titles) + " |")
     print("|" + "---|" * len(titles))
     for point in dict.fromkeys(p for p, _ in points):
         base = median_rate(point, BASELINE)
+        base_cpu = cpu_values(ok(points.get((point, BASELINE), [])))
+        base_cpu = median(base_cpu) if base_cpu else None
         for (pt, name), runs in points.items():
             if pt != point:
                 continue
@@ -81,9 +89,12 @@ def summarize(rows, kind):
             rates = [r[kind["rate"]] for r in good]
             p50 = median(r["latency"]["p50_us"] for r in good)
             p99 = median(r["latency"]["p99_us"] for r in good)
-            stats = [r.get("server") or {} for r in good]  # the server's CPU/RSS
-            cpu = [st[cpu_key] for st in stats if cpu_key in st]
-            rss = [st["peak_rss_bytes"] for st in stats if "peak_rss_bytes" in st]
+            cpu = cpu_values(good)
+            rss = [
+                r["server"]["peak_rss_bytes"]
+                for r in good
+                if "peak_rss_bytes" in (r.get("server") or {})
+            ]
             health = kind["faults"](good)
             early = [r for r in runs if r.get("server_exited_early")]
             if early:
@@ -96,9 +107,11 @@ def summarize(rows, kind):
                 f"{median(rates):,.0f} ({min(rates):,.0f}–{max(rates):,.0f})",
                 f"{p50:,.0f}",
                 f"{p99:,.0f}",
-                cpu_fmt.format(median(cpu)) if cpu else "–",
+                f"{cpu_fmt.format(median(cpu))} ({cpu_fmt.format(min(cpu))}–"
+                f"{cpu_fmt.format(max(cpu))})" if cpu else "–",
                 f"{max(rss) / 2**20:.1f} MiB" if rss else "–",
                 f"{base / median(rates):.2f}×" if base else "–",
+                f"{median(cpu) / base_cpu:.2f}×" if cpu and base_cpu else "–",
                 health,
             ]
             print("| " + " | ".join(cells) + " |")
