@@ -117,14 +117,8 @@ pub struct BenchChatArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub message: Option<String>,
 
-    /// Report the server's CPU time per delivery and peak RSS, read from
-    /// /proc/PID.
-    #[arg(long, value_name = "PID")]
-    pub server_pid: Option<u32>,
-
-    /// Print one JSON object instead of the human summary.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub load: LoadArgs,
 }
 
 /// Flags every server command shares.
@@ -266,14 +260,36 @@ pub struct BenchEchoArgs {
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub warmup: Duration,
 
-    /// Report the server's CPU time per round trip and peak RSS, read from
-    /// /proc/PID.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Flags both load generators share.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Also report the server's CPU time per round trip or delivery and its
+    /// peak RSS, read from /proc/PID.
     #[arg(long, value_name = "PID")]
     pub server_pid: Option<u32>,
 
     /// Print one JSON object instead of the human summary.
     #[arg(long)]
     pub json: bool,
+
+    /// No progress display (by default: a live bar on a terminal, a line
+    /// per second on stderr otherwise).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Connections per source address: beyond this, connections to an IPv4
+    /// loopback target come from 127.0.0.2, 127.0.0.3, ... [default: the
+    /// size of the ephemeral port range]
+    #[arg(long, value_name = "N")]
+    pub per_source: Option<usize>,
+
+    /// Give up unless every connection is open within this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
 }
 
 /// A duration such as `5s`, `250ms`, `2m`; a bare number means seconds.

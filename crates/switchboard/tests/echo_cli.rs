@@ -433,6 +433,58 @@ fn bench_echo_handles_messages_larger_than_socket_buffers() {
     assert_eq!(v["errors"], 0);
 }
 
+/// Past `--per-source` connections, load comes from 127.0.0.2, .3, ...:
+/// the way beyond one address's ephemeral ports.
+#[test]
+fn bench_spreads_connections_over_source_addresses() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "-v"]);
+    let out = bin()
+        .args(["bench", "echo", &server.addr.to_string()])
+        .args(["-c", "6", "--per-source", "2", "--quiet"])
+        .args(["--duration", "200ms", "--warmup", "0s", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for source in ["peer=127.0.0.1:", "peer=127.0.0.2:", "peer=127.0.0.3:"] {
+        server.wait_for_log(source);
+    }
+}
+
+/// A connection count the descriptor limit cannot hold is refused up front
+/// with what to do about it, not with a failure half-way.
+#[test]
+fn bench_explains_a_too_low_descriptor_limit() {
+    use std::os::unix::process::CommandExt;
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let mut cmd = bin();
+    cmd.args(["bench", "echo", &server.addr.to_string(), "-c", "500"])
+        .args(["--duration", "100ms", "--warmup", "0s", "--quiet"]);
+    // SAFETY: setrlimit is async-signal-safe; the child only lowers its own
+    // limit between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 100,
+                rlim_max: 100,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("file descriptors"), "{err}");
+    assert!(err.contains("ulimit"), "{err}");
+}
+
 #[test]
 fn bench_echo_catches_a_corrupting_server() {
     let addr = spawn_faulty_echo(|data| data[data.len() / 2] ^= 1); // a flipped bit per read
@@ -458,5 +510,7 @@ fn bench_echo_catches_a_corrupting_server() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["corrupt"].as_u64().unwrap() >= 1);
+    // Each connection stops at its first corrupt echo: one per connection.
+    assert_eq!(v["corrupt"], 2, "{v}");
+    assert_eq!(v["errors"], 2, "{v}");
 }

@@ -8,17 +8,16 @@
 //! but its sender.
 
 use std::io::{self, Read, Write};
-use std::net::TcpStream as StdTcpStream;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll};
 use serde_json::json;
 
-use super::{latency_json, latency_line, ServerProbe};
+use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::{BenchChatArgs, ChatPreset};
 
 /// Stragglers are waited for this long after the measured window.
@@ -147,15 +146,41 @@ struct Run<'a> {
     padding: String,
 }
 
+/// What one run measured.
+pub struct Outcome {
+    pub accounts: Accounts,
+    pub latency: Histogram<u64>,
+    /// The server's CPU time over the window and its peak RSS.
+    pub server: Option<(Duration, u64)>,
+}
+
+impl Outcome {
+    /// Everything arrived, once, in order, and nobody was disconnected.
+    pub fn is_clean(&self, clients: usize) -> bool {
+        let a = &self.accounts;
+        a.delivered == a.expected(clients) && a.reordered == 0 && a.disconnects == 0
+    }
+}
+
 pub fn run(args: BenchChatArgs) -> Result<ExitCode> {
+    let outcome = measure(&args)?;
+    report(&args, &outcome);
+    Ok(if outcome.is_clean(args.clients) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the load described by `args` and accounts for every line.
+pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     if args.senders == 0 || args.clients <= args.senders {
         bail!("need at least one sender and more clients than senders (the last client confirms lines)");
     }
-    let _ = switchboard_net::raise_fd_limit();
     let mut poll = Poll::new()?;
     let epoch = Instant::now();
     let mut run = Run {
-        dialect: Dialect::new(&args),
+        dialect: Dialect::new(args),
         conns: Vec::with_capacity(args.clients),
         senders: Vec::new(),
         accounts: Accounts::default(),
@@ -164,9 +189,9 @@ pub fn run(args: BenchChatArgs) -> Result<ExitCode> {
         measuring: false,
         sending: false,
         padding: "x".repeat(args.size),
-        args: &args,
+        args,
     };
-    run.connect_all(&poll)?;
+    run.connect_all(&mut poll)?;
     let mut events = Events::with_capacity(1024);
     run.join_all(&mut poll, &mut events)?;
 
@@ -188,12 +213,14 @@ pub fn run(args: BenchChatArgs) -> Result<ExitCode> {
     let measure_from = start + args.warmup;
     let end = measure_from + args.duration;
     let mut probe = None;
+    let mut progress = Progress::new(args.load.quiet, "deliveries", measure_from, end);
     let mut now = start;
     while now < end + DRAIN {
         if !run.measuring && now >= measure_from && now < end {
             run.start_window();
-            probe = args.server_pid.map(ServerProbe::start).transpose()?;
+            probe = args.load.server_pid.map(ServerProbe::start).transpose()?;
         }
+        progress.update(now, run.accounts.deliveries);
         if run.sending && now >= end {
             run.sending = false;
             run.measuring = false;
@@ -218,39 +245,34 @@ pub fn run(args: BenchChatArgs) -> Result<ExitCode> {
                 .unwrap_or(next)
                 .min(next);
         }
-        poll.poll(&mut events, Some(next.saturating_duration_since(now)))?;
+        let wait = next.saturating_duration_since(now).min(progress.max_wait());
+        poll.poll(&mut events, Some(wait))?;
         now = Instant::now();
         for event in &events {
             run.serve(event.token().0, now);
         }
     }
-    let cpu = probe
+    progress.finish();
+    let server = probe
         .map(|p| -> Result<_> { Ok((p.cpu_used()?, p.peak_rss()?)) })
         .transpose()?;
-    run.report(cpu)?;
-    let a = &run.accounts;
-    let clean = a.delivered == a.expected(args.clients) && a.reordered == 0 && a.disconnects == 0;
-    Ok(if clean {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    Ok(Outcome {
+        accounts: run.accounts,
+        latency: run.latency,
+        server,
     })
 }
 
 impl Run<'_> {
-    fn connect_all(&mut self, poll: &Poll) -> Result<()> {
-        let addr = self.args.addr;
-        for n in 0..self.args.clients {
-            let s = StdTcpStream::connect(addr)
-                .with_context(|| format!("connecting client {n} to {addr}"))?;
-            s.set_nodelay(true)?;
-            s.set_nonblocking(true)?;
-            let mut stream = TcpStream::from_std(s);
-            poll.registry().register(
-                &mut stream,
-                Token(n),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
+    fn connect_all(&mut self, poll: &mut Poll) -> Result<()> {
+        let args = &self.args;
+        let streams = Connector::new(args.addr, args.load.per_source).connect_all(
+            poll,
+            args.clients,
+            Interest::READABLE | Interest::WRITABLE,
+            args.load.connect_timeout,
+        )?;
+        for (n, stream) in streams.into_iter().enumerate() {
             let mut conn = ChatConn {
                 stream,
                 inbuf: vec![0; INBUF].into_boxed_slice(),
@@ -258,7 +280,7 @@ impl Run<'_> {
                 out: Vec::new(),
                 ready: self.dialect.ready.is_empty(),
                 dead: false,
-                last_seq: vec![None; self.args.senders],
+                last_seq: vec![None; args.senders],
             };
             let hello = self.dialect.hello.replace("{id}", &n.to_string());
             queue(&mut conn, hello.as_bytes());
@@ -424,65 +446,66 @@ impl Run<'_> {
             s.in_flight = s.in_flight.saturating_sub(1);
         }
     }
-
-    fn report(&self, server: Option<(Duration, u64)>) -> Result<()> {
-        let a = &self.accounts;
-        let secs = self.args.duration.as_secs_f64();
-        let expected = a.expected(self.args.clients);
-        let per_s = a.deliveries as f64 / secs;
-        let mode = match self.args.rate {
-            Some(rate) => format!("open loop, {rate} lines/s offered"),
-            None => format!("closed loop, window {}", self.args.window.unwrap_or(1)),
-        };
-        if self.args.json {
-            let mut v = json!({
-                "mode": "chat",
-                "preset": format!("{:?}", self.args.preset).to_lowercase(),
-                "addr": self.args.addr.to_string(),
-                "clients": self.args.clients,
-                "senders": self.args.senders,
-                "rate": self.args.rate,
-                "window": self.args.window,
-                "duration_s": secs,
-                "lines_sent": a.sent,
-                "deliveries": a.deliveries,
-                "deliveries_per_s": per_s,
-                "expected": expected,
-                "delivered": a.delivered,
-                "lost": expected.saturating_sub(a.delivered),
-                "reordered": a.reordered,
-                "disconnects": a.disconnects,
-                "latency": latency_json(&self.latency),
+}
+/// Prints the outcome: human lines, or one JSON object.
+fn report(args: &BenchChatArgs, outcome: &Outcome) {
+    let server = outcome.server;
+    let latency = &outcome.latency;
+    let a = &outcome.accounts;
+    let secs = args.duration.as_secs_f64();
+    let expected = a.expected(args.clients);
+    let per_s = a.deliveries as f64 / secs;
+    let mode = match args.rate {
+        Some(rate) => format!("open loop, {rate} lines/s offered"),
+        None => format!("closed loop, window {}", args.window.unwrap_or(1)),
+    };
+    if args.load.json {
+        let mut v = json!({
+            "mode": "chat",
+            "preset": format!("{:?}", args.preset).to_lowercase(),
+            "addr": args.addr.to_string(),
+            "clients": args.clients,
+            "senders": args.senders,
+            "rate": args.rate,
+            "window": args.window,
+            "duration_s": secs,
+            "lines_sent": a.sent,
+            "deliveries": a.deliveries,
+            "deliveries_per_s": per_s,
+            "expected": expected,
+            "delivered": a.delivered,
+            "lost": expected.saturating_sub(a.delivered),
+            "reordered": a.reordered,
+            "disconnects": a.disconnects,
+            "latency": latency_json(latency),
+        });
+        if let Some((cpu, rss)) = server {
+            v["server"] = json!({
+                "cpu_s": cpu.as_secs_f64(),
+                "cpu_ns_per_delivery": cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
+                "peak_rss_bytes": rss,
             });
-            if let Some((cpu, rss)) = server {
-                v["server"] = json!({
-                    "cpu_s": cpu.as_secs_f64(),
-                    "cpu_ns_per_delivery": cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
-                    "peak_rss_bytes": rss,
-                });
-            }
-            println!("{v}");
-        } else {
-            println!(
-                "chat {}: {} clients, {} senders, {mode}, {secs:.1} s",
-                self.args.addr, self.args.clients, self.args.senders
-            );
-            println!("  {:.0} deliveries/s ({} lines sent)", per_s, a.sent);
-            println!(
-                "  delivered {} of {expected} expected, {} reordered, {} disconnects",
-                a.delivered, a.reordered, a.disconnects
-            );
-            println!("  {}", latency_line(&self.latency));
-            if let Some((cpu, rss)) = server {
-                println!(
-                    "  server: {:.2} s CPU, {:.0} ns CPU per delivery, peak RSS {:.1} MiB",
-                    cpu.as_secs_f64(),
-                    cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
-                    rss as f64 / (1024.0 * 1024.0)
-                );
-            }
         }
-        Ok(())
+        println!("{v}");
+    } else {
+        println!(
+            "chat {}: {} clients, {} senders, {mode}, {secs:.1} s",
+            args.addr, args.clients, args.senders
+        );
+        println!("  {:.0} deliveries/s ({} lines sent)", per_s, a.sent);
+        println!(
+            "  delivered {} of {expected} expected, {} reordered, {} disconnects",
+            a.delivered, a.reordered, a.disconnects
+        );
+        println!("  {}", latency_line(latency));
+        if let Some((cpu, rss)) = server {
+            println!(
+                "  server: {:.2} s CPU, {:.0} ns CPU per delivery, peak RSS {:.1} MiB",
+                cpu.as_secs_f64(),
+                cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
+                rss as f64 / (1024.0 * 1024.0)
+            );
+        }
     }
 }
 
@@ -553,5 +576,178 @@ mod tests {
             ..Accounts::default()
         };
         assert_eq!(a.expected(100), 990);
+    }
+
+    /// What the faulty room does with one delivery.
+    enum Act {
+        /// Write these lines (none: the delivery is dropped).
+        Send(Vec<Vec<u8>>),
+        /// Close the recipient's connection.
+        Close,
+    }
+
+    /// A seed-style room in this process (no greeting; each line to every
+    /// other client) whose `fault` decides each delivery: `(recipient, line)`.
+    /// All `clients` are accepted before anything is relayed, so the faults
+    /// are the only losses.
+    fn spawn_room(
+        clients: usize,
+        mut fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
+    ) -> std::net::SocketAddr {
+        use std::io::BufRead;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+            let mut writers: Vec<Option<std::net::TcpStream>> = Vec::new();
+            for i in 0..clients {
+                let (stream, _) = listener.accept().unwrap();
+                let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                writers.push(Some(stream));
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for line in reader.split(b'\n').map_while(Result::ok) {
+                        if tx.send((i, line)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (from, mut line) in rx {
+                line.push(b'\n');
+                for to in (0..clients).filter(|&to| to != from) {
+                    let Some(w) = writers[to].as_mut() else {
+                        continue;
+                    };
+                    match fault(to, line.clone()) {
+                        Act::Send(lines) => {
+                            for l in lines {
+                                let _ = w.write_all(&l);
+                            }
+                        }
+                        Act::Close => {
+                            // The reader thread holds a clone: shut the
+                            // connection down, not just this descriptor.
+                            let _ = w.shutdown(std::net::Shutdown::Both);
+                            writers[to] = None;
+                        }
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    fn args(addr: std::net::SocketAddr, clients: usize) -> BenchChatArgs {
+        use crate::cli::{BenchCommand, Cli, Command};
+        use clap::Parser;
+        let (addr, clients) = (addr.to_string(), clients.to_string());
+        let cli = Cli::try_parse_from([
+            "switchboard",
+            "bench",
+            "chat",
+            &addr,
+            "--preset",
+            "seed",
+            "--clients",
+            &clients,
+            "--senders",
+            "2",
+            "--rate",
+            "200",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "0s",
+            "--quiet",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Bench(BenchCommand::Chat(args)) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_faithful_room_is_clean() {
+        let addr = spawn_room(5, |_, line| Act::Send(vec![line]));
+        let args = args(addr, 5);
+        let out = measure(&args).unwrap();
+        let a = &out.accounts;
+        assert!(a.sent > 50, "lines were sent: {}", a.sent);
+        assert_eq!(a.delivered, a.sent * 4);
+        assert_eq!(a.deliveries, a.sent * 4);
+        assert!(out.is_clean(5));
+    }
+
+    #[test]
+    fn every_dropped_delivery_is_counted_lost() {
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = drops.clone();
+        let mut n = 0u64;
+        let addr = spawn_room(4, move |to, line| {
+            n += 1;
+            if to == 1 && n % 5 == 0 {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Act::Send(vec![])
+            } else {
+                Act::Send(vec![line])
+            }
+        });
+        let out = measure(&args(addr, 4)).unwrap();
+        let a = &out.accounts;
+        let dropped = drops.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(dropped > 0);
+        assert_eq!(a.expected(4) - a.delivered, dropped);
+        assert_eq!(a.reordered, 0);
+        assert!(!out.is_clean(4));
+    }
+
+    #[test]
+    fn a_swapped_pair_is_one_reordering() {
+        // Client 2's first line from each sender is held back and delivered
+        // after that sender's second: exactly one reordering per sender.
+        let mut held: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut swapped = Vec::new();
+        let addr = spawn_room(4, move |to, line| {
+            let sender = parse_stamp(&line).map(|s| s.sender);
+            match sender {
+                Some(s) if to == 2 && !swapped.contains(&s) => {
+                    if let Some(i) = held.iter().position(|(h, _)| *h == s) {
+                        swapped.push(s);
+                        let (_, first) = held.remove(i);
+                        Act::Send(vec![line, first])
+                    } else {
+                        held.push((s, line));
+                        Act::Send(vec![])
+                    }
+                }
+                _ => Act::Send(vec![line]),
+            }
+        });
+        let out = measure(&args(addr, 4)).unwrap();
+        let a = &out.accounts;
+        assert_eq!(a.reordered, 2, "one per sender");
+        assert_eq!(a.delivered, a.expected(4), "nothing lost");
+        assert!(!out.is_clean(4));
+    }
+
+    #[test]
+    fn a_closed_client_is_a_disconnect() {
+        let mut n = 0u64;
+        let addr = spawn_room(4, move |to, line| {
+            n += 1;
+            if to == 3 && n > 20 {
+                Act::Close
+            } else {
+                Act::Send(vec![line])
+            }
+        });
+        let out = measure(&args(addr, 4)).unwrap();
+        let a = &out.accounts;
+        assert_eq!(a.disconnects, 1);
+        assert!(a.delivered < a.expected(4), "its lines are missing");
+        assert!(!out.is_clean(4));
     }
 }

@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream as StdTcpStream};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -12,7 +11,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 use serde_json::json;
 
-use super::{latency_json, latency_line, ServerProbe};
+use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::BenchEchoArgs;
 
 /// Messages cycle through this many distinct payloads (a prime, so that a
@@ -63,6 +62,20 @@ struct LoadConn {
     dead: bool,
 }
 
+impl LoadConn {
+    fn new(stream: TcpStream) -> Self {
+        LoadConn {
+            stream,
+            queued: 0,
+            written: 0,
+            received: 0,
+            in_flight: VecDeque::new(),
+            watching_writes: false,
+            dead: false,
+        }
+    }
+}
+
 /// Counters for one measurement window.
 struct Tally {
     round_trips: u64,
@@ -96,10 +109,18 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     if args.connections == 0 || args.size == 0 || args.pipeline == 0 {
         bail!("--connections, --size and --pipeline must be at least 1");
     }
-    let _ = switchboard_net::raise_fd_limit();
     let pattern = Pattern::new(args.size);
     let mut poll = Poll::new()?;
-    let mut conns = connect_all(args.addr, args.connections, &poll)?;
+    let mut conns: Vec<LoadConn> = Connector::new(args.addr, args.load.per_source)
+        .connect_all(
+            &mut poll,
+            args.connections,
+            Interest::READABLE,
+            args.load.connect_timeout,
+        )?
+        .into_iter()
+        .map(LoadConn::new)
+        .collect();
     let start = Instant::now();
     for (i, c) in conns.iter_mut().enumerate() {
         for _ in 0..args.pipeline {
@@ -116,18 +137,20 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     let end = measure_from + args.duration;
     let mut probe = None;
     let mut measuring = false;
+    let mut progress = Progress::new(args.load.quiet, "round trips", measure_from, end);
     loop {
         let now = Instant::now();
         if !measuring && now >= measure_from {
             measuring = true;
             tally.start_window();
-            probe = args.server_pid.map(ServerProbe::start).transpose()?;
+            probe = args.load.server_pid.map(ServerProbe::start).transpose()?;
         }
         if now >= end {
             break;
         }
+        progress.update(now, tally.round_trips);
         let next = if measuring { end } else { measure_from };
-        poll.poll(&mut events, Some(next - now))?;
+        poll.poll(&mut events, Some((next - now).min(progress.max_wait())))?;
         let now = Instant::now();
         for event in &events {
             let c = &mut conns[event.token().0];
@@ -147,6 +170,7 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
             break;
         }
     }
+    progress.finish();
     let elapsed = if measuring {
         Instant::now()
             .min(end)
@@ -161,31 +185,6 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-fn connect_all(addr: SocketAddr, n: usize, poll: &Poll) -> Result<Vec<LoadConn>> {
-    let mut conns = Vec::with_capacity(n);
-    for i in 0..n {
-        // Blocking connect: on loopback it completes at once, and the
-        // listener's backlog absorbs the burst.
-        let s =
-            StdTcpStream::connect(addr).with_context(|| format!("connecting #{i} to {addr}"))?;
-        s.set_nodelay(true)?;
-        s.set_nonblocking(true)?;
-        let mut stream = TcpStream::from_std(s);
-        poll.registry()
-            .register(&mut stream, Token(i), Interest::READABLE)?;
-        conns.push(LoadConn {
-            stream,
-            queued: 0,
-            written: 0,
-            received: 0,
-            in_flight: VecDeque::new(),
-            watching_writes: false,
-            dead: false,
-        });
-    }
-    Ok(conns)
 }
 
 fn queue_message(c: &mut LoadConn, size: usize, now: Instant) {
@@ -304,7 +303,7 @@ fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe
         }
         None => None,
     };
-    if args.json {
+    if args.load.json {
         let mut v = json!({
             "mode": "echo",
             "addr": args.addr.to_string(),

@@ -2,9 +2,13 @@
 //! drives many connections and the tool is not the bottleneck.
 
 pub mod chat;
+mod connector;
 pub mod echo;
+mod progress;
 mod server_probe;
 
+pub use connector::Connector;
+pub use progress::Progress;
 pub use server_probe::ServerProbe;
 
 use hdrhistogram::Histogram;

@@ -1,0 +1,234 @@
+//! Opening many load connections at once: non-blocking connects, a bounded
+//! number in progress, and more source addresses when one runs out of ports.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Connects in progress at once: enough to fill a listener's accept queue
+/// quickly, few enough not to overflow it (an overflowing SYN is dropped and
+/// retried a second later, which would stall the ramp-up).
+const MAX_IN_PROGRESS: usize = 128;
+/// Descriptors the tool needs besides its connections (poller, stdio, ...).
+const SPARE_FDS: u64 = 32;
+
+/// Where connections come from and how many one source address can make.
+#[derive(Clone, Copy, Debug)]
+pub struct Connector {
+    target: SocketAddr,
+    /// Connections per source address before the next one is used.
+    per_source: usize,
+}
+
+impl Connector {
+    /// A connector for `target`. Connection `n` uses the default source
+    /// address while `n < per_source`; beyond that, on IPv4 loopback, it is
+    /// bound to 127.0.0.2, 127.0.0.3, ... (every 127/8 address is local).
+    /// `per_source` defaults to the size of the ephemeral port range.
+    pub fn new(target: SocketAddr, per_source: Option<usize>) -> Self {
+        Connector {
+            target,
+            per_source: per_source.unwrap_or_else(ephemeral_ports).max(1),
+        }
+    }
+
+    /// The source address for connection `n` (`None`: the kernel's choice).
+    pub fn source(&self, n: usize) -> Result<Option<IpAddr>> {
+        let k = n / self.per_source;
+        if k == 0 {
+            return Ok(None);
+        }
+        match self.target.ip() {
+            IpAddr::V4(ip) if ip.is_loopback() && k < 253 => {
+                Ok(Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + k as u8))))
+            }
+            _ => bail!(
+                "connection {n} needs a second source address ({} per address), which is \
+                 only available for IPv4 loopback targets (127.0.0.x), up to 127.0.0.254",
+                self.per_source
+            ),
+        }
+    }
+
+    /// Starts a non-blocking connect for connection `n`.
+    fn start(&self, n: usize) -> Result<TcpStream> {
+        let socket = Socket::new(
+            Domain::for_address(self.target),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )?;
+        socket.set_nonblocking(true)?;
+        socket.set_tcp_nodelay(true)?;
+        if let Some(ip) = self.source(n)? {
+            // Pick the port at connect time, per destination: otherwise
+            // bind() would need a port unique across all destinations.
+            set_bind_address_no_port(&socket)?;
+            socket
+                .bind(&SockAddr::from(SocketAddr::new(ip, 0)))
+                .with_context(|| format!("binding connection {n} to {ip}"))?;
+        }
+        match socket.connect(&self.target.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(TcpStream::from_std(socket.into()))
+    }
+
+    /// Opens `count` connections, registered with `poll` as `Token(i)` for
+    /// `interest`, with TCP_NODELAY set. Fails if any cannot be made within
+    /// `timeout`, with the reason.
+    pub fn connect_all(
+        &self,
+        poll: &mut Poll,
+        count: usize,
+        interest: Interest,
+        timeout: Duration,
+    ) -> Result<Vec<TcpStream>> {
+        check_fd_limit(count)?;
+        let deadline = Instant::now() + timeout;
+        let mut slots: Vec<Option<TcpStream>> = Vec::with_capacity(count);
+        let mut connected = vec![false; count];
+        let (mut started, mut done) = (0, 0);
+        let mut events = Events::with_capacity(1024);
+        while done < count {
+            while started < count && started - done < MAX_IN_PROGRESS {
+                let mut stream = self.start(started).map_err(|e| explain(e, started))?;
+                poll.registry()
+                    .register(&mut stream, Token(started), Interest::WRITABLE)?;
+                slots.push(Some(stream));
+                started += 1;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                bail!(
+                    "only {done} of {count} connections to {} were made within {timeout:?}",
+                    self.target
+                );
+            }
+            poll.poll(&mut events, Some(deadline - now))?;
+            for event in &events {
+                let i = event.token().0;
+                let Some(stream) = slots.get_mut(i).and_then(Option::as_mut) else {
+                    continue;
+                };
+                if connected[i] {
+                    continue;
+                }
+                if !is_connected(stream)
+                    .with_context(|| format!("connection {i} to {} failed", self.target))?
+                {
+                    continue; // spurious wake-up: still in progress
+                }
+                poll.registry().reregister(stream, Token(i), interest)?;
+                connected[i] = true;
+                done += 1;
+            }
+        }
+        Ok(slots.into_iter().map(|s| s.expect("started")).collect())
+    }
+}
+
+/// Whether a non-blocking connect has completed, as mio documents it:
+/// an error is reported by `take_error`, completion by `peer_addr`.
+fn is_connected(stream: &TcpStream) -> io::Result<bool> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    match stream.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Raises the descriptor limit, then checks that `count` connections fit.
+fn check_fd_limit(count: usize) -> Result<()> {
+    let limit = switchboard_net::raise_fd_limit().unwrap_or(0);
+    let need = count as u64 + SPARE_FDS;
+    if limit != 0 && need > limit {
+        bail!(
+            "{count} connections need about {need} file descriptors, but this process may \
+             open only {limit} (the hard limit); raise it (e.g. `ulimit -Hn {need}` as root, \
+             or LimitNOFILE / limits.conf) or use fewer connections"
+        );
+    }
+    Ok(())
+}
+
+/// Adds what a user can do about the usual connect failures.
+fn explain(e: anyhow::Error, n: usize) -> anyhow::Error {
+    let os = e
+        .downcast_ref::<io::Error>()
+        .and_then(io::Error::raw_os_error);
+    match os {
+        Some(libc::EMFILE | libc::ENFILE) => e.context(format!(
+            "connection {n}: out of file descriptors; raise the limit (ulimit -n) or use fewer connections"
+        )),
+        Some(libc::EADDRNOTAVAIL) => e.context(format!(
+            "connection {n}: out of local ports for this source address"
+        )),
+        _ => e.context(format!("starting connection {n}")),
+    }
+}
+
+/// The number of ephemeral ports (`net.ipv4.ip_local_port_range`), i.e.
+/// connections one source address can make to one destination.
+fn ephemeral_ports() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().map(|v| v.parse::<usize>().ok());
+            let (lo, hi) = (it.next()??, it.next()??);
+            hi.checked_sub(lo).map(|d| d + 1)
+        })
+        .unwrap_or(28_232) // Linux's default range, 32768-60999
+}
+
+/// `IP_BIND_ADDRESS_NO_PORT` (Linux): socket2 does not wrap it.
+fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a pointer to an int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_spread_over_loopback_addresses() {
+        let c = Connector::new("127.0.0.1:9".parse().unwrap(), Some(2));
+        assert_eq!(c.source(0).unwrap(), None);
+        assert_eq!(c.source(1).unwrap(), None);
+        assert_eq!(c.source(2).unwrap(), Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(c.source(5).unwrap(), Some("127.0.0.3".parse().unwrap()));
+        let v6 = Connector::new("[::1]:9".parse().unwrap(), Some(2));
+        assert!(v6.source(2).is_err(), "no spreading beyond IPv4 loopback");
+    }
+
+    #[test]
+    fn the_port_range_is_read() {
+        assert!(ephemeral_ports() > 1000);
+    }
+}
