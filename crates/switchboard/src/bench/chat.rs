@@ -246,7 +246,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
                 .min(next);
         }
         let wait = next.saturating_duration_since(now).min(progress.max_wait());
-        poll.poll(&mut events, Some(wait))?;
+        super::wait(&mut poll, &mut events, wait)?;
         now = Instant::now();
         for event in &events {
             run.serve(event.token().0, now);
@@ -298,7 +298,7 @@ impl Run<'_> {
             if now >= deadline {
                 bail!("clients did not all join within {JOIN_DEADLINE:?}");
             }
-            poll.poll(events, Some(deadline - now))?;
+            super::wait(poll, events, deadline - now)?;
             for event in events.iter() {
                 self.serve(event.token().0, Instant::now());
             }

@@ -112,7 +112,7 @@ impl Connector {
                     self.target
                 );
             }
-            poll.poll(&mut events, Some(deadline - now))?;
+            super::wait(poll, &mut events, deadline - now)?;
             for event in &events {
                 let i = event.token().0;
                 let Some(stream) = slots.get_mut(i).and_then(Option::as_mut) else {

@@ -150,7 +150,11 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
         }
         progress.update(now, tally.round_trips);
         let next = if measuring { end } else { measure_from };
-        poll.poll(&mut events, Some((next - now).min(progress.max_wait())))?;
+        super::wait(
+            &mut poll,
+            &mut events,
+            (next - now).min(progress.max_wait()),
+        )?;
         let now = Instant::now();
         for event in &events {
             let c = &mut conns[event.token().0];

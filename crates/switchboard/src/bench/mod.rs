@@ -11,7 +11,11 @@ pub use connector::Connector;
 pub use progress::Progress;
 pub use server_probe::ServerProbe;
 
+use std::io;
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
+use mio::{Events, Poll};
 use serde_json::{json, Value};
 
 /// Latency percentiles (microseconds) as a JSON object.
@@ -35,4 +39,16 @@ pub fn latency_line(h: &Histogram<u64>) -> String {
         h.value_at_quantile(0.999),
         h.max()
     )
+}
+
+/// Waits for events. A signal (a debugger or tracer attaching, a resized
+/// terminal) interrupts the wait: that is an empty wake-up, not an error.
+pub fn wait(poll: &mut Poll, events: &mut Events, timeout: Duration) -> io::Result<()> {
+    match poll.poll(events, Some(timeout)) {
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+            events.clear();
+            Ok(())
+        }
+        other => other,
+    }
 }
