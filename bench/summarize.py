@@ -24,9 +24,22 @@ def fmt_size(n):
     return f"{n // 1024} KiB" if n >= 1024 and n % 1024 == 0 else f"{n} B"
 
 
+def echo_point(r):
+    size = fmt_size(r["size"])
+    return f"{r['connections']} × {size}" if "connections" in r else size
+
+
+def chat_point(r):
+    """E.g. "1000×10 open 1000/s", from the bench's own fields."""
+    if "clients" not in r:
+        return r.get("point", "?")
+    load = f"open {r['rate']:g}/s" if r.get("rate") else f"closed w{r.get('window') or 1}"
+    return f"{r['clients']}×{r['senders']} {load}"
+
+
 ECHO = {
-    "point": lambda r: fmt_size(r["size"]),
-    "point_title": "size",
+    "point": echo_point,
+    "point_title": "connections × size",
     "rate": "round_trips_per_s",
     "rate_title": "round trips/s",
     "cpu": ("cpu_us_per_round_trip", "server CPU µs/round trip", 1.0, "{:.2f}"),
@@ -36,7 +49,7 @@ ECHO = {
 }
 
 CHAT = {
-    "point": lambda r: r["point"],
+    "point": chat_point,
     "point_title": "clients × senders, load",
     "rate": "deliveries_per_s",
     "rate_title": "deliveries/s",
@@ -119,7 +132,8 @@ def summarize(rows, kind):
 
 def main(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
-    summarize(rows, CHAT if any("point" in r for r in rows) else ECHO)
+    chat = any(r.get("mode") == "chat" or "point" in r or "clients" in r for r in rows)
+    summarize(rows, CHAT if chat else ECHO)
     busy = [r for r in rows if r.get("machine_other_busy", 0) > BUSY_WARN]
     if busy:
         worst = max(r["machine_other_busy"] for r in busy)

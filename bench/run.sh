@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# The benchmark suite: switchboard side by side with the servers people
+# would pick instead, over a matrix of loads, with tables and charts.
+#
+# Peers (all started here, each run on a fresh process):
+#   echo: switchboard echo, tokio-echo (bench/tokio-baseline), the seed's
+#         Python echo server (SEED_QUIET=1)
+#   chat: switchboard chat (--rate-limit 0), tokio-chat with and without
+#         TCP_NODELAY (bench/tokio-baseline), ngircd (bench/ngircd.sh,
+#         installed if missing), the seed's Python chat room
+# Matrix:
+#   echo: 1, 50, 500, 5000 connections x 64 B, 4 KiB (closed loop, one
+#         message in flight per connection, every byte verified)
+#   chat: 10, 100, 1000 clients x 1, 10 senders (9 with 10 clients: one
+#         client must not send, to confirm lines) x closed loop (window 8)
+#         and open loop (1,000 lines/s offered)
+#   The seed servers use select(), which cannot watch more than 1,024
+#   descriptors: they are left out of the 5,000-connection and 1,000-client
+#   points.
+# Every server runs pinned to core 0, the load generator to core 1; within
+# each round the servers of a point run one after the other (A B C A B C
+# ...) so that drift on the machine hits all alike; every point is repeated
+# ROUNDS times.
+#
+# Output: raw JSON lines in bench/results/suite-{echo,chat}-<timestamp>.jsonl,
+# markdown tables (bench/summarize.py) on stdout, and charts
+# (bench/charts.py, gnuplot) in docs/charts/.
+#
+# Run from anywhere:   bench/run.sh
+# Environment:
+#   ROUNDS=3          repetitions of every point
+#   DURATION=5s       measured time per run (after a 1 s warm-up)
+#   SUITES="echo chat"  which halves to run
+#   ECHO_CONNECTIONS="1 50 500 5000", CHAT_CLIENTS="10 100 1000"
+#                     the matrix's axes (e.g. smaller for a quick look)
+# Needs: cargo, python3, taskset, GNU env, 2+ cores; apt-get (root) for
+# ngircd and gnuplot when missing.
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+SUITES=${SUITES:-echo chat}
+WARMUP=1s
+SERVER_CORE=0
+CLIENT_CORE=1
+CHAT_RATE=1000
+ECHO_CONNECTIONS=${ECHO_CONNECTIONS:-1 50 500 5000}
+CHAT_CLIENTS=${CHAT_CLIENTS:-10 100 1000}
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+source bench/lib.sh
+switchboard=$repo/target/release/switchboard
+tokio_bin=$repo/bench/tokio-baseline/target/release
+seeds=$repo/../shared/seeds/runnable
+
+# --- build and install -----------------------------------------------------
+log "building switchboard and the tokio baselines (release)"
+cargo build --release --quiet -p switchboard
+cargo build --release --quiet --manifest-path bench/tokio-baseline/Cargo.toml
+
+have_ngircd=true
+if ! bench/ngircd.sh --install >&2; then
+    log "SKIPPING ngircd: it could not be installed"
+    have_ngircd=false
+fi
+have_seeds=true
+if [[ ! -d $seeds ]]; then
+    log "SKIPPING the Python seed servers: $seeds not found"
+    have_seeds=false
+fi
+
+# --- servers ---------------------------------------------------------------
+# start_server NAME PORT LOG: start NAME pinned to SERVER_CORE in the
+# background, stderr (and ngircd's log) to LOG, pid in $server_pid (env and
+# taskset exec, so it is the server's own). `env --default-signal=INT`
+# undoes bash's SIG_IGN of SIGINT for background jobs, which stop_server
+# relies on.
+start_server() {
+    local name=$1 port=$2 log=$3
+    local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
+    local addr=127.0.0.1:$port
+    case $name in
+        echo/switchboard) "${run[@]}" "$switchboard" echo --listen "$addr" 2>/dev/null & ;;
+        echo/tokio) "${run[@]}" "$tokio_bin/tokio-echo" "$addr" 2>"$log" & ;;
+        echo/python-seed)
+            SEED_QUIET=1 "${run[@]}" "$python" "$seeds/echo_server.py" "$port" 127.0.0.1 2>"$log" &
+            ;;
+        chat/switchboard)
+            "${run[@]}" "$switchboard" chat --listen "$addr" --rate-limit 0 2>/dev/null &
+            ;;
+        chat/tokio) "${run[@]}" "$tokio_bin/tokio-chat" "$addr" 2>"$log" & ;;
+        chat/tokio-nodelay) "${run[@]}" "$tokio_bin/tokio-chat" "$addr" --nodelay 2>"$log" & ;;
+        chat/ngircd) "${run[@]}" bench/ngircd.sh "$port" >"$log" 2>&1 & ;;
+        chat/python-seed)
+            "${run[@]}" "$python" "$seeds/chat_server.py" "$port" 127.0.0.1 >/dev/null 2>"$log" &
+            ;;
+        *) log "unknown server $name"; return 1 ;;
+    esac
+    server_pid=$!
+}
+
+# The chat protocol each server speaks, for `bench chat --preset`.
+preset_of() {
+    case $1 in
+        switchboard) echo switchboard ;;
+        ngircd) echo irc ;;
+        *) echo seed ;;
+    esac
+}
+
+# measure KIND NAME POINT_FIELDS BENCH_ARGS...: one run of one server at one
+# point, appended to $out.
+measure() {
+    local kind=$1 name=$2 fields=$3
+    shift 3
+    local port server_log meta bench_rc result
+    port=$(free_port)
+    server_log=$logdir/${kind}-${name}-$RANDOM.log
+    # shellcheck disable=SC2206 # fields is a word list of key=value
+    meta=(server_name="$name" round="$round" $fields)
+    start_server "$kind/$name" "$port" "$server_log"
+    if ! wait_for_port "$server_pid" "$port"; then
+        log "$name did not come up on port $port; skipping this run"
+        stop_server "$server_pid"
+        record "" "${meta[@]}" failed="server did not start"
+        return
+    fi
+    log "round $round/$ROUNDS  $kind $fields  $name"
+    bench_rc=0
+    result=$(run_bench "$server_pid" \
+        taskset -c "$CLIENT_CORE" "$switchboard" bench "$kind" "127.0.0.1:$port" "$@" \
+        --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
+        --quiet --json) || bench_rc=$?
+    stop_server "$server_pid"
+    meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
+    if [[ $exited_early == true ]]; then
+        log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
+        tail -n 3 "$server_log" >&2 || true
+    fi
+    if [[ -z $result ]]; then
+        log "bench exited with status $bench_rc against $name"
+        record "" "${meta[@]}" failed="bench exit $bench_rc"
+        return
+    fi
+    # Faults (corrupt echoes, losses, reordering) still report (exit 1);
+    # the summary shows them.
+    record "$result" "${meta[@]}" bench_exit="$bench_rc"
+}
+
+mkdir -p bench/results docs/charts
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+log "rounds=$ROUNDS duration=$DURATION suites=$SUITES"
+
+# --- echo ------------------------------------------------------------------
+if [[ " $SUITES " == *" echo "* ]]; then
+    out=bench/results/suite-echo-$stamp.jsonl
+    : >"$out"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for conns in $ECHO_CONNECTIONS; do
+            for size in 64 4096; do
+                servers=(switchboard tokio)
+                $have_seeds && ((conns <= 500)) && servers+=(python-seed)
+                for name in "${servers[@]}"; do
+                    measure echo "$name" "connections=$conns size=$size" \
+                        --connections "$conns" --size "$size"
+                done
+            done
+        done
+    done
+    echo_out=$out
+fi
+
+# --- chat ------------------------------------------------------------------
+if [[ " $SUITES " == *" chat "* ]]; then
+    out=bench/results/suite-chat-$stamp.jsonl
+    : >"$out"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for clients in $CHAT_CLIENTS; do
+            for senders in 1 10; do
+                ((senders >= clients)) && senders=$((clients - 1))
+                for load in closed open; do
+                    if [[ $load == closed ]]; then
+                        load_args=(--window 8) load_field=window=8
+                    else
+                        load_args=(--rate "$CHAT_RATE") load_field=rate=$CHAT_RATE
+                    fi
+                    servers=(switchboard tokio tokio-nodelay)
+                    $have_ngircd && servers+=(ngircd)
+                    $have_seeds && ((clients <= 100)) && servers+=(python-seed)
+                    for name in "${servers[@]}"; do
+                        measure chat "$name" \
+                            "clients=$clients senders=$senders $load_field" \
+                            --preset "$(preset_of "$name")" --clients "$clients" \
+                            --senders "$senders" "${load_args[@]}"
+                    done
+                done
+            done
+        done
+    done
+    chat_out=$out
+fi
+
+# --- summary and charts ----------------------------------------------------
+for f in ${echo_out:-} ${chat_out:-}; do
+    log "raw results: $f"
+    echo
+    python3 bench/summarize.py "$f"
+done
+if command -v gnuplot >/dev/null || apt-get install -y gnuplot-nox >/dev/null 2>&1; then
+    python3 bench/charts.py docs/charts ${echo_out:-} ${chat_out:-}
+else
+    log "no gnuplot (and it could not be installed): charts not drawn"
+fi
