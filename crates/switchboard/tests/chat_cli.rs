@@ -340,19 +340,25 @@ fn rlimit_nofile() -> (u64, u64) {
 fn bench_chat_counts_every_delivery() {
     let server = chat(&["--rate-limit", "0"]);
     let pid = server.pid().to_string();
-    let out = bin()
-        .args(["bench", "chat", &server.addr.to_string()])
-        .args(["--clients", "20", "--senders", "3", "--window", "2"])
-        .args(["--duration", "300ms", "--warmup", "0s", "--json"])
-        .args(["--server-pid", &pid])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let addr = server.addr.to_string();
+    let v = bench_json(&[
+        "bench",
+        "chat",
+        &addr,
+        "--clients",
+        "20",
+        "--senders",
+        "3",
+        "--window",
+        "2",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--json",
+        "--server-pid",
+        &pid,
+    ]);
     let sent = v["lines_sent"].as_u64().unwrap();
     assert!(sent > 0);
     assert_eq!(v["expected"].as_u64().unwrap(), sent * 19);

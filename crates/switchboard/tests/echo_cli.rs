@@ -374,36 +374,25 @@ fn out_of_descriptors_backs_off_logs_once_and_resumes() {
 #[test]
 fn bench_echo_measures_and_verifies() {
     let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
-    let pid = server.pid().to_string();
-    let out = bin()
-        .args([
-            "bench",
-            "echo",
-            &server.addr.to_string(),
-            "-c",
-            "4",
-            "-s",
-            "1000",
-            "-p",
-            "2",
-        ])
-        .args([
-            "--duration",
-            "300ms",
-            "--warmup",
-            "0s",
-            "--json",
-            "--server-pid",
-            &pid,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let (addr, pid) = (server.addr.to_string(), server.pid().to_string());
+    let v = bench_json(&[
+        "bench",
+        "echo",
+        &addr,
+        "-c",
+        "4",
+        "-s",
+        "1000",
+        "-p",
+        "2",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "0s",
+        "--json",
+        "--server-pid",
+        &pid,
+    ]);
     assert!(v["round_trips"].as_u64().unwrap() > 0);
     assert_eq!(v["corrupt"], 0);
     assert_eq!(v["errors"], 0);
@@ -416,18 +405,23 @@ fn bench_echo_measures_and_verifies() {
 #[test]
 fn bench_echo_handles_messages_larger_than_socket_buffers() {
     let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
-    let out = bin()
-        .args(["bench", "echo", &server.addr.to_string()])
-        .args(["-c", "2", "-s", "8MiB", "-p", "2"])
-        .args(["--duration", "500ms", "--warmup", "0s", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let addr = server.addr.to_string();
+    let v = bench_json(&[
+        "bench",
+        "echo",
+        &addr,
+        "-c",
+        "2",
+        "-s",
+        "8MiB",
+        "-p",
+        "2",
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
     assert!(v["round_trips"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["corrupt"], 0);
     assert_eq!(v["errors"], 0);
@@ -438,17 +432,22 @@ fn bench_echo_handles_messages_larger_than_socket_buffers() {
 #[test]
 fn bench_spreads_connections_over_source_addresses() {
     let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "-v"]);
-    let out = bin()
-        .args(["bench", "echo", &server.addr.to_string()])
-        .args(["-c", "6", "--per-source", "2", "--quiet"])
-        .args(["--duration", "200ms", "--warmup", "0s", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let addr = server.addr.to_string();
+    bench_json(&[
+        "bench",
+        "echo",
+        &addr,
+        "-c",
+        "6",
+        "--per-source",
+        "2",
+        "--quiet",
+        "--duration",
+        "200ms",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
     for source in ["peer=127.0.0.1:", "peer=127.0.0.2:", "peer=127.0.0.3:"] {
         server.wait_for_log(source);
     }

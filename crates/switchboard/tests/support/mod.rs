@@ -199,3 +199,16 @@ pub fn spawn_faulty_echo(fault: fn(&mut [u8])) -> SocketAddr {
     });
     addr
 }
+
+/// Runs `switchboard ARGS...` (a load generator with `--json`), checks that
+/// it succeeded, and returns its JSON report.
+#[allow(dead_code)] // not every test binary runs the load generators
+pub fn bench_json(args: &[&str]) -> serde_json::Value {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
