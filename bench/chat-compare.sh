@@ -45,12 +45,13 @@ if [[ ! -f $seed_chat ]]; then
     seed=
 fi
 
-# POINT_NAME|bench arguments|servers
+# FIELDS|bench arguments|servers (FIELDS as the bench reports them, so that
+# a failed run is still labelled)
 points=(
-    "100x10 closed w8|--clients 100 --senders 10 --window 8|switchboard $seed"
-    "100x10 open 100/s|--clients 100 --senders 10 --rate 100|switchboard $seed"
-    "1000x10 closed w8|--clients 1000 --senders 10 --window 8|switchboard switchboard-coalesce5ms"
-    "1000x10 open 1000/s|--clients 1000 --senders 10 --rate 1000|switchboard switchboard-coalesce5ms"
+    "clients=100 senders=10 window=8|--clients 100 --senders 10 --window 8|switchboard $seed"
+    "clients=100 senders=10 rate=100|--clients 100 --senders 10 --rate 100|switchboard $seed"
+    "clients=1000 senders=10 window=8|--clients 1000 --senders 10 --window 8|switchboard switchboard-coalesce5ms"
+    "clients=1000 senders=10 rate=1000|--clients 1000 --senders 10 --rate 1000|switchboard switchboard-coalesce5ms"
 )
 
 # start_server NAME PORT LOG: as in echo-compare.sh (pid in $server_pid).
@@ -73,43 +74,12 @@ log "rounds=$ROUNDS duration=$DURATION"
 
 for ((round = 1; round <= ROUNDS; round++)); do
     for point in "${points[@]}"; do
-        IFS='|' read -r label bench_args names <<<"$point"
+        IFS='|' read -r fields bench_args names <<<"$point"
         for name in $names; do
-            port=$(free_port)
-            server_log=$logdir/$name-$round.log
-            meta=(server_name="$name" point="$label" round="$round")
-
-            start_server "$name" "$port" "$server_log"
-            if ! wait_for_port "$server_pid" "$port"; then
-                log "$name did not come up on port $port; skipping this run"
-                stop_server "$server_pid"
-                record "" "${meta[@]}" failed="server did not start"
-                continue
-            fi
             preset=switchboard
             [[ $name == python-seed ]] && preset=seed
-
-            log "round $round/$ROUNDS  $label  $name (pid $server_pid, port $port)"
-            bench_rc=0
             # shellcheck disable=SC2086 # bench_args is a word list
-            result=$(run_bench "$server_pid" \
-                taskset -c "$CLIENT_CORE" "$switchboard" bench chat "127.0.0.1:$port" \
-                --preset "$preset" $bench_args --duration "$DURATION" --warmup "$WARMUP" \
-                --server-pid "$server_pid" --json) || bench_rc=$?
-            stop_server "$server_pid"
-            meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
-            if [[ $exited_early == true ]]; then
-                log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
-                tail -n 5 "$server_log" >&2 || true
-            fi
-            if [[ -z $result ]]; then
-                log "bench exited with status $bench_rc against $name"
-                record "" "${meta[@]}" failed="bench exit $bench_rc"
-                continue
-            fi
-            # A run with losses, reordering or disconnects still reports
-            # (exit 1); the summary shows them.
-            record "$result" "${meta[@]}" bench_exit="$bench_rc"
+            measure chat "$name" "$fields" --preset "$preset" $bench_args
         done
     done
 done

@@ -90,39 +90,8 @@ log "rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS sizes=${SIZES[*]
 for ((round = 1; round <= ROUNDS; round++)); do
     for size in "${SIZES[@]}"; do
         for name in "${servers[@]}"; do
-            port=$(free_port)
-            server_log=$logdir/$name-$size-$round.log
-            meta=(server_name="$name" round="$round" size="$size")
-
-            start_server "$name" "$port" "$server_log"
-            if ! wait_for_port "$server_pid" "$port"; then
-                log "$name did not come up on port $port; skipping this run"
-                stop_server "$server_pid"
-                record "" "${meta[@]}" failed="server did not start"
-                continue
-            fi
-
-            log "round $round/$ROUNDS  size $size  $name (pid $server_pid, port $port)"
-            bench_rc=0
-            result=$(run_bench "$server_pid" \
-                taskset -c "$CLIENT_CORE" "$switchboard" bench echo "127.0.0.1:$port" \
-                --connections "$CONNECTIONS" --size "$size" --duration "$DURATION" \
-                --warmup "$WARMUP" --server-pid "$server_pid" --json) || bench_rc=$?
-            stop_server "$server_pid"
-            meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
-
-            if [[ $exited_early == true ]]; then
-                log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
-                tail -n 5 "$server_log" >&2 || true
-            fi
-            if [[ -z $result ]]; then
-                log "bench exited with status $bench_rc against $name"
-                record "" "${meta[@]}" failed="bench exit $bench_rc"
-                continue
-            fi
-            # A run with errors or corrupt echoes still reports (exit 1);
-            # the summary shows them.
-            record "$result" "${meta[@]}" bench_exit="$bench_rc"
+            measure echo "$name" "connections=$CONNECTIONS size=$size" \
+                --connections "$CONNECTIONS" --size "$size"
         done
     done
 done

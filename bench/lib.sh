@@ -1,5 +1,6 @@
-# Shared by the bench/*-compare.sh scripts: sourced, not run. Expects
-# SERVER_CORE and $out (the results file) to be set by the script, and
+# Shared by the bench/*.sh scripts: sourced, not run. Expects
+# SERVER_CORE, CLIENT_CORE and $out (the results file) to be set by the
+# script (and start_server, for measure), and
 # provides $logdir (per-run server stderr), $python (the real interpreter)
 # and an EXIT trap that leaves no server of ours running.
 
@@ -110,6 +111,53 @@ def value(v):
 fields = {k: value(v) for k, v in (kv.split("=", 1) for kv in sys.argv[2:])}
 print(json.dumps({**fields, **json.loads(sys.argv[1] or "{}")}))
 ' "$@" >>"$out"
+}
+
+# measure KIND NAME FIELDS BENCH_ARGS...: one run of server NAME at one
+# point: start it (the script's start_server NAME PORT LOG, which may read
+# $kind), load it with `switchboard bench KIND ... BENCH_ARGS` pinned to
+# CLIENT_CORE, stop it, and append the bench's JSON after FIELDS (a word
+# list of key=value) to $out. Reads $round, ROUNDS, DURATION, WARMUP and
+# $switchboard from the script.
+measure() {
+    local kind=$1 name=$2 fields=$3
+    shift 3
+    local port server_log meta bench_rc result
+    port=$(free_port)
+    server_log=$logdir/${kind}-${name}-$RANDOM.log
+    # shellcheck disable=SC2206 # fields is a word list of key=value
+    meta=(server_name="$name" round="$round" $fields)
+    start_server "$name" "$port" "$server_log"
+    if ! wait_for_port "$server_pid" "$port"; then
+        log "$name did not come up on port $port; skipping this run"
+        stop_server "$server_pid"
+        record "" "${meta[@]}" failed="server did not start"
+        return
+    fi
+    # The seeds listen with a backlog of 5, which a burst of connects
+    # overflows (dropped SYNs are retried only after 1, 3, 7, ... s).
+    local peer_args=()
+    [[ $name == python-seed ]] && peer_args=(--connect-window 1)
+    log "round $round/$ROUNDS  $kind $fields  $name"
+    bench_rc=0
+    result=$(run_bench "$server_pid" \
+        taskset -c "$CLIENT_CORE" "$switchboard" bench "$kind" "127.0.0.1:$port" "$@" \
+        "${peer_args[@]}" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
+        --quiet --json) || bench_rc=$?
+    stop_server "$server_pid"
+    meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
+    if [[ $exited_early == true ]]; then
+        log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
+        tail -n 3 "$server_log" >&2 || true
+    fi
+    if [[ -z $result ]]; then
+        log "bench exited with status $bench_rc against $name"
+        record "" "${meta[@]}" failed="bench exit $bench_rc"
+        return
+    fi
+    # Faults (corrupt echoes, losses, reordering) still report (exit 1);
+    # the summary shows them.
+    record "$result" "${meta[@]}" bench_exit="$bench_rc"
 }
 
 # Per-run server stderr goes here, so a crash can be shown. On any exit,

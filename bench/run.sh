@@ -71,8 +71,9 @@ if [[ ! -d $seeds ]]; then
 fi
 
 # --- servers ---------------------------------------------------------------
-# start_server NAME PORT LOG: start NAME pinned to SERVER_CORE in the
-# background, stderr (and ngircd's log) to LOG, pid in $server_pid (env and
+# start_server NAME PORT LOG: start NAME ($kind's server: measure sets it)
+# pinned to SERVER_CORE in the background, stderr (and ngircd's log) to
+# LOG, pid in $server_pid (env and
 # taskset exec, so it is the server's own). `env --default-signal=INT`
 # undoes bash's SIG_IGN of SIGINT for background jobs, which stop_server
 # relies on.
@@ -80,7 +81,7 @@ start_server() {
     local name=$1 port=$2 log=$3
     local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
     local addr=127.0.0.1:$port
-    case $name in
+    case $kind/$name in
         echo/switchboard) "${run[@]}" "$switchboard" echo --listen "$addr" 2>/dev/null & ;;
         echo/tokio) "${run[@]}" "$tokio_bin/tokio-echo" "$addr" 2>"$log" & ;;
         echo/python-seed)
@@ -107,45 +108,6 @@ preset_of() {
         ngircd) echo irc ;;
         *) echo seed ;;
     esac
-}
-
-# measure KIND NAME POINT_FIELDS BENCH_ARGS...: one run of one server at one
-# point, appended to $out.
-measure() {
-    local kind=$1 name=$2 fields=$3
-    shift 3
-    local port server_log meta bench_rc result
-    port=$(free_port)
-    server_log=$logdir/${kind}-${name}-$RANDOM.log
-    # shellcheck disable=SC2206 # fields is a word list of key=value
-    meta=(server_name="$name" round="$round" $fields)
-    start_server "$kind/$name" "$port" "$server_log"
-    if ! wait_for_port "$server_pid" "$port"; then
-        log "$name did not come up on port $port; skipping this run"
-        stop_server "$server_pid"
-        record "" "${meta[@]}" failed="server did not start"
-        return
-    fi
-    log "round $round/$ROUNDS  $kind $fields  $name"
-    bench_rc=0
-    result=$(run_bench "$server_pid" \
-        taskset -c "$CLIENT_CORE" "$switchboard" bench "$kind" "127.0.0.1:$port" "$@" \
-        --duration "$DURATION" --warmup "$WARMUP" --server-pid "$server_pid" \
-        --quiet --json) || bench_rc=$?
-    stop_server "$server_pid"
-    meta+=(server_exited_early="$exited_early" server_exit_status="$exit_status")
-    if [[ $exited_early == true ]]; then
-        log "$name exited on its own (status $exit_status) before it was stopped; stderr ends:"
-        tail -n 3 "$server_log" >&2 || true
-    fi
-    if [[ -z $result ]]; then
-        log "bench exited with status $bench_rc against $name"
-        record "" "${meta[@]}" failed="bench exit $bench_rc"
-        return
-    fi
-    # Faults (corrupt echoes, losses, reordering) still report (exit 1);
-    # the summary shows them.
-    record "$result" "${meta[@]}" bench_exit="$bench_rc"
 }
 
 mkdir -p bench/results docs/charts
