@@ -287,6 +287,12 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N")]
     pub per_source: Option<usize>,
 
+    /// Connects in progress at once. A server whose listen backlog is
+    /// shorter than this may drop the excess SYNs, which the kernel retries
+    /// only after 1, 3, 7, ... s: use 1 for such servers (the seeds' is 5).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub connect_window: usize,
+
     /// Give up unless every connection is open within this long.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub connect_timeout: Duration,

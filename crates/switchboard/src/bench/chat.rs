@@ -26,6 +26,10 @@ const DRAIN: Duration = Duration::from_secs(3);
 const INBUF: usize = 16 * 1024;
 /// All clients must be in the room within this long.
 const JOIN_DEADLINE: Duration = Duration::from_secs(60);
+/// The join check: a line that carries no stamp, so accounting ignores it.
+const SYNC: &str = "bench-sync";
+/// How often the join check is repeated while someone has not seen it.
+const SYNC_EVERY: Duration = Duration::from_millis(200);
 
 /// How to greet, when a client is in, and how to wrap a line.
 struct Dialect {
@@ -94,6 +98,8 @@ struct ChatConn {
     filled: usize,
     out: Vec<u8>,
     ready: bool,
+    /// A join check from client 0 arrived: the server relays to us.
+    synced: bool,
     dead: bool,
     /// Highest sequence number seen per sender (`None`: none yet).
     last_seq: Vec<Option<u64>>,
@@ -266,12 +272,13 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
 impl Run<'_> {
     fn connect_all(&mut self, poll: &mut Poll) -> Result<()> {
         let args = &self.args;
-        let streams = Connector::new(args.addr, args.load.per_source).connect_all(
-            poll,
-            args.clients,
-            Interest::READABLE | Interest::WRITABLE,
-            args.load.connect_timeout,
-        )?;
+        let streams = Connector::new(args.addr, args.load.per_source, args.load.connect_window)
+            .connect_all(
+                poll,
+                args.clients,
+                Interest::READABLE | Interest::WRITABLE,
+                args.load.connect_timeout,
+            )?;
         for (n, stream) in streams.into_iter().enumerate() {
             let mut conn = ChatConn {
                 stream,
@@ -279,6 +286,7 @@ impl Run<'_> {
                 filled: 0,
                 out: Vec::new(),
                 ready: self.dialect.ready.is_empty(),
+                synced: false,
                 dead: false,
                 last_seq: vec![None; args.senders],
             };
@@ -290,23 +298,41 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Waits until every client is in the room.
+    /// Waits until every client is in the room: greeted (the dialect's
+    /// ready marker), and reached by a line from client 0. The second part
+    /// matters where there is no greeting: a server may accept a connection
+    /// well after the connect completed (a short listen backlog makes the
+    /// SYN wait for a retry), and lines sent before that never reach it.
     fn join_all(&mut self, poll: &mut Poll, events: &mut Events) -> Result<()> {
         let deadline = Instant::now() + JOIN_DEADLINE;
-        while self.conns.iter().any(|c| !c.ready && !c.dead) {
+        let mut next_sync = Instant::now();
+        loop {
+            if self.conns.iter().any(|c| c.dead) {
+                bail!("clients were disconnected while joining");
+            }
+            let all_in =
+                self.conns.iter().all(|c| c.ready) && self.conns[1..].iter().all(|c| c.synced);
+            if all_in {
+                return Ok(());
+            }
             let now = Instant::now();
             if now >= deadline {
                 bail!("clients did not all join within {JOIN_DEADLINE:?}");
             }
-            super::wait(poll, events, deadline - now)?;
+            // Client 0 repeats the sync line until everyone has seen one.
+            if self.conns[0].ready && now >= next_sync {
+                next_sync = now + SYNC_EVERY;
+                let line = self.dialect.message.replace("{payload}", SYNC) + "\r\n";
+                let first = &mut self.conns[0];
+                queue(first, line.as_bytes());
+                flush(first).context("client 0 sending the join check")?;
+            }
+            let wait = deadline.min(next_sync).saturating_duration_since(now);
+            super::wait(poll, events, wait)?;
             for event in events.iter() {
                 self.serve(event.token().0, Instant::now());
             }
         }
-        if self.conns.iter().any(|c| c.dead) {
-            bail!("clients were disconnected while joining");
-        }
-        Ok(())
     }
 
     fn start_window(&mut self) {
@@ -409,6 +435,10 @@ impl Run<'_> {
                 .any(|w| w == self.dialect.ready.as_bytes())
         {
             conn.ready = true;
+        }
+        if !conn.synced && line.windows(SYNC.len()).any(|w| w == SYNC.as_bytes()) {
+            conn.synced = true;
+            return;
         }
         if self.dialect.irc && line.starts_with(b"PING") {
             let mut pong = b"PONG".to_vec();
@@ -586,37 +616,56 @@ mod tests {
         Close,
     }
 
+    /// What the room's relay thread hears about.
+    enum RoomEvent {
+        Joined(std::net::TcpStream),
+        Line(usize, Vec<u8>),
+    }
+
     /// A seed-style room in this process (no greeting; each line to every
-    /// other client) whose `fault` decides each delivery: `(recipient, line)`.
-    /// All `clients` are accepted before anything is relayed, so the faults
-    /// are the only losses.
+    /// other client present) whose `fault` decides each delivery:
+    /// `(recipient, line)`. Like the seed, it relays from the first accept
+    /// on, and it accepts the last client only after `late`: only the
+    /// generator's join check keeps that client from missing lines.
     fn spawn_room(
         clients: usize,
+        late: Duration,
         mut fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
     ) -> std::net::SocketAddr {
         use std::io::BufRead;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<RoomEvent>();
         std::thread::spawn(move || {
-            let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
-            let mut writers: Vec<Option<std::net::TcpStream>> = Vec::new();
             for i in 0..clients {
+                if i == clients - 1 {
+                    std::thread::sleep(late);
+                }
                 let (stream, _) = listener.accept().unwrap();
                 let reader = std::io::BufReader::new(stream.try_clone().unwrap());
-                writers.push(Some(stream));
+                let _ = tx.send(RoomEvent::Joined(stream));
                 let tx = tx.clone();
                 std::thread::spawn(move || {
                     for line in reader.split(b'\n').map_while(Result::ok) {
-                        if tx.send((i, line)).is_err() {
+                        if tx.send(RoomEvent::Line(i, line)).is_err() {
                             return;
                         }
                     }
                 });
             }
-            drop(tx);
-            for (from, mut line) in rx {
+        });
+        std::thread::spawn(move || {
+            let mut writers: Vec<Option<std::net::TcpStream>> = Vec::new();
+            for event in rx {
+                let (from, mut line) = match event {
+                    RoomEvent::Joined(stream) => {
+                        writers.push(Some(stream));
+                        continue;
+                    }
+                    RoomEvent::Line(from, line) => (from, line),
+                };
                 line.push(b'\n');
-                for to in (0..clients).filter(|&to| to != from) {
+                for to in (0..writers.len()).filter(|&to| to != from) {
                     let Some(w) = writers[to].as_mut() else {
                         continue;
                     };
@@ -671,7 +720,7 @@ mod tests {
 
     #[test]
     fn a_faithful_room_is_clean() {
-        let addr = spawn_room(5, |_, line| Act::Send(vec![line]));
+        let addr = spawn_room(5, Duration::ZERO, |_, line| Act::Send(vec![line]));
         let args = args(addr, 5);
         let out = measure(&args).unwrap();
         let a = &out.accounts;
@@ -686,7 +735,10 @@ mod tests {
         let drops = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = drops.clone();
         let mut n = 0u64;
-        let addr = spawn_room(4, move |to, line| {
+        let addr = spawn_room(4, Duration::ZERO, move |to, line| {
+            if parse_stamp(&line).is_none() {
+                return Act::Send(vec![line]); // the join check
+            }
             n += 1;
             if to == 1 && n % 5 == 0 {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -710,7 +762,7 @@ mod tests {
         // after that sender's second: exactly one reordering per sender.
         let mut held: Vec<(usize, Vec<u8>)> = Vec::new();
         let mut swapped = Vec::new();
-        let addr = spawn_room(4, move |to, line| {
+        let addr = spawn_room(4, Duration::ZERO, move |to, line| {
             let sender = parse_stamp(&line).map(|s| s.sender);
             match sender {
                 Some(s) if to == 2 && !swapped.contains(&s) => {
@@ -736,7 +788,7 @@ mod tests {
     #[test]
     fn a_closed_client_is_a_disconnect() {
         let mut n = 0u64;
-        let addr = spawn_room(4, move |to, line| {
+        let addr = spawn_room(4, Duration::ZERO, move |to, line| {
             n += 1;
             if to == 3 && n > 20 {
                 Act::Close
@@ -749,5 +801,19 @@ mod tests {
         assert_eq!(a.disconnects, 1);
         assert!(a.delivered < a.expected(4), "its lines are missing");
         assert!(!out.is_clean(4));
+    }
+
+    #[test]
+    fn a_client_accepted_late_is_waited_for() {
+        // The last client is accepted 500 ms after its connect completed;
+        // measuring before then would count the lines it missed as lost.
+        let addr = spawn_room(5, Duration::from_millis(500), |_, line| {
+            Act::Send(vec![line])
+        });
+        let out = measure(&args(addr, 5)).unwrap();
+        let a = &out.accounts;
+        assert!(a.sent > 0);
+        assert_eq!(a.delivered, a.expected(5));
+        assert!(out.is_clean(5));
     }
 }

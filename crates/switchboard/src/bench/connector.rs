@@ -11,10 +11,6 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-/// Connects in progress at once: enough to fill a listener's accept queue
-/// quickly, few enough not to overflow it (an overflowing SYN is dropped and
-/// retried a second later, which would stall the ramp-up).
-const MAX_IN_PROGRESS: usize = 128;
 /// Descriptors the tool needs besides its connections (poller, stdio, ...).
 const SPARE_FDS: u64 = 32;
 
@@ -24,17 +20,21 @@ pub struct Connector {
     target: SocketAddr,
     /// Connections per source address before the next one is used.
     per_source: usize,
+    /// Connects in progress at once (see `--connect-window`).
+    window: usize,
 }
 
 impl Connector {
     /// A connector for `target`. Connection `n` uses the default source
     /// address while `n < per_source`; beyond that, on IPv4 loopback, it is
     /// bound to 127.0.0.2, 127.0.0.3, ... (every 127/8 address is local).
-    /// `per_source` defaults to the size of the ephemeral port range.
-    pub fn new(target: SocketAddr, per_source: Option<usize>) -> Self {
+    /// `per_source` defaults to the size of the ephemeral port range. At
+    /// most `window` connects are in progress at once.
+    pub fn new(target: SocketAddr, per_source: Option<usize>, window: usize) -> Self {
         Connector {
             target,
             per_source: per_source.unwrap_or_else(ephemeral_ports).max(1),
+            window: window.max(1),
         }
     }
 
@@ -93,16 +93,16 @@ impl Connector {
     ) -> Result<Vec<TcpStream>> {
         check_fd_limit(count)?;
         let deadline = Instant::now() + timeout;
-        let mut slots: Vec<Option<TcpStream>> = Vec::with_capacity(count);
+        let mut streams: Vec<TcpStream> = Vec::with_capacity(count);
         let mut connected = vec![false; count];
         let (mut started, mut done) = (0, 0);
         let mut events = Events::with_capacity(1024);
         while done < count {
-            while started < count && started - done < MAX_IN_PROGRESS {
+            while started < count && started - done < self.window {
                 let mut stream = self.start(started).map_err(|e| explain(e, started))?;
                 poll.registry()
                     .register(&mut stream, Token(started), Interest::WRITABLE)?;
-                slots.push(Some(stream));
+                streams.push(stream);
                 started += 1;
             }
             let now = Instant::now();
@@ -115,12 +115,10 @@ impl Connector {
             super::wait(poll, &mut events, deadline - now)?;
             for event in &events {
                 let i = event.token().0;
-                let Some(stream) = slots.get_mut(i).and_then(Option::as_mut) else {
-                    continue;
-                };
                 if connected[i] {
                     continue;
                 }
+                let stream = &mut streams[i];
                 if !is_connected(stream)
                     .with_context(|| format!("connection {i} to {} failed", self.target))?
                 {
@@ -131,7 +129,7 @@ impl Connector {
                 done += 1;
             }
         }
-        Ok(slots.into_iter().map(|s| s.expect("started")).collect())
+        Ok(streams)
     }
 }
 
@@ -218,12 +216,12 @@ mod tests {
 
     #[test]
     fn sources_spread_over_loopback_addresses() {
-        let c = Connector::new("127.0.0.1:9".parse().unwrap(), Some(2));
+        let c = Connector::new("127.0.0.1:9".parse().unwrap(), Some(2), 1);
         assert_eq!(c.source(0).unwrap(), None);
         assert_eq!(c.source(1).unwrap(), None);
         assert_eq!(c.source(2).unwrap(), Some("127.0.0.2".parse().unwrap()));
         assert_eq!(c.source(5).unwrap(), Some("127.0.0.3".parse().unwrap()));
-        let v6 = Connector::new("[::1]:9".parse().unwrap(), Some(2));
+        let v6 = Connector::new("[::1]:9".parse().unwrap(), Some(2), 1);
         assert!(v6.source(2).is_err(), "no spreading beyond IPv4 loopback");
     }
 

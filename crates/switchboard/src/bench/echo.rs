@@ -111,16 +111,17 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     }
     let pattern = Pattern::new(args.size);
     let mut poll = Poll::new()?;
-    let mut conns: Vec<LoadConn> = Connector::new(args.addr, args.load.per_source)
-        .connect_all(
-            &mut poll,
-            args.connections,
-            Interest::READABLE,
-            args.load.connect_timeout,
-        )?
-        .into_iter()
-        .map(LoadConn::new)
-        .collect();
+    let mut conns: Vec<LoadConn> =
+        Connector::new(args.addr, args.load.per_source, args.load.connect_window)
+            .connect_all(
+                &mut poll,
+                args.connections,
+                Interest::READABLE,
+                args.load.connect_timeout,
+            )?
+            .into_iter()
+            .map(LoadConn::new)
+            .collect();
     let start = Instant::now();
     for (i, c) in conns.iter_mut().enumerate() {
         for _ in 0..args.pipeline {
