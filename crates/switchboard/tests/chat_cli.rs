@@ -368,4 +368,5 @@ fn bench_chat_counts_every_delivery() {
     assert_eq!(v["disconnects"], 0);
     assert!(v["deliveries"].as_u64().unwrap() > 0);
     assert!(v["server"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(v["generator"]["cpu_ns_per_delivery"].as_f64().unwrap() > 0.0);
 }

@@ -398,6 +398,7 @@ fn bench_echo_measures_and_verifies() {
     assert_eq!(v["errors"], 0);
     assert!(v["latency"]["p99_us"].as_u64().unwrap() > 0);
     assert!(v["server"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(v["generator"]["cpu_us_per_round_trip"].as_f64().unwrap() > 0.0);
 }
 
 /// Messages far larger than the socket buffers: the generator's writes

@@ -158,6 +158,8 @@ pub struct Outcome {
     pub latency: Histogram<u64>,
     /// The server's CPU time over the window and its peak RSS.
     pub server: Option<(Duration, u64)>,
+    /// The generator's own CPU time over the window.
+    pub generator_cpu: Duration,
 }
 
 impl Outcome {
@@ -219,12 +221,15 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     let measure_from = start + args.warmup;
     let end = measure_from + args.duration;
     let mut probe = None;
+    // The generator's own cost, to show it is not the bottleneck.
+    let mut own = None;
     let mut progress = Progress::new(args.load.quiet, "deliveries", measure_from, end);
     let mut now = start;
     while now < end + DRAIN {
         if !run.measuring && now >= measure_from && now < end {
             run.start_window();
             probe = args.load.server_pid.map(ServerProbe::start).transpose()?;
+            own = Some(ServerProbe::start(std::process::id())?);
         }
         progress.update(now, run.accounts.deliveries);
         if run.sending && now >= end {
@@ -262,10 +267,12 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     let server = probe
         .map(|p| -> Result<_> { Ok((p.cpu_used()?, p.peak_rss()?)) })
         .transpose()?;
+    let generator_cpu = own.map(|p| p.cpu_used()).transpose()?.unwrap_or_default();
     Ok(Outcome {
         accounts: run.accounts,
         latency: run.latency,
         server,
+        generator_cpu,
     })
 }
 
@@ -485,6 +492,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
     let secs = args.duration.as_secs_f64();
     let expected = a.expected(args.clients);
     let per_s = a.deliveries as f64 / secs;
+    let own_ns = outcome.generator_cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64;
     let mode = match args.rate {
         Some(rate) => format!("open loop, {rate} lines/s offered"),
         None => format!("closed loop, window {}", args.window.unwrap_or(1)),
@@ -508,6 +516,10 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             "reordered": a.reordered,
             "disconnects": a.disconnects,
             "latency": latency_json(latency),
+            "generator": {
+                "cpu_s": outcome.generator_cpu.as_secs_f64(),
+                "cpu_ns_per_delivery": own_ns,
+            },
         });
         if let Some((cpu, rss)) = server {
             v["server"] = json!({
@@ -528,6 +540,10 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             a.delivered, a.reordered, a.disconnects
         );
         println!("  {}", latency_line(latency));
+        println!(
+            "  generator: {:.2} s CPU, {own_ns:.0} ns CPU per delivery",
+            outcome.generator_cpu.as_secs_f64()
+        );
         if let Some((cpu, rss)) = server {
             println!(
                 "  server: {:.2} s CPU, {:.0} ns CPU per delivery, peak RSS {:.1} MiB",

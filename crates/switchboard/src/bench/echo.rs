@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
@@ -137,6 +137,8 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     let measure_from = start + args.warmup;
     let end = measure_from + args.duration;
     let mut probe = None;
+    // The generator's own cost, to show it is not the bottleneck.
+    let mut own = None;
     let mut measuring = false;
     let mut progress = Progress::new(args.load.quiet, "round trips", measure_from, end);
     loop {
@@ -145,6 +147,7 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
             measuring = true;
             tally.start_window();
             probe = args.load.server_pid.map(ServerProbe::start).transpose()?;
+            own = Some(ServerProbe::start(std::process::id())?);
         }
         if now >= end {
             break;
@@ -184,7 +187,8 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     } else {
         0.0
     };
-    report(&args, &tally, elapsed, probe.as_ref())?;
+    let own_cpu = own.map(|p| p.cpu_used()).transpose()?.unwrap_or_default();
+    report(&args, &tally, elapsed, probe.as_ref(), own_cpu)?;
     Ok(if tally.corrupt == 0 && tally.errors == 0 {
         ExitCode::SUCCESS
     } else {
@@ -293,7 +297,14 @@ fn serve(
     }
 }
 
-fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe>) -> Result<()> {
+fn report(
+    args: &BenchEchoArgs,
+    t: &Tally,
+    secs: f64,
+    probe: Option<&ServerProbe>,
+    own_cpu: Duration,
+) -> Result<()> {
+    let own_us_per_rt = own_cpu.as_secs_f64() * 1e6 / t.round_trips.max(1) as f64;
     let per_sec = |n: f64| if secs > 0.0 { n / secs } else { 0.0 };
     let rps = per_sec(t.round_trips as f64);
     let mib_s = per_sec(t.bytes as f64) / (1024.0 * 1024.0);
@@ -322,6 +333,10 @@ fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe
             "latency": latency_json(&t.latency),
             "corrupt": t.corrupt,
             "errors": t.errors,
+            "generator": {
+                "cpu_s": own_cpu.as_secs_f64(),
+                "cpu_us_per_round_trip": own_us_per_rt,
+            },
         });
         if let Some((us_per_rt, cpu, rss)) = server {
             v["server"] = json!({
@@ -341,6 +356,11 @@ fn report(args: &BenchEchoArgs, t: &Tally, secs: f64, probe: Option<&ServerProbe
         println!(
             "  {} corrupt echoes, {} connection errors",
             t.corrupt, t.errors
+        );
+        println!(
+            "  generator: {:.2} s CPU, {:.2} µs CPU per round trip",
+            own_cpu.as_secs_f64(),
+            own_us_per_rt
         );
         if let Some((us_per_rt, cpu, rss)) = server {
             println!(
