@@ -221,7 +221,7 @@ impl Io for Connections {
         }
     }
 
-    fn send_shared(&mut self, conn: ConnId, bytes: Bytes) {
+    fn send_shared(&mut self, conn: ConnId, bytes: &Bytes) {
         if let Some(c) = self.open(conn) {
             c.out.push_shared(bytes);
             self.after_push(conn.0);

@@ -54,7 +54,7 @@ impl Io for BufferIo {
         self.after_push(conn);
     }
 
-    fn send_shared(&mut self, conn: ConnId, bytes: Bytes) {
+    fn send_shared(&mut self, conn: ConnId, bytes: &Bytes) {
         self.outs[conn.0].push_shared(bytes);
         self.after_push(conn);
     }

@@ -56,7 +56,7 @@ fn mixed(shared: &Bytes) -> impl Fn() -> OutputBuffer + '_ {
     move || {
         let mut out = OutputBuffer::new();
         for _ in 0..128 {
-            out.push_shared(shared.clone());
+            out.push_shared(shared);
             out.push_slice(&[b'y'; 80]);
         }
         out

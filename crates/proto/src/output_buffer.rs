@@ -54,16 +54,18 @@ impl OutputBuffer {
         self.len += data.len();
     }
 
-    /// Queues a shared buffer, by reference unless it is small.
-    pub fn push_shared(&mut self, data: Bytes) {
+    /// Queues a shared buffer, by reference unless it is small (then the
+    /// reference count is not touched at all: in a fan-out to 1,000
+    /// clients, cloning and dropping it cost as much as the copy).
+    pub fn push_shared(&mut self, data: &Bytes) {
         if data.len() < Self::COPY_BELOW {
-            return self.push_slice(&data);
+            return self.push_slice(data);
         }
         if !self.tail.is_empty() {
             self.chunks.push_back(self.tail.split().freeze());
         }
         self.len += data.len();
-        self.chunks.push_back(data);
+        self.chunks.push_back(data.clone());
     }
 
     /// Makes one write (vectored when there is more than one piece) of the
@@ -181,7 +183,7 @@ mod tests {
     fn partial_writes_keep_the_remainder() {
         let mut out = OutputBuffer::new();
         out.push_slice(b"hello, ");
-        out.push_shared(Bytes::from(vec![b'x'; 1000]));
+        out.push_shared(&Bytes::from(vec![b'x'; 1000]));
         out.push_slice(b"bye");
         let mut w = trickle(10);
         assert_eq!(out.write_to(&mut w).unwrap(), 10);
@@ -216,7 +218,7 @@ mod tests {
         let mut out = OutputBuffer::new();
         let line = Bytes::from(vec![b'y'; OutputBuffer::COPY_BELOW]);
         for _ in 0..10 {
-            out.push_shared(line.clone());
+            out.push_shared(&line);
         }
         let mut w = trickle(usize::MAX);
         out.write_to(&mut w).unwrap();
@@ -256,7 +258,7 @@ mod tests {
             for (shared, data, limit) in ops {
                 want.extend_from_slice(&data);
                 if shared {
-                    out.push_shared(Bytes::from(data));
+                    out.push_shared(&Bytes::from(data));
                 } else {
                     out.push_slice(&data);
                 }

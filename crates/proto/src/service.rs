@@ -40,8 +40,9 @@ pub trait Io {
     fn send(&mut self, conn: ConnId, bytes: &[u8]);
 
     /// Queues a shared buffer on `conn`'s output (cheap fan-out: one
-    /// allocation for all recipients).
-    fn send_shared(&mut self, conn: ConnId, bytes: Bytes);
+    /// allocation for all recipients). Borrowed, so that a short line,
+    /// which is copied anyway, costs no reference count traffic.
+    fn send_shared(&mut self, conn: ConnId, bytes: &Bytes);
 
     /// Closes `conn` once everything queued for it has been sent. No further
     /// input is delivered for it; [`Service::handle_close`] follows.

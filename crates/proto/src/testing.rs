@@ -88,8 +88,8 @@ impl Io for MemoryIo {
             .extend_from_slice(bytes);
     }
 
-    fn send_shared(&mut self, conn: ConnId, bytes: Bytes) {
-        self.send(conn, &bytes);
+    fn send_shared(&mut self, conn: ConnId, bytes: &Bytes) {
+        self.send(conn, bytes);
     }
 
     fn close(&mut self, conn: ConnId, reason: CloseReason) {

@@ -118,7 +118,7 @@ impl ChatService {
         let line = Bytes::from(line);
         for &member in &self.rooms.get(room).members {
             if Some(member) != except {
-                io.send_shared(member, line.clone());
+                io.send_shared(member, &line);
             }
         }
     }
@@ -409,7 +409,7 @@ impl Service for ChatService {
         self.shutting_down = true;
         let line = Bytes::from(notice("shutdown server: the chat is closing, goodbye"));
         for &conn in self.clients.keys() {
-            io.send_shared(conn, line.clone());
+            io.send_shared(conn, &line);
         }
     }
 
