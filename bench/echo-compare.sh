@@ -4,7 +4,8 @@
 #
 # Every server runs pinned to core 0 and the load generator
 # (`switchboard bench echo`, closed loop, every echoed byte verified) to core 1,
-# all on 127.0.0.1. Matrix: 50 connections x message sizes 64 B and 4 KiB.
+# all on 127.0.0.1. Matrix: CONNECTIONS (50) connections x message sizes 64 B
+# and 4 KiB.
 # Each server x size point is measured ROUNDS times, interleaved
 # (A B C A B C ...) so drift on the machine hits every server alike, and each
 # run gets a freshly started server on its own free port, stopped afterwards
@@ -21,6 +22,9 @@
 # Environment:
 #   ROUNDS=3        repetitions of every server x size point
 #   DURATION=5s     measured time per run (after a 1 s warm-up)
+#   CONNECTIONS=50  connections, each with one message in flight
+#   SERVERS="switchboard python-seed tokio"  which servers, in this order;
+#                   also: switchboard-busypoll50us (switchboard --busy-poll 50us)
 #
 # The Python seed server is ../shared/seeds/runnable/echo_server.py, relative
 # to the repo root; when it is absent the script says so and skips it.
@@ -29,7 +33,7 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
-CONNECTIONS=50
+CONNECTIONS=${CONNECTIONS:-50}
 SIZES=(64 4096)
 WARMUP=1s
 SERVER_CORE=0
@@ -47,13 +51,14 @@ log "building switchboard and the tokio baseline (release)"
 cargo build --release --quiet -p switchboard
 cargo build --release --quiet --manifest-path bench/tokio-baseline/Cargo.toml
 
-servers=(switchboard)
-if [[ -f $seed_echo ]]; then
-    servers+=(python-seed)
-else
-    log "SKIPPING the Python seed server: $seed_echo not found"
-fi
-servers+=(tokio)
+servers=()
+for name in ${SERVERS:-switchboard python-seed tokio}; do
+    if [[ $name == python-seed && ! -f $seed_echo ]]; then
+        log "SKIPPING the Python seed server: $seed_echo not found"
+        continue
+    fi
+    servers+=("$name")
+done
 
 
 # --- helpers ---------------------------------------------------------------
@@ -71,11 +76,18 @@ start_server() {
         switchboard)
             "${run[@]}" "$switchboard" echo --listen "127.0.0.1:$port" 2>/dev/null &
             ;;
+        switchboard-busypoll50us)
+            "${run[@]}" "$switchboard" echo --listen "127.0.0.1:$port" --busy-poll 50us 2>/dev/null &
+            ;;
         python-seed)
             SEED_QUIET=1 "${run[@]}" "$python" "$seed_echo" "$port" 127.0.0.1 2>"$log" &
             ;;
         tokio)
             "${run[@]}" "$tokio_echo" "127.0.0.1:$port" 2>"$log" &
+            ;;
+        *)
+            log "unknown server $name"
+            exit 2
             ;;
     esac
     server_pid=$!

@@ -174,7 +174,7 @@ impl<S: Service> Reactor<S> {
                 timeout_ms = timeout.map(|t| t.as_millis() as u64),
                 "waiting for the next event"
             );
-            self.poller.poll(&mut self.events, timeout)?;
+            self.poll_events(timeout)?;
             trace!(ready = self.events.len(), "events ready");
             let now = Instant::now();
             self.conns.now = now;
@@ -247,6 +247,28 @@ impl<S: Service> Reactor<S> {
             .flatten()
             .min()
             .map(|when| when.saturating_duration_since(now))
+    }
+
+    /// Waits for events for up to `timeout`. With `busy_poll`, first polls
+    /// without sleeping for up to that long (never past the timeout), so
+    /// that an event arriving soon is taken without a wake-up.
+    fn poll_events(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let spin = timeout.map_or(self.config.busy_poll, |t| t.min(self.config.busy_poll));
+        if spin.is_zero() {
+            return self.poller.poll(&mut self.events, timeout);
+        }
+        let start = Instant::now();
+        loop {
+            self.poller.poll(&mut self.events, Some(Duration::ZERO))?;
+            let spent = start.elapsed();
+            if !self.events.is_empty() {
+                return Ok(());
+            }
+            if spent >= spin {
+                let rest = timeout.map(|t| t.saturating_sub(spent));
+                return self.poller.poll(&mut self.events, rest);
+            }
+        }
     }
 
     fn dispatch(&mut self, event: Event, now: Instant) {

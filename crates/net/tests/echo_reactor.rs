@@ -264,6 +264,28 @@ fn coalescing_holds_output_for_the_window_and_loses_nothing() {
 }
 
 #[test]
+fn busy_polling_serves_and_still_fires_timers_and_stops() {
+    for &kind in PollerKind::ALL {
+        // Spinning for an hour must neither delay the idle timer (spins
+        // end at the next deadline) nor the shutdown request (an event).
+        let config = Config {
+            busy_poll: Duration::from_secs(3600),
+            idle_timeout: Some(Duration::from_millis(300)),
+            ..Config::default()
+        };
+        let server = EchoServer::start_with(kind, config, EchoService::default(), false);
+        let mut s = connect(server.addr);
+        for round in 0..10 {
+            assert_echoes(&mut s, format!("round {round}").as_bytes());
+        }
+        wait_until("the idle connection to be closed", IO_DEADLINE, || {
+            matches!(s.read(&mut [0u8; 1]), Ok(0))
+        });
+        assert_eq!(server.stop().stats.closes(CloseReason::IdleTimeout), 1);
+    }
+}
+
+#[test]
 fn shutdown_flushes_pending_output_then_stops() {
     for &kind in PollerKind::ALL {
         let server = EchoServer::start(kind);

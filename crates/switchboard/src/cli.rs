@@ -133,6 +133,12 @@ pub struct ServerArgs {
     /// closing anyway. A second signal stops at once.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Before sleeping, keep checking for events without sleeping for up to
+    /// this long, e.g. 50us: lower latency when few clients take turns, for
+    /// CPU spent spinning (up to this much per wait). Off by default.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    pub busy_poll: Duration,
 }
 
 #[derive(Args, Debug)]

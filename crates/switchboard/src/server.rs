@@ -17,6 +17,7 @@ pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
         max_connections,
         idle_timeout: args.idle_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        busy_poll: args.busy_poll,
         ..Config::default()
     }
 }
