@@ -1,4 +1,4 @@
-use std::io;
+use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -30,6 +30,9 @@ pub(crate) struct Connections {
     pub stats: Stats,
     /// Time of the current turn: what [`Io::now`] tells the service.
     pub now: Instant,
+    /// [`Service::writes_through`](switchboard_proto::Service::writes_through),
+    /// unless output is coalesced.
+    pub write_through: bool,
 }
 
 impl Connections {
@@ -45,6 +48,7 @@ impl Connections {
             timers: TimerQueue::default(),
             stats: Stats::default(),
             now: Instant::now(),
+            write_through: false,
         }
     }
 
@@ -215,10 +219,27 @@ impl Connections {
 
 impl Io for Connections {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
-        if let Some(c) = self.open(conn) {
-            c.out.push_slice(bytes);
-            self.after_push(conn.0);
+        let Some(c) = self.slab.get_mut(conn.0).filter(|c| c.state == State::Open) else {
+            return;
+        };
+        let mut rest = bytes;
+        // The first output of the turn to a connection with nothing queued:
+        // write it from the caller's slice and copy only what the socket
+        // did not take. Any error is left for the end-of-turn flush to meet
+        // again and handle.
+        if self.write_through && !c.queued_flush && c.out.is_empty() && !c.write_blocked {
+            if let Ok(n) = c.stream.write(bytes) {
+                self.stats.bytes_out += n as u64;
+                c.last_active = self.now;
+                trace!(bytes = n, peer = %c.peer, "sent");
+                rest = &bytes[n..];
+                if rest.is_empty() {
+                    trace!(peer = %c.peer, "output queue empty");
+                }
+            }
         }
+        c.out.push_slice(rest);
+        self.after_push(conn.0);
     }
 
     fn send_shared(&mut self, conn: ConnId, bytes: &Bytes) {

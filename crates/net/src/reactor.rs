@@ -94,11 +94,12 @@ impl<S: Service> Reactor<S> {
         tx.set_nonblocking(true)?;
         control.set_nonblocking(true)?;
         poller.register(control.as_raw_fd(), Token(CONTROL), Interest::READABLE)?;
-        let conns = Connections::new(
+        let mut conns = Connections::new(
             service.output_limits(),
             config.idle_timeout,
             config.linger_timeout,
         );
+        conns.write_through = service.writes_through() && config.coalesce.is_zero();
         Ok(Reactor {
             service,
             poller,

@@ -42,6 +42,10 @@ impl Service for EchoService {
         self.limits
     }
 
+    fn writes_through(&self) -> bool {
+        true
+    }
+
     fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io) {
         io.send(conn, data);
     }

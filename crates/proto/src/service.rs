@@ -72,6 +72,17 @@ pub trait Service {
     /// Output bounds and overflow policy the reactor enforces per connection.
     fn output_limits(&self) -> OutputLimits;
 
+    /// Whether the reactor may write a connection's first output of a turn
+    /// straight from the slice given to [`Io::send`], when nothing is
+    /// queued for it, instead of copying it to be written at the end of the
+    /// turn. Worth it for a service that answers each input with one send
+    /// (echo): it saves a copy per message. Not for one that sends a
+    /// connection several pieces per turn, which would then leave in more
+    /// writes. Off by default; output coalescing turns it off.
+    fn writes_through(&self) -> bool {
+        false
+    }
+
     /// A new connection from `peer` was accepted.
     fn handle_connect(&mut self, conn: ConnId, peer: SocketAddr, io: &mut impl Io) {
         let _ = (conn, peer, io);
