@@ -341,24 +341,22 @@ fn bench_chat_counts_every_delivery() {
     let server = chat(&["--rate-limit", "0"]);
     let pid = server.pid().to_string();
     let addr = server.addr.to_string();
-    let v = bench_json(&[
-        "bench",
-        "chat",
-        &addr,
-        "--clients",
-        "20",
-        "--senders",
-        "3",
-        "--window",
-        "2",
-        "--duration",
+    let v = bench_json(
+        &[
+            "bench",
+            "chat",
+            &addr,
+            "--clients",
+            "20",
+            "--senders",
+            "3",
+            "--window",
+            "2",
+            "--server-pid",
+            &pid,
+        ],
         "300ms",
-        "--warmup",
-        "0s",
-        "--json",
-        "--server-pid",
-        &pid,
-    ]);
+    );
     let sent = v["lines_sent"].as_u64().unwrap();
     assert!(sent > 0);
     assert_eq!(v["expected"].as_u64().unwrap(), sent * 19);

@@ -375,24 +375,22 @@ fn out_of_descriptors_backs_off_logs_once_and_resumes() {
 fn bench_echo_measures_and_verifies() {
     let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
     let (addr, pid) = (server.addr.to_string(), server.pid().to_string());
-    let v = bench_json(&[
-        "bench",
-        "echo",
-        &addr,
-        "-c",
-        "4",
-        "-s",
-        "1000",
-        "-p",
-        "2",
-        "--duration",
+    let v = bench_json(
+        &[
+            "bench",
+            "echo",
+            &addr,
+            "-c",
+            "4",
+            "-s",
+            "1000",
+            "-p",
+            "2",
+            "--server-pid",
+            &pid,
+        ],
         "300ms",
-        "--warmup",
-        "0s",
-        "--json",
-        "--server-pid",
-        &pid,
-    ]);
+    );
     assert!(v["round_trips"].as_u64().unwrap() > 0);
     assert_eq!(v["corrupt"], 0);
     assert_eq!(v["errors"], 0);
@@ -407,22 +405,10 @@ fn bench_echo_measures_and_verifies() {
 fn bench_echo_handles_messages_larger_than_socket_buffers() {
     let server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
     let addr = server.addr.to_string();
-    let v = bench_json(&[
-        "bench",
-        "echo",
-        &addr,
-        "-c",
-        "2",
-        "-s",
-        "8MiB",
-        "-p",
-        "2",
-        "--duration",
+    let v = bench_json(
+        &["bench", "echo", &addr, "-c", "2", "-s", "8MiB", "-p", "2"],
         "500ms",
-        "--warmup",
-        "0s",
-        "--json",
-    ]);
+    );
     assert!(v["round_trips"].as_u64().unwrap() > 0, "{v}");
     assert_eq!(v["corrupt"], 0);
     assert_eq!(v["errors"], 0);
@@ -434,21 +420,19 @@ fn bench_echo_handles_messages_larger_than_socket_buffers() {
 fn bench_spreads_connections_over_source_addresses() {
     let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "-v"]);
     let addr = server.addr.to_string();
-    bench_json(&[
-        "bench",
-        "echo",
-        &addr,
-        "-c",
-        "6",
-        "--per-source",
-        "2",
-        "--quiet",
-        "--duration",
+    bench_json(
+        &[
+            "bench",
+            "echo",
+            &addr,
+            "-c",
+            "6",
+            "--per-source",
+            "2",
+            "--quiet",
+        ],
         "200ms",
-        "--warmup",
-        "0s",
-        "--json",
-    ]);
+    );
     for source in ["peer=127.0.0.1:", "peer=127.0.0.2:", "peer=127.0.0.3:"] {
         server.wait_for_log(source);
     }

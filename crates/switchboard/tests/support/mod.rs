@@ -200,11 +200,15 @@ pub fn spawn_faulty_echo(fault: fn(&mut [u8])) -> SocketAddr {
     addr
 }
 
-/// Runs `switchboard ARGS...` (a load generator with `--json`), checks that
-/// it succeeded, and returns its JSON report.
+/// Runs `switchboard ARGS... --duration DURATION --warmup 0s --json` (a
+/// load generator), checks that it succeeded, and returns its JSON report.
 #[allow(dead_code)] // not every test binary runs the load generators
-pub fn bench_json(args: &[&str]) -> serde_json::Value {
-    let out = bin().args(args).output().unwrap();
+pub fn bench_json(args: &[&str], duration: &str) -> serde_json::Value {
+    let out = bin()
+        .args(args)
+        .args(["--duration", duration, "--warmup", "0s", "--json"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
