@@ -6,6 +6,25 @@
 /// or terminal query survives. Remaining C0 controls except TAB, DEL and C1
 /// controls are removed.
 pub fn sanitize(line: &[u8]) -> String {
+    // Most chat lines have nothing to remove: check, then copy them whole
+    // instead of decoding and re-encoding every char. Printable ASCII is the
+    // cheapest check; past it, valid UTF-8 (say, Chinese) without controls.
+    // A control byte (an escape, say) goes straight to the full treatment.
+    match line
+        .iter()
+        .position(|&b| b != b'\t' && !(b' '..=b'~').contains(&b))
+    {
+        None => return String::from_utf8(line.to_vec()).expect("printable ASCII is UTF-8"),
+        Some(i) if line[i] >= 0x80 => {
+            if let Ok(text) = std::str::from_utf8(line) {
+                // `i` is a char boundary: everything before it is ASCII.
+                if text[i..].chars().all(is_shown) {
+                    return text.to_owned();
+                }
+            }
+        }
+        Some(_) => {}
+    }
     let text = String::from_utf8_lossy(line);
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -18,12 +37,16 @@ pub fn sanitize(line: &[u8]) -> String {
             },
             '\u{9b}' => skip_csi(&mut chars),
             '\u{9d}' | '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            '\t' => out.push(c),
-            c if c.is_control() => {} // C0, DEL, C1
-            c => out.push(c),
+            c if is_shown(c) => out.push(c),
+            _ => {} // C0, DEL, C1
         }
     }
     out
+}
+
+/// A char that passes through unchanged: TAB or anything but a control.
+fn is_shown(c: char) -> bool {
+    c == '\t' || !c.is_control()
 }
 
 /// Skips a control sequence's parameters and intermediates up to and
@@ -100,7 +123,13 @@ mod tests {
         #[test]
         fn output_never_holds_controls(input in proptest::collection::vec(any::<u8>(), 0..300)) {
             let out = sanitize(&input);
-            prop_assert!(out.chars().all(|c| c == '\t' || !c.is_control()), "{:?}", out);
+            prop_assert!(out.chars().all(is_shown), "{:?}", out);
+        }
+
+        /// Text without controls (the fast paths) comes out unchanged.
+        #[test]
+        fn text_without_controls_is_unchanged(input in "[ -~\t]{0,300}|[^\\p{Cc}]{0,100}") {
+            prop_assert_eq!(sanitize(input.as_bytes()), input);
         }
     }
 }
