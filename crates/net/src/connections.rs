@@ -213,13 +213,19 @@ impl Connections {
     }
 
     fn open(&mut self, conn: ConnId) -> Option<&mut Connection> {
-        self.slab.get_mut(conn.0).filter(|c| c.state == State::Open)
+        open_in(&mut self.slab, conn)
     }
+}
+
+/// The connection `conn` if it is still open to the service. A free
+/// function so that a caller can borrow the other fields alongside.
+fn open_in(slab: &mut Slab<Connection>, conn: ConnId) -> Option<&mut Connection> {
+    slab.get_mut(conn.0).filter(|c| c.state == State::Open)
 }
 
 impl Io for Connections {
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
-        let Some(c) = self.slab.get_mut(conn.0).filter(|c| c.state == State::Open) else {
+        let Some(c) = open_in(&mut self.slab, conn) else {
             return;
         };
         let mut rest = bytes;
