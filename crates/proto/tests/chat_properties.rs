@@ -8,7 +8,9 @@ use switchboard_proto::{ChatConfig, ChatService, CloseReason, ConnId};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Say(usize),
+    /// Client, and how many lines it sends in one read (chat lines from
+    /// one read go to the room as one buffer).
+    Say(usize, usize),
     Join(usize, usize),
     Nick(usize, usize),
     Leave(usize),
@@ -17,7 +19,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0..8usize).prop_map(Op::Say),
+        6 => (0..8usize, 1..4usize).prop_map(|(c, n)| Op::Say(c, n)),
         2 => (0..8usize, 0..3usize).prop_map(|(c, r)| Op::Join(c, r)),
         1 => (0..8usize, 0..4usize).prop_map(|(c, n)| Op::Nick(c, n)),
         1 => (0..8usize).prop_map(Op::Leave),
@@ -53,15 +55,19 @@ proptest! {
                     room_of.insert(c, 0);
                     order.push(c);
                 }
-                Op::Say(i) => if let Some(c) = pick(i) {
-                    let text = format!("m{next_msg}");
-                    next_msg += 1;
-                    h.input(c, format!("{text}\n").as_bytes());
-                    for (&other, &room) in &room_of {
-                        if other != c && room == room_of[&c] {
-                            expected.entry(other).or_default().push(text.clone());
+                Op::Say(i, n) => if let Some(c) = pick(i) {
+                    let mut input = String::new();
+                    for _ in 0..n {
+                        let text = format!("m{next_msg}");
+                        next_msg += 1;
+                        input += &format!("{text}\n");
+                        for (&other, &room) in &room_of {
+                            if other != c && room == room_of[&c] {
+                                expected.entry(other).or_default().push(text.clone());
+                            }
                         }
                     }
+                    h.input(c, input.as_bytes());
                 },
                 Op::Join(i, r) => if let Some(c) = pick(i) {
                     h.input(c, format!("/join {}\n", ROOMS[r]).as_bytes());

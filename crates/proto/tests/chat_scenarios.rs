@@ -53,6 +53,48 @@ fn a_line_goes_to_everyone_but_its_sender() {
     assert_eq!(h.lines(c[2]), ["<guest1> hello all"]);
 }
 
+/// Chat lines from one read go to the room together (one shared buffer);
+/// commands in between must still be seen exactly where they were typed.
+#[test]
+fn lines_and_commands_in_one_read_keep_their_order() {
+    let (mut h, c) = room_of(3, unlimited());
+    h.input(c[2], b"/join side\n");
+    for &conn in &c {
+        h.lines(conn);
+    }
+    h.input(
+        c[0],
+        b"one\ntwo\n/nick bob\nthree\n/me waves\n/dance\nfour\n\
+          /msg guest3 psst\nfive\n/join side\nsix\n",
+    );
+    assert_eq!(
+        h.lines(c[0]),
+        [
+            "*** you are now known as bob",
+            "*** unknown command /dance; type /help for the list",
+            "[msg to guest3] psst",
+            "*** you are in #side with 1 other",
+        ]
+    );
+    assert_eq!(
+        h.lines(c[1]),
+        [
+            "<guest1> one",
+            "<guest1> two",
+            "*** guest1 is now known as bob",
+            "<bob> three",
+            "* bob waves",
+            "<bob> four",
+            "<bob> five",
+            "*** bob left #lobby (went to #side)",
+        ]
+    );
+    assert_eq!(
+        h.lines(c[2]),
+        ["[msg] <bob> psst", "*** bob joined #side", "<bob> six"]
+    );
+}
+
 #[test]
 fn framing_is_independent_of_how_tcp_splits_input() {
     let (mut h, c) = room_of(2, unlimited());
