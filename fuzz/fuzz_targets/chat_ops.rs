@@ -175,8 +175,8 @@ impl<I: Io> Io for Watch<'_, I> {
         self.model.on_send(conn, bytes);
         self.io.send(conn, bytes);
     }
-    fn send_shared(&mut self, conn: ConnId, bytes: Bytes) {
-        self.model.on_send(conn, &bytes);
+    fn send_shared(&mut self, conn: ConnId, bytes: &Bytes) {
+        self.model.on_send(conn, bytes);
         self.io.send_shared(conn, bytes);
     }
     fn close(&mut self, conn: ConnId, reason: CloseReason) {
