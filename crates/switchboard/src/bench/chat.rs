@@ -118,8 +118,6 @@ struct ChatConn {
     /// A join check from client 0 arrived: the server relays to us.
     synced: bool,
     dead: bool,
-    /// Highest sequence number seen per sender (`None`: none yet).
-    last_seq: Vec<Option<u64>>,
 }
 
 struct Sender {
@@ -172,6 +170,11 @@ struct Run<'a> {
     /// per-connection buffers that do not. Only a partial line is kept in
     /// the connection's `inbuf`.
     scratch: Box<[u8]>,
+    /// Per client and sender (`client * senders + sender`): one more than
+    /// the highest sequence number seen, 0 for none yet. One flat array
+    /// (80 KB at 1,000 × 10) stays in the CPU cache; a small vector per
+    /// client did not.
+    last_seq: Vec<u64>,
 }
 
 /// What one run measured.
@@ -220,6 +223,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         sending: false,
         padding: "x".repeat(args.size),
         scratch: vec![0; INBUF].into_boxed_slice(),
+        last_seq: vec![0; args.clients * args.senders],
         args,
     };
     run.connect_all(&mut poll)?;
@@ -318,7 +322,6 @@ impl Run<'_> {
                 ready: self.dialect.ready.is_empty(),
                 synced: false,
                 dead: false,
-                last_seq: vec![None; args.senders],
             };
             let hello = self.dialect.hello.replace("{id}", &n.to_string());
             queue(&mut conn, hello.as_bytes());
@@ -503,11 +506,12 @@ impl Run<'_> {
         if stamp.sender >= self.senders.len() || stamp.sender == index {
             return;
         }
-        let last = &mut conn.last_seq[stamp.sender];
-        if last.is_some_and(|l| stamp.seq <= l) {
+        let last = &mut self.last_seq[index * self.senders.len() + stamp.sender];
+        let next = stamp.seq.saturating_add(1);
+        if next <= *last {
             self.accounts.reordered += 1;
         }
-        *last = Some(last.map_or(stamp.seq, |l| l.max(stamp.seq)));
+        *last = (*last).max(next);
         if self.senders[stamp.sender]
             .window_start
             .is_some_and(|w| stamp.seq >= w)
