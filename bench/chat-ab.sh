@@ -46,12 +46,13 @@ else
     switchboard=$repo/target/release/switchboard
 fi
 
+ab="switchboard before"
 points=(
-    "clients=10 senders=9 window=8|--clients 10 --senders 9 --window 8"
-    "clients=100 senders=10 window=8|--clients 100 --senders 10 --window 8"
-    "clients=1000 senders=1 window=8|--clients 1000 --senders 1 --window 8"
-    "clients=1000 senders=10 window=8|--clients 1000 --senders 10 --window 8"
-    "clients=1000 senders=10 rate=1000|--clients 1000 --senders 10 --rate 1000"
+    "clients=10 senders=9 window=8|--clients 10 --senders 9 --window 8|$ab"
+    "clients=100 senders=10 window=8|--clients 100 --senders 10 --window 8|$ab"
+    "clients=1000 senders=1 window=8|--clients 1000 --senders 1 --window 8|$ab"
+    "clients=1000 senders=10 window=8|--clients 1000 --senders 10 --window 8|$ab"
+    "clients=1000 senders=10 rate=1000|--clients 1000 --senders 10 --rate 1000|$ab"
 )
 
 # start_server NAME PORT LOG: as in chat-compare.sh (pid in $server_pid).
@@ -64,21 +65,7 @@ start_server() {
     server_pid=$!
 }
 
-mkdir -p bench/results
-out=bench/results/chat-ab-$(date -u +%Y%m%dT%H%M%SZ).jsonl
-: >"$out"
+new_results chat-ab
 log "before=$before after=$switchboard rounds=$ROUNDS duration=$DURATION"
-
-for ((round = 1; round <= ROUNDS; round++)); do
-    for point in "${points[@]}"; do
-        IFS='|' read -r fields bench_args <<<"$point"
-        for name in switchboard before; do
-            # shellcheck disable=SC2086 # bench_args is a word list
-            measure chat "$name" "$fields" $bench_args
-        done
-    done
-done
-
-log "raw results: $out"
-echo
-python3 bench/summarize.py "$out"
+run_chat_points "${points[@]}"
+summarize_results "$out"

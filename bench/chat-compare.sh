@@ -67,23 +67,7 @@ start_server() {
     server_pid=$!
 }
 
-mkdir -p bench/results
-out=bench/results/chat-compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl
-: >"$out"
+new_results chat-compare
 log "rounds=$ROUNDS duration=$DURATION"
-
-for ((round = 1; round <= ROUNDS; round++)); do
-    for point in "${points[@]}"; do
-        IFS='|' read -r fields bench_args names <<<"$point"
-        for name in $names; do
-            preset=switchboard
-            [[ $name == python-seed ]] && preset=seed
-            # shellcheck disable=SC2086 # bench_args is a word list
-            measure chat "$name" "$fields" --preset "$preset" $bench_args
-        done
-    done
-done
-
-log "raw results: $out"
-echo
-python3 bench/summarize.py "$out"
+run_chat_points "${points[@]}"
+summarize_results "$out"

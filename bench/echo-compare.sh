@@ -94,9 +94,7 @@ start_server() {
 }
 
 # --- run -------------------------------------------------------------------
-mkdir -p bench/results
-out=bench/results/echo-compare-$(date -u +%Y%m%dT%H%M%SZ).jsonl
-: >"$out"
+new_results echo-compare
 log "rounds=$ROUNDS duration=$DURATION connections=$CONNECTIONS sizes=${SIZES[*]} servers=${servers[*]}"
 
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -108,6 +106,4 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-log "raw results: $out"
-echo
-python3 bench/summarize.py "$out"
+summarize_results "$out"

@@ -165,6 +165,48 @@ measure() {
     record "$result" "${meta[@]}" bench_exit="$bench_rc"
 }
 
+# new_results NAME: start a results file, bench/results/NAME-<UTC stamp>.jsonl
+# (or NAME-$stamp.jsonl when the script set $stamp), and point $out at it.
+new_results() {
+    mkdir -p bench/results
+    out=bench/results/$1-${stamp:-$(date -u +%Y%m%dT%H%M%SZ)}.jsonl
+    : >"$out"
+}
+
+# summarize_results FILE: say where the raw results are, then print their
+# markdown summary.
+summarize_results() {
+    log "raw results: $1"
+    echo
+    python3 bench/summarize.py "$1"
+}
+
+# The chat protocol each server speaks, for `bench chat --preset`: any
+# build of switchboard speaks its own.
+preset_of() {
+    case $1 in
+        ngircd) echo irc ;;
+        python-seed | tokio | tokio-nodelay) echo seed ;;
+        *) echo switchboard ;;
+    esac
+}
+
+# run_chat_points POINT...: every POINT ("FIELDS|BENCH ARGS|SERVER NAMES")
+# ROUNDS times, the servers of a point one after another (A B A B ...),
+# each with the protocol preset it speaks.
+run_chat_points() {
+    local round point fields bench_args names name
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for point in "$@"; do
+            IFS='|' read -r fields bench_args names <<<"$point"
+            for name in $names; do
+                # shellcheck disable=SC2086 # bench_args is a word list
+                measure chat "$name" "$fields" --preset "$(preset_of "$name")" $bench_args
+            done
+        done
+    done
+}
+
 # Per-run server stderr goes here, so a crash can be shown. On any exit,
 # also make sure no server of ours is left running.
 logdir=$(mktemp -d)

@@ -101,23 +101,13 @@ start_server() {
     server_pid=$!
 }
 
-# The chat protocol each server speaks, for `bench chat --preset`.
-preset_of() {
-    case $1 in
-        switchboard) echo switchboard ;;
-        ngircd) echo irc ;;
-        *) echo seed ;;
-    esac
-}
-
-mkdir -p bench/results docs/charts
+mkdir -p docs/charts
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 log "rounds=$ROUNDS duration=$DURATION suites=$SUITES"
 
 # --- echo ------------------------------------------------------------------
 if [[ " $SUITES " == *" echo "* ]]; then
-    out=bench/results/suite-echo-$stamp.jsonl
-    : >"$out"
+    new_results suite-echo
     for ((round = 1; round <= ROUNDS; round++)); do
         for conns in $ECHO_CONNECTIONS; do
             for size in 64 4096; do
@@ -135,39 +125,31 @@ fi
 
 # --- chat ------------------------------------------------------------------
 if [[ " $SUITES " == *" chat "* ]]; then
-    out=bench/results/suite-chat-$stamp.jsonl
-    : >"$out"
-    for ((round = 1; round <= ROUNDS; round++)); do
-        for clients in $CHAT_CLIENTS; do
-            for senders in 1 10; do
-                ((senders >= clients)) && senders=$((clients - 1))
-                for load in closed open; do
-                    if [[ $load == closed ]]; then
-                        load_args=(--window 8) load_field=window=8
-                    else
-                        load_args=(--rate "$CHAT_RATE") load_field=rate=$CHAT_RATE
-                    fi
-                    servers=(switchboard tokio tokio-nodelay)
-                    $have_ngircd && servers+=(ngircd)
-                    $have_seeds && ((clients <= 100)) && servers+=(python-seed)
-                    for name in "${servers[@]}"; do
-                        measure chat "$name" \
-                            "clients=$clients senders=$senders $load_field" \
-                            --preset "$(preset_of "$name")" --clients "$clients" \
-                            --senders "$senders" "${load_args[@]}"
-                    done
-                done
+    new_results suite-chat
+    points=()
+    for clients in $CHAT_CLIENTS; do
+        for senders in 1 10; do
+            ((senders >= clients)) && senders=$((clients - 1))
+            for load in closed open; do
+                if [[ $load == closed ]]; then
+                    load_args="--window 8" load_field=window=8
+                else
+                    load_args="--rate $CHAT_RATE" load_field=rate=$CHAT_RATE
+                fi
+                servers=(switchboard tokio tokio-nodelay)
+                $have_ngircd && servers+=(ngircd)
+                $have_seeds && ((clients <= 100)) && servers+=(python-seed)
+                points+=("clients=$clients senders=$senders $load_field|--clients $clients --senders $senders $load_args|${servers[*]}")
             done
         done
     done
+    run_chat_points "${points[@]}"
     chat_out=$out
 fi
 
 # --- summary and charts ----------------------------------------------------
 for f in ${echo_out:-} ${chat_out:-}; do
-    log "raw results: $f"
-    echo
-    python3 bench/summarize.py "$f"
+    summarize_results "$f"
 done
 if command -v gnuplot >/dev/null || apt-get install -y gnuplot-nox >/dev/null 2>&1; then
     python3 bench/charts.py docs/charts ${echo_out:-} ${chat_out:-}
