@@ -506,7 +506,7 @@ impl Run<'_> {
         if stamp.sender >= self.senders.len() || stamp.sender == index {
             return;
         }
-        let last = &mut self.last_seq[index * self.senders.len() + stamp.sender];
+        let last = &mut self.last_seq[index * self.args.senders + stamp.sender];
         let next = stamp.seq.saturating_add(1);
         if next <= *last {
             self.accounts.reordered += 1;
