@@ -21,14 +21,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use switchboard_proto::chat::{RateLimit, LOBBY};
 use switchboard_proto::testing::Harness;
-use switchboard_proto::{ChatConfig, ChatService, CloseReason, ConnId, Io, OutputLimits, Service};
+use switchboard_proto::{
+    ChatConfig, ChatService, CloseReason, ConnId, FrontEnd, Io, OutputLimits, Service,
+};
 
 const NICKS: [&str; 6] = ["alice", "Alice", "bob", "guest1", "guest2", "bad nick"];
 const ROOMS: [&str; 6] = ["lobby", "#LOBBY", "#rust", "Rust", "#a", "#"];
@@ -188,6 +190,12 @@ impl<I: Io> Io for Watch<'_, I> {
     fn now(&self) -> Instant {
         self.io.now()
     }
+    fn system_time(&self) -> SystemTime {
+        self.io.system_time()
+    }
+    fn set_timer(&mut self, conn: ConnId, when: Instant) {
+        self.io.set_timer(conn, when);
+    }
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {
         self.io.pause_reading_until(conn, when);
     }
@@ -209,10 +217,18 @@ macro_rules! watched {
 }
 
 impl Service for Checked {
+    type Listener = FrontEnd;
+
     fn output_limits(&self) -> OutputLimits {
         self.chat.output_limits()
     }
-    fn handle_connect(&mut self, conn: ConnId, peer: SocketAddr, io: &mut impl Io) {
+    fn handle_connect(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        listener: FrontEnd,
+        io: &mut impl Io,
+    ) {
         let member = Member {
             nick: None,
             room: LOBBY.to_string(),
@@ -221,7 +237,8 @@ impl Service for Checked {
             self.model.live.insert(conn, member).is_none(),
             "{conn:?} connected twice"
         );
-        self.chat.handle_connect(conn, peer, watched!(self, io));
+        self.chat
+            .handle_connect(conn, peer, listener, watched!(self, io));
     }
     fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io) {
         self.chat.handle_data(conn, data, watched!(self, io));
@@ -236,6 +253,9 @@ impl Service for Checked {
     }
     fn handle_wake(&mut self, conn: ConnId, io: &mut impl Io) {
         self.chat.handle_wake(conn, watched!(self, io));
+    }
+    fn handle_timer(&mut self, conn: ConnId, io: &mut impl Io) {
+        self.chat.handle_timer(conn, watched!(self, io));
     }
     fn handle_shutdown(&mut self, io: &mut impl Io) {
         self.chat.handle_shutdown(watched!(self, io));

@@ -40,6 +40,8 @@ pub(crate) struct Connection {
     pub paused: bool,
     /// Reading is paused until then at the service's request.
     pub pause_until: Option<Instant>,
+    /// The service asked to be called back then (`Io::set_timer`).
+    pub service_timer: Option<Instant>,
     /// The last write could not take everything: wait for WRITABLE.
     pub write_blocked: bool,
     /// What the poller currently watches for this socket.
@@ -66,6 +68,7 @@ impl Connection {
             eof: false,
             paused: false,
             pause_until: None,
+            service_timer: None,
             write_blocked: false,
             registered: Interest::NONE,
             last_active: now,
@@ -98,13 +101,18 @@ impl Connection {
     }
 
     /// When this connection must next be looked at: idle timeout, end of a
-    /// service pause or end of lingering, whichever comes first.
+    /// service pause, a service timer or end of lingering, whichever comes
+    /// first.
     pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
         let idle = idle_timeout.map(|d| self.last_active + d);
         let linger = match self.state {
             State::Lingering(_, until) => Some(until),
             _ => None,
         };
-        [idle, self.pause_until, linger].into_iter().flatten().min()
+        let service = self.service_timer.filter(|_| self.state == State::Open);
+        [idle, self.pause_until, service, linger]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

@@ -1,7 +1,7 @@
 use std::io::{self, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use slab::Slab;
@@ -12,6 +12,15 @@ use crate::connection::{Connection, State};
 use crate::poller::{Poller, Token};
 use crate::stats::Stats;
 use crate::timer_queue::TimerQueue;
+
+/// Which service callbacks a fired timer entry calls for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fired {
+    /// A service pause ended: `handle_wake`, then read again.
+    pub wake: bool,
+    /// A service timer is due: `handle_timer`.
+    pub service_timer: bool,
+}
 
 /// All open connections, and the bookkeeping of one reactor turn: which
 /// connections need a flush, a read or a reap. This is the service's [`Io`].
@@ -30,6 +39,9 @@ pub(crate) struct Connections {
     pub stats: Stats,
     /// Time of the current turn: what [`Io::now`] tells the service.
     pub now: Instant,
+    /// Wall-clock time of the current turn: what [`Io::system_time`] tells
+    /// the service.
+    pub system_time: SystemTime,
     /// [`Service::writes_through`](switchboard_proto::Service::writes_through),
     /// unless output is coalesced.
     pub write_through: bool,
@@ -48,6 +60,7 @@ impl Connections {
             timers: TimerQueue::default(),
             stats: Stats::default(),
             now: Instant::now(),
+            system_time: SystemTime::now(),
             write_through: false,
         }
     }
@@ -99,20 +112,28 @@ impl Connections {
     }
 
     /// Handles one fired timer entry: stale entries are dropped, early ones
-    /// re-armed (activity moved the deadline), due ones close the connection.
-    /// Returns whether a service pause ended (the service is to be woken).
-    pub fn handle_timer(&mut self, when: Instant, key: usize, now: Instant) -> bool {
+    /// re-armed (activity moved the deadline), due ones close the connection
+    /// or say which service callbacks are due.
+    pub fn handle_timer(&mut self, when: Instant, key: usize, now: Instant) -> Fired {
+        let mut fired = Fired::default();
         let Some(c) = self.slab.get_mut(key) else {
-            return false;
+            return fired;
         };
         if c.timer != Some(when) {
-            return false; // superseded, or the slot was reused
+            return fired; // superseded, or the slot was reused
         }
         c.timer = None;
         if c.pause_until.is_some_and(|t| t <= now) {
             c.pause_until = None;
+            fired.wake = true;
+        }
+        if c.state == State::Open && c.service_timer.is_some_and(|t| t <= now) {
+            c.service_timer = None;
+            fired.service_timer = true;
+        }
+        if fired.wake || fired.service_timer {
             self.arm_timer(key);
-            return true;
+            return fired;
         }
         match c.deadline(self.idle_timeout) {
             Some(due) if due <= now => {
@@ -124,7 +145,7 @@ impl Connections {
             }
             _ => self.arm_timer(key),
         }
-        false
+        fired
     }
 
     /// Writes `key`'s pending output until done or the socket is full, then
@@ -273,6 +294,22 @@ impl Io for Connections {
 
     fn now(&self) -> Instant {
         self.now
+    }
+
+    fn system_time(&self) -> SystemTime {
+        self.system_time
+    }
+
+    fn set_timer(&mut self, conn: ConnId, when: Instant) {
+        if let Some(c) = self.open(conn) {
+            c.service_timer = Some(when);
+            // As for a pause: an earlier deadline must not wait for a later
+            // entry already armed.
+            if c.timer.is_some_and(|armed| when < armed) {
+                c.timer = None;
+            }
+            self.arm_timer(conn.0);
+        }
     }
 
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {

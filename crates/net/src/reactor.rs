@@ -2,7 +2,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
 use switchboard_proto::{CloseReason, ConnId, Io, Service};
@@ -39,9 +39,11 @@ fn source(token: Token) -> Source {
     }
 }
 
-struct ListenerSlot {
+struct ListenerSlot<L> {
     listener: TcpListener,
     addr: SocketAddr,
+    /// What the service is told about connections accepted here.
+    kind: L,
     /// Set while accepting is paused after descriptor exhaustion.
     resume_at: Option<Instant>,
 }
@@ -67,7 +69,7 @@ pub struct Reactor<S: Service> {
     poller: Box<dyn Poller>,
     config: Config,
     conns: Connections,
-    listeners: Vec<ListenerSlot>,
+    listeners: Vec<ListenerSlot<S::Listener>>,
     udp: Vec<UdpSlot>,
     udp_reply: Vec<u8>,
     events: Vec<Event>,
@@ -122,8 +124,20 @@ impl<S: Service> Reactor<S> {
     }
 
     /// Serves TCP connections accepted on `listener` (see
-    /// [`bind_tcp`](crate::bind_tcp)). Returns its local address.
+    /// [`bind_tcp`](crate::bind_tcp)), as the service's default listener
+    /// kind. Returns its local address.
     pub fn add_listener(&mut self, listener: StdTcpListener) -> io::Result<SocketAddr> {
+        self.add_listener_for(listener, S::Listener::default())
+    }
+
+    /// Serves TCP connections accepted on `listener`, telling the service
+    /// they came through a listener of kind `kind` (a chat front-end, say).
+    /// Returns its local address.
+    pub fn add_listener_for(
+        &mut self,
+        listener: StdTcpListener,
+        kind: S::Listener,
+    ) -> io::Result<SocketAddr> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let token = Token(LISTENER_BASE - self.listeners.len());
@@ -133,6 +147,7 @@ impl<S: Service> Reactor<S> {
         self.listeners.push(ListenerSlot {
             listener,
             addr,
+            kind,
             resume_at: None,
         });
         Ok(addr)
@@ -179,6 +194,7 @@ impl<S: Service> Reactor<S> {
             trace!(ready = self.events.len(), "events ready");
             let now = Instant::now();
             self.conns.now = now;
+            self.conns.system_time = SystemTime::now();
             for i in 0..self.events.len() {
                 let event = self.events[i];
                 self.dispatch(event, now);
@@ -197,7 +213,11 @@ impl<S: Service> Reactor<S> {
                 due.push(timer);
             }
             for (when, key) in due.drain(..) {
-                if self.conns.handle_timer(when, key, now) {
+                let fired = self.conns.handle_timer(when, key, now);
+                if fired.service_timer {
+                    self.service.handle_timer(ConnId(key), &mut self.conns);
+                }
+                if fired.wake {
                     self.wake(key);
                 }
             }
@@ -343,7 +363,8 @@ impl<S: Service> Reactor<S> {
                         self.exhaustion_logged = false;
                         info!("accepting connections again");
                     }
-                    self.handle_accept(stream, peer, now);
+                    let kind = slot.kind;
+                    self.handle_accept(stream, peer, kind, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -391,7 +412,13 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    fn handle_accept(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
+    fn handle_accept(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        kind: S::Listener,
+        now: Instant,
+    ) {
         self.conns.stats.accepted += 1;
         if self.conns.slab.len() >= self.config.max_connections {
             if !self.full_logged {
@@ -402,7 +429,7 @@ impl<S: Service> Reactor<S> {
                 );
             }
             debug!(%peer, "refused: server full");
-            if let Some(notice) = self.service.rejection_notice() {
+            if let Some(notice) = self.service.rejection_notice(kind) {
                 let _ = (&stream).write(notice);
             }
             self.conns.stats.count_close(CloseReason::ServerFull);
@@ -426,7 +453,7 @@ impl<S: Service> Reactor<S> {
         debug!(conn = key, %peer, "connected");
         trace!(%peer, "new connection");
         self.service
-            .handle_connect(ConnId(key), peer, &mut self.conns);
+            .handle_connect(ConnId(key), peer, kind, &mut self.conns);
         self.conns.arm_timer(key);
     }
 

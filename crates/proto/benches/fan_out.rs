@@ -11,11 +11,13 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use switchboard_proto::{ChatConfig, ChatService, CloseReason, ConnId, Io, OutputBuffer, Service};
+use switchboard_proto::{
+    ChatConfig, ChatService, CloseReason, ConnId, FrontEnd, Io, OutputBuffer, Service,
+};
 
 const MEMBERS: usize = 1000;
 /// Lines sent between drains of the output buffers: enough to amortise the
@@ -71,6 +73,14 @@ impl Io for BufferIo {
         self.now
     }
 
+    fn system_time(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+    }
+
+    fn set_timer(&mut self, conn: ConnId, _when: Instant) {
+        panic!("{conn} set a timer: line clients have none");
+    }
+
     fn pause_reading_until(&mut self, conn: ConnId, _when: Instant) {
         panic!("{conn} paused: the bench runs without a rate limit");
     }
@@ -90,7 +100,7 @@ fn room() -> (ChatService, BufferIo) {
     };
     let peer = SocketAddr::from(([127, 0, 0, 1], 40_000));
     for id in 0..=MEMBERS {
-        chat.handle_connect(ConnId(id), peer, &mut io);
+        chat.handle_connect(ConnId(id), peer, FrontEnd::Line, &mut io);
     }
     io.drain();
     (chat, io)

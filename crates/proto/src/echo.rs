@@ -38,6 +38,8 @@ impl Default for EchoService {
 }
 
 impl Service for EchoService {
+    type Listener = ();
+
     fn output_limits(&self) -> OutputLimits {
         self.limits
     }

@@ -25,7 +25,7 @@ mod output_buffer;
 mod service;
 pub mod testing;
 
-pub use chat::{ChatConfig, ChatService};
+pub use chat::{ChatConfig, ChatService, FrontEnd};
 pub use close_reason::CloseReason;
 pub use conn_id::ConnId;
 pub use echo::EchoService;

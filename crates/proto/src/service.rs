@@ -1,5 +1,6 @@
+use std::fmt::Debug;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -55,6 +56,15 @@ pub trait Io {
     /// can step it.
     fn now(&self) -> Instant;
 
+    /// The wall-clock time of the current event, for timestamps people see
+    /// (chat message times); [`Io::now`] is the one to measure with.
+    fn system_time(&self) -> SystemTime;
+
+    /// Calls [`Service::handle_timer`] for `conn` at `when` (or as soon
+    /// after as the reactor gets to it). A later call replaces an earlier
+    /// one; the timer is gone once it has fired or `conn` has closed.
+    fn set_timer(&mut self, conn: ConnId, when: Instant);
+
     /// Reads nothing more from `conn` until `when`, then calls
     /// [`Service::handle_wake`] and reads again. The peer is slowed by TCP
     /// backpressure; nothing it sent is lost. A later call replaces an
@@ -69,6 +79,11 @@ pub trait Io {
 /// any number of `handle_data`, optionally `handle_eof`, then exactly one
 /// `handle_close`.
 pub trait Service {
+    /// What the reactor tells the service about the listener that accepted
+    /// a connection (for a chat server: which front-end, or protocol, it
+    /// speaks). Listeners added without one get the default.
+    type Listener: Copy + Debug + Default;
+
     /// Output bounds and overflow policy the reactor enforces per connection.
     fn output_limits(&self) -> OutputLimits;
 
@@ -83,9 +98,16 @@ pub trait Service {
         false
     }
 
-    /// A new connection from `peer` was accepted.
-    fn handle_connect(&mut self, conn: ConnId, peer: SocketAddr, io: &mut impl Io) {
-        let _ = (conn, peer, io);
+    /// A new connection from `peer` was accepted on a listener of kind
+    /// `listener`.
+    fn handle_connect(
+        &mut self,
+        conn: ConnId,
+        peer: SocketAddr,
+        listener: Self::Listener,
+        io: &mut impl Io,
+    ) {
+        let _ = (conn, peer, listener, io);
     }
 
     /// Bytes arrived on `conn`, exactly as TCP delivered them: any split of
@@ -109,6 +131,11 @@ pub trait Service {
         let _ = (conn, io);
     }
 
+    /// A timer set with [`Io::set_timer`] for `conn` is due.
+    fn handle_timer(&mut self, conn: ConnId, io: &mut impl Io) {
+        let _ = (conn, io);
+    }
+
     /// The server is shutting down: say goodbye. Every connection is closed
     /// after this, once its output is flushed (up to a deadline).
     fn handle_shutdown(&mut self, io: &mut impl Io) {
@@ -116,8 +143,9 @@ pub trait Service {
     }
 
     /// Message sent, best effort, to a connection refused because the server
-    /// is full, before it is closed.
-    fn rejection_notice(&self) -> Option<&[u8]> {
+    /// is full, before it is closed, in the words of its listener's protocol.
+    fn rejection_notice(&self, listener: Self::Listener) -> Option<&[u8]> {
+        let _ = listener;
         None
     }
 

@@ -1,7 +1,7 @@
 //! An in-memory [`Io`] for testing services without sockets.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
@@ -14,11 +14,15 @@ pub struct MemoryIo {
     outputs: HashMap<ConnId, Vec<u8>>,
     closed: HashMap<ConnId, CloseReason>,
     paused: HashMap<ConnId, Instant>,
+    timers: HashMap<ConnId, Instant>,
     /// Connections whose `handle_close` has run: their ids could belong to
     /// someone else next (the reactor reuses slab slots).
     reaped: HashSet<ConnId>,
     /// The time the service sees.
     pub now: Instant,
+    /// The wall-clock time the service sees; [`Harness::advance`] moves it
+    /// with `now`.
+    pub system_time: SystemTime,
     /// Sends to connections that were closed (asked to close, or reaped):
     /// output that a real reactor drops, or worse, delivers to whoever got
     /// the id next. Always a bug in the service.
@@ -31,8 +35,11 @@ impl Default for MemoryIo {
             outputs: HashMap::new(),
             closed: HashMap::new(),
             paused: HashMap::new(),
+            timers: HashMap::new(),
             reaped: HashSet::new(),
             now: Instant::now(),
+            // A fixed, readable start: 2026-01-01T00:00:00Z.
+            system_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
             sends_after_close: 0,
         }
     }
@@ -49,9 +56,15 @@ impl MemoryIo {
         self.paused.remove(&conn);
     }
 
+    /// When the service's timer for `conn` is due, if one is set.
+    pub fn timer(&self, conn: ConnId) -> Option<Instant> {
+        self.timers.get(&conn).copied()
+    }
+
     /// Records that `conn`'s `handle_close` ran.
     pub fn reap(&mut self, conn: ConnId) {
         self.paused.remove(&conn);
+        self.timers.remove(&conn);
         self.reaped.insert(conn);
     }
 
@@ -104,6 +117,16 @@ impl Io for MemoryIo {
         self.now
     }
 
+    fn system_time(&self) -> SystemTime {
+        self.system_time
+    }
+
+    fn set_timer(&mut self, conn: ConnId, when: Instant) {
+        if !self.closed.contains_key(&conn) && !self.reaped.contains(&conn) {
+            self.timers.insert(conn, when);
+        }
+    }
+
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {
         if !self.closed.contains_key(&conn) {
             self.paused.insert(conn, when);
@@ -135,12 +158,18 @@ impl<S: crate::Service> Harness<S> {
         }
     }
 
-    /// Connects a new client.
+    /// Connects a new client through the default listener.
     pub fn connect(&mut self) -> ConnId {
+        self.connect_to(S::Listener::default())
+    }
+
+    /// Connects a new client through a listener of kind `listener`.
+    pub fn connect_to(&mut self, listener: S::Listener) -> ConnId {
         let conn = ConnId(self.next_id);
         self.next_id += 1;
         let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000 + conn.0 as u16));
-        self.service.handle_connect(conn, peer, &mut self.io);
+        self.service
+            .handle_connect(conn, peer, listener, &mut self.io);
         self.settle();
         conn
     }
@@ -176,23 +205,26 @@ impl<S: crate::Service> Harness<S> {
         self.settle();
     }
 
-    /// Moves the clock on, waking paused connections whose time came and
-    /// delivering what they had held back. Panics if a woken connection
-    /// pauses again until a time already reached: the reactor would spin.
-    pub fn advance(&mut self, by: std::time::Duration) {
-        self.io.now += by;
+    /// Moves the clock on, waking paused connections whose time came (and
+    /// delivering what they had held back) and firing due timers, in time
+    /// order. Panics if a woken connection pauses again until a time
+    /// already reached, or a timer is set again for a time already reached:
+    /// the reactor would spin.
+    pub fn advance(&mut self, by: Duration) {
+        let end = self.io.now + by;
         loop {
-            let due: Vec<ConnId> = self
-                .io
-                .paused
-                .iter()
-                .filter(|(_, &until)| until <= self.io.now)
-                .map(|(&c, _)| c)
-                .collect();
-            if due.is_empty() {
+            let next_pause = self.io.paused.iter().map(|(&c, &t)| (t, 0, c)).min();
+            let next_timer = self.io.timers.iter().map(|(&c, &t)| (t, 1, c)).min();
+            let Some((when, kind, conn)) = next_pause.into_iter().chain(next_timer).min() else {
+                break;
+            };
+            if when > end {
                 break;
             }
-            for conn in due {
+            if when > self.io.now {
+                self.step_clock(when - self.io.now);
+            }
+            if kind == 0 {
                 self.io.unpause(conn);
                 self.service.handle_wake(conn, &mut self.io);
                 if let Some(until) = self.io.paused_until(conn) {
@@ -200,14 +232,29 @@ impl<S: crate::Service> Harness<S> {
                         until > self.io.now,
                         "{conn} woken at its pause time paused again until then: a busy loop"
                     );
-                } else {
-                    if let Some(bytes) = self.held.remove(&conn) {
-                        self.service.handle_data(conn, &bytes, &mut self.io);
-                    }
+                } else if let Some(bytes) = self.held.remove(&conn) {
+                    self.service.handle_data(conn, &bytes, &mut self.io);
                 }
-                self.settle();
+            } else {
+                self.io.timers.remove(&conn);
+                self.service.handle_timer(conn, &mut self.io);
+                if let Some(again) = self.io.timer(conn) {
+                    assert!(
+                        again > self.io.now,
+                        "{conn}'s timer fired and was set again for a time already reached"
+                    );
+                }
             }
+            self.settle();
         }
+        if end > self.io.now {
+            self.step_clock(end - self.io.now);
+        }
+    }
+
+    fn step_clock(&mut self, by: Duration) {
+        self.io.now += by;
+        self.io.system_time += by;
     }
 
     /// Starts a graceful shutdown, as SIGINT would.

@@ -26,8 +26,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the chat room: every line goes to everyone else in the room.
-    /// Connect with `nc 127.0.0.1 8008` or `telnet 127.0.0.1 8008`.
+    /// Run the chat: rooms shared by nc/telnet users (`nc 127.0.0.1 8008`)
+    /// and IRC clients (`irssi -c 127.0.0.1 -p 6667`, channel #lobby);
+    /// every line goes to everyone else in the room.
     Chat(ChatArgs),
     /// Run an RFC 862 echo server: every byte received is sent back.
     Echo(EchoArgs),
@@ -174,8 +175,9 @@ pub struct EchoArgs {
 
 #[derive(Args, Debug)]
 pub struct ChatArgs {
-    /// Address to listen on; repeat for several (IPv6 as [::1]:8008).
-    /// Port 0 picks a free port (the log says which).
+    /// Address for the line protocol (nc, telnet) to listen on; repeat for
+    /// several (IPv6 as [::1]:8008). Port 0 picks a free port (the log says
+    /// which).
     #[arg(
         short,
         long = "listen",
@@ -184,20 +186,36 @@ pub struct ChatArgs {
     )]
     pub listen: Vec<SocketAddr>,
 
-    /// Longest line accepted, in bytes. A longer line is discarded up to its
-    /// newline and its sender told; memory does not grow with its size.
+    /// Address for IRC clients to connect to; repeat for several. The rooms
+    /// are the same: line room `lobby` is IRC channel #lobby.
+    #[arg(
+        long = "irc",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:6667",
+        conflicts_with = "no_irc"
+    )]
+    pub irc: Vec<SocketAddr>,
+
+    /// Serve no IRC clients.
+    #[arg(long)]
+    pub no_irc: bool,
+
+    /// Longest line accepted from the line protocol, in bytes (IRC has its
+    /// own limit of 512). A longer line is discarded up to its newline and
+    /// its sender told; memory does not grow with its size.
     #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_bytes)]
     pub max_line: usize,
 
     /// Unsent output a client may fall behind by. A client that stops
-    /// reading is disconnected (and the room told) when it passes this, so
+    /// reading is disconnected (and its rooms told) when it passes this, so
     /// it can never stall the room or grow the server.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
     pub max_output: usize,
 
-    /// Lines per second each client may send, sustained; 0 turns the limit
-    /// off (benchmarks). A faster client is slowed by not reading its input
-    /// (TCP backpressure): nothing it sent is dropped, nobody else notices.
+    /// Lines per second each client may send, sustained (IRC commands
+    /// included); 0 turns the limit off (benchmarks). A faster client is
+    /// slowed by not reading its input (TCP backpressure): nothing it sent
+    /// is dropped, nobody else notices.
     #[arg(long, value_name = "LINES_PER_SEC", default_value_t = 10.0)]
     pub rate_limit: f64,
 
@@ -205,7 +223,8 @@ pub struct ChatArgs {
     #[arg(long, value_name = "LINES", default_value_t = 20)]
     pub burst: u32,
 
-    /// Most clients at once; one more is told the server is full and closed.
+    /// Most clients at once, of every protocol; one more is told the
+    /// server is full and closed.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_clients: usize,
 
@@ -215,6 +234,29 @@ pub struct ChatArgs {
     /// already sends all lines of one turn in one write.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub coalesce: Duration,
+
+    /// Password IRC clients must give (PASS) to register; none by default.
+    #[arg(long, value_name = "PASSWORD")]
+    pub irc_password: Option<String>,
+
+    /// IRC: a client silent this long is sent a PING.
+    #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// IRC: a PING unanswered this long disconnects the client ("Ping
+    /// timeout"; its channels are told). A client that has not registered
+    /// within the ping interval is disconnected too.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// IRC: file whose lines are the message of the day (an empty file: no
+    /// MOTD, numeric 422) [default: a short built-in welcome].
+    #[arg(long, value_name = "FILE")]
+    pub motd: Option<std::path::PathBuf>,
+
+    /// IRC: the server's name in replies.
+    #[arg(long, value_name = "NAME", default_value = "switchboard.local")]
+    pub server_name: String,
 
     #[command(flatten)]
     pub server: ServerArgs,

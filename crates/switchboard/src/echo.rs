@@ -11,7 +11,7 @@ use crate::server::{listen, reactor_config, serve};
 pub fn run(args: EchoArgs) -> Result<ExitCode> {
     let service = EchoService::new(args.high_water);
     let mut reactor = Reactor::new(service, reactor_config(&args.server, args.max_connections))?;
-    for local in listen(&mut reactor, "echo", &args.listen)? {
+    for local in listen(&mut reactor, "echo", (), &args.listen)? {
         if args.udp {
             // Same port as the TCP listener, even when port 0 was asked for.
             let socket = bind_udp(local).with_context(|| format!("cannot bind udp {local}"))?;

@@ -22,18 +22,20 @@ pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
     }
 }
 
-/// Binds every address for `name` and returns their local addresses (port 0
-/// resolved), logged as "NAME listening on tcp ADDR".
+/// Binds every address for `name`, a listener of kind `kind`, and returns
+/// their local addresses (port 0 resolved), logged as "NAME listening on
+/// tcp ADDR".
 pub fn listen<S: Service>(
     reactor: &mut Reactor<S>,
     name: &str,
+    kind: S::Listener,
     addrs: &[SocketAddr],
 ) -> Result<Vec<SocketAddr>> {
     addrs
         .iter()
         .map(|addr| {
             let listener = bind_tcp(*addr).with_context(|| format!("cannot listen on {addr}"))?;
-            let local = reactor.add_listener(listener)?;
+            let local = reactor.add_listener_for(listener, kind)?;
             info!("{name} listening on tcp {local}");
             Ok(local)
         })

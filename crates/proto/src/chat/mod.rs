@@ -1,24 +1,36 @@
-//! The chat room: the seed's `select()` chat server done properly.
+//! The chat: one protocol-neutral core and a front-end per wire format.
 //!
-//! [`ChatService`] ties the pieces together: [`TelnetFilter`] strips telnet
-//! negotiation, [`LineCodec`] frames lines within a length limit,
-//! [`sanitize`] makes text safe for other terminals, [`TokenBucket`] paces
-//! each client, and [`Rooms`] tracks who hears what.
+//! ```text
+//!  bytes ─► ChatService: framing (LineCodec), rate limit (TokenBucket)
+//!             │ lines                                      ▲ bytes, shared
+//!             ▼                                            │
+//!           front-ends: line (nc/telnet)  irc (RFC 2812)   │ render once
+//!             │ Command                      ▲ Event       │ per format
+//!             ▼                              │             │
+//!           ChatCore: sessions, nicks, rooms, membership ──┘ (Delivery)
+//! ```
+//!
+//! [`core`] owns who is where and checks every request against one set of
+//! rules; [`line`] and [`irc`] turn their protocols into core commands and
+//! the core's events back into their protocols. [`ChatService`] is the
+//! [`Service`](crate::Service) the reactor drives: it frames input, paces
+//! each client with a [`TokenBucket`], and delivers events, rendering each
+//! once per wire format and sharing the bytes among recipients.
 
 mod chat_service;
-mod command;
+pub mod core;
+mod delivery;
+pub mod irc;
+pub mod line;
 mod line_codec;
 mod names;
-mod rooms;
 mod sanitize;
-mod telnet_filter;
 mod token_bucket;
 
-pub use chat_service::{ChatConfig, ChatService, LOBBY};
-pub use command::{parse, Command, Input};
+pub use self::core::ChatCore;
+pub use chat_service::{ChatConfig, ChatService, FrontEnd, LOBBY};
+pub use line::TelnetFilter;
 pub use line_codec::{Frame, LineCodec, LineTooLong};
-pub use names::{name_key, parse_room, validate_nick, CommandError, MAX_NAME};
-pub use rooms::{Room, RoomId, Rooms};
-pub use sanitize::sanitize;
-pub use telnet_filter::TelnetFilter;
+pub use names::{name_key, parse_room, validate_nick, MAX_NAME};
+pub use sanitize::{sanitize, sanitize_str};
 pub use token_bucket::{RateLimit, TokenBucket};

@@ -1,33 +1,13 @@
-use thiserror::Error;
+//! The rules for nicks and room names, shared by every front-end: one
+//! character set, one length limit, one case-folding (ASCII: IRC's
+//! `CASEMAPPING=ascii`).
 
-/// Longest nick or room name, in bytes.
+use std::borrow::Cow;
+
+use crate::chat::core::ChatError;
+
+/// Longest nick or room name (without the room's `#`), in bytes.
 pub const MAX_NAME: usize = 32;
-
-/// Why a command could not be carried out; shown to its sender only.
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum CommandError {
-    /// Not a command we know.
-    #[error("unknown command /{0}; type /help for the list")]
-    Unknown(String),
-    /// Missing or extra arguments.
-    #[error("usage: {0}")]
-    Usage(&'static str),
-    /// Not a valid nick.
-    #[error("a nick is 1 to 32 letters, digits, _ or -")]
-    BadNick,
-    /// Someone else has it (case-insensitively).
-    #[error("the nick {0} is taken")]
-    NickTaken(String),
-    /// Not a valid room name.
-    #[error("a room name is 1 to 32 letters, digits, _ or -, after an optional #")]
-    BadRoom,
-    /// `/join` to the room one is in.
-    #[error("you are already in {0}")]
-    AlreadyInRoom(String),
-    /// `/msg` to nobody.
-    #[error("no one is called {0}")]
-    NoSuchNick(String),
-}
 
 fn is_name(s: &str) -> bool {
     !s.is_empty()
@@ -36,28 +16,34 @@ fn is_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Checks a requested nick.
-pub fn validate_nick(nick: &str) -> Result<(), CommandError> {
+/// Checks a requested nick: 1 to [`MAX_NAME`] letters, digits, `_` or `-`.
+/// Nothing a front-end uses as punctuation (`<`, `*`, `!`, `@`, `#`, `:`,
+/// `,`, spaces) can be part of one, so no client can forge another's line.
+pub fn validate_nick(nick: &str) -> Result<(), ChatError> {
     if is_name(nick) {
         Ok(())
     } else {
-        Err(CommandError::BadNick)
+        Err(ChatError::BadNick(nick.to_string()))
     }
 }
 
 /// Turns `lobby` or `#lobby` into the display name `#lobby`.
-pub fn parse_room(name: &str) -> Result<String, CommandError> {
+pub fn parse_room(name: &str) -> Result<String, ChatError> {
     let bare = name.strip_prefix('#').unwrap_or(name);
     if is_name(bare) {
         Ok(format!("#{bare}"))
     } else {
-        Err(CommandError::BadRoom)
+        Err(ChatError::BadRoom(name.to_string()))
     }
 }
 
-/// The key under which names are unique: case-insensitive.
-pub fn name_key(name: &str) -> String {
-    name.to_ascii_lowercase()
+/// The key under which names are unique: case-insensitive (ASCII).
+pub fn name_key(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 #[cfg(test)]
@@ -76,9 +62,16 @@ mod tests {
             "semi;colon",
             "<alice>",
             "*",
+            "a!b",
+            "a@b",
+            "#chan",
             &"x".repeat(33),
         ] {
-            assert_eq!(validate_nick(bad), Err(CommandError::BadNick), "{bad:?}");
+            assert_eq!(
+                validate_nick(bad),
+                Err(ChatError::BadNick(bad.to_string())),
+                "{bad:?}"
+            );
         }
     }
 
@@ -86,8 +79,9 @@ mod tests {
     fn room_names() {
         assert_eq!(parse_room("rust").unwrap(), "#rust");
         assert_eq!(parse_room("#rust").unwrap(), "#rust");
-        assert_eq!(parse_room("##x"), Err(CommandError::BadRoom));
-        assert_eq!(parse_room("#"), Err(CommandError::BadRoom));
+        assert!(parse_room("##x").is_err());
+        assert!(parse_room("#").is_err());
         assert_eq!(name_key("#Rust"), "#rust");
+        assert!(matches!(name_key("#rust"), Cow::Borrowed(_)));
     }
 }

@@ -1,3 +1,5 @@
+use std::borrow::Cow;
+
 /// Makes a line of client input safe to show on other people's terminals.
 ///
 /// Invalid UTF-8 becomes U+FFFD. ANSI/VT escape sequences (CSI `ESC [ … final`,
@@ -43,6 +45,44 @@ pub fn sanitize(line: &[u8]) -> String {
     }
     out
 }
+
+/// Makes text that reached the chat through another front-end safe for a
+/// terminal: [`sanitize`], after removing IRC colour codes (`^C` with its
+/// `NN[,NN]` digits), which would otherwise leave stray digits. Text with
+/// nothing to remove (all text typed by line clients, which was sanitized
+/// on the way in) is borrowed, not copied.
+pub fn sanitize_str(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_shown) {
+        return Cow::Borrowed(text);
+    }
+    let mut plain = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b != IRC_COLOUR {
+            plain.push(b);
+            continue;
+        }
+        let digits = |bytes: &mut std::iter::Peekable<std::str::Bytes<'_>>| {
+            let mut n = 0;
+            while n < 2 && bytes.next_if(u8::is_ascii_digit).is_some() {
+                n += 1;
+            }
+            n
+        };
+        if digits(&mut bytes) > 0 && bytes.peek() == Some(&b',') {
+            let mut ahead = bytes.clone();
+            ahead.next();
+            if ahead.peek().is_some_and(u8::is_ascii_digit) {
+                bytes.next();
+                digits(&mut bytes);
+            }
+        }
+    }
+    Cow::Owned(sanitize(&plain))
+}
+
+/// IRC's colour code (`^C`).
+const IRC_COLOUR: u8 = 0x03;
 
 /// A char that passes through unchanged: TAB or anything but a control.
 fn is_shown(c: char) -> bool {
@@ -111,6 +151,20 @@ mod tests {
             "bell backspace del nul cr"
         );
         assert_eq!(sanitize("c1\u{85}\u{8d}x".as_bytes()), "c1x");
+    }
+
+    #[test]
+    fn text_from_irc_loses_its_formatting() {
+        assert!(matches!(
+            sanitize_str("plain été"),
+            Cow::Borrowed("plain été")
+        ));
+        assert_eq!(
+            sanitize_str("\x02bold\x02 \x0304red\x03 \x0312,05on\x0f 3\x03,4 \x1dit\x1d"),
+            "bold red on 3,4 it"
+        );
+        assert_eq!(sanitize_str("\x0399 bottles"), " bottles");
+        assert_eq!(sanitize_str("\x01ACTION x\x01 \x1b[31m"), "ACTION x ");
     }
 
     #[test]

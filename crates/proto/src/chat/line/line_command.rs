@@ -1,4 +1,16 @@
-use crate::chat::names::CommandError;
+use thiserror::Error;
+
+/// A line that looked like a command but is not one the line front-end
+/// knows, or lacks its arguments; shown to its sender only.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum CommandError {
+    /// Not a command we know.
+    #[error("unknown command /{0}; type /help for the list")]
+    Unknown(String),
+    /// Missing or extra arguments.
+    #[error("usage: {0}")]
+    Usage(&'static str),
+}
 
 /// What one line of input asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,7 +21,7 @@ pub enum Input<'a> {
     Command(Command<'a>),
 }
 
-/// The commands (a line starting with `/`).
+/// The line front-end's commands (a line starting with `/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     /// `/help`
@@ -30,7 +42,8 @@ pub enum Command<'a> {
     Quit(Option<&'a str>),
 }
 
-/// Parses one (sanitized, non-empty) line. `//text` says `/text`.
+/// Parses one (sanitized, non-empty) line of the line front-end.
+/// `//text` says `/text`.
 pub fn parse(line: &str) -> Result<Input<'_>, CommandError> {
     let Some(rest) = line.strip_prefix('/') else {
         return Ok(Input::Say(line));

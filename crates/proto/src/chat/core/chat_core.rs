@@ -1,0 +1,564 @@
+use std::collections::HashMap;
+
+use crate::chat::core::{
+    ChatError, Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, Registration,
+    Room, RoomId, RoomMode, RoomStamp, Rooms, Session, SessionId, Target, Timestamp, Topic,
+};
+use crate::chat::names::{name_key, parse_room, validate_nick};
+
+/// A protocol-neutral request of one session to the chat core.
+///
+/// Front-ends parse their wire format into these; rooms are named by id
+/// (look them up with [`ChatCore::find_room`], so that a front-end can say
+/// "no such room" in its own words), except for a join, which may create
+/// the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Join the room called this (created if new; `#` optional).
+    Join(&'a str),
+    /// Leave a room.
+    Part {
+        /// Which.
+        room: RoomId,
+        /// Why, if anything.
+        reason: Option<&'a str>,
+    },
+    /// Send a message.
+    Message {
+        /// A room, or a user by nick.
+        to: MessageTarget<'a>,
+        /// Chat line, action, notice or tags only.
+        kind: MessageKind,
+        /// The text.
+        text: &'a str,
+        /// Client-only tags to relay (IRCv3), usually empty.
+        tags: &'a str,
+    },
+    /// Change nick.
+    Nick(&'a str),
+    /// Set a room's topic (empty: clear it).
+    Topic {
+        /// Which room.
+        room: RoomId,
+        /// The topic.
+        text: &'a str,
+    },
+    /// Remove a member from a room (operators only).
+    Kick {
+        /// Which room.
+        room: RoomId,
+        /// Whom.
+        nick: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// Give or take a member's operator status (operators only).
+    Op {
+        /// Which room.
+        room: RoomId,
+        /// Whom.
+        nick: &'a str,
+        /// Give (true) or take.
+        op: bool,
+    },
+    /// Switch a room mode (operators only).
+    RoomMode {
+        /// Which room.
+        room: RoomId,
+        /// Which mode.
+        mode: RoomMode,
+        /// On or off.
+        on: bool,
+    },
+    /// Mark oneself away with a message, or back (`None`).
+    Away(Option<&'a str>),
+}
+
+/// Where a [`Command::Message`] goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageTarget<'a> {
+    /// A room's members.
+    Room(RoomId),
+    /// The user with this nick (any case).
+    Nick(&'a str),
+}
+
+/// The chat itself, without a wire: sessions, nicks, rooms and membership.
+///
+/// A sans-IO state machine like the services around it, but one level up:
+/// it knows nothing of bytes or connections. Front-ends register sessions
+/// and hand it [`Command`]s; it checks them against one set of rules
+/// (nick and room names, uniqueness ignoring case, membership, operator
+/// status, room modes), applies them, and reports what happened as
+/// [`Event`]s to an [`EventSink`], each with the sessions that must see it,
+/// a timestamp and, per room, a sequence number. Queries (who is in a
+/// room, which rooms exist, who has a nick) read its state directly.
+#[derive(Debug)]
+pub struct ChatCore {
+    /// By `SessionId.0` (local sessions are connection slab keys: dense).
+    sessions: Vec<Option<Session>>,
+    session_count: usize,
+    /// Nick key (see [`name_key`]) → owner.
+    nicks: HashMap<String, SessionId>,
+    rooms: Rooms,
+    next_guest: u64,
+    /// Reused to gather the recipients of a nick change or quit.
+    scratch: Vec<SessionId>,
+}
+
+impl ChatCore {
+    /// A chat with no one in it yet and these rooms, which always exist.
+    pub fn new(permanent_rooms: &[&str]) -> Self {
+        ChatCore {
+            sessions: Vec::new(),
+            session_count: 0,
+            nicks: HashMap::new(),
+            rooms: Rooms::new(permanent_rooms, Timestamp::default()),
+            next_guest: 1,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Registers a new session `id` (its nick claimed, in no room yet).
+    pub fn register(
+        &mut self,
+        id: SessionId,
+        registration: Registration<'_>,
+        now: Timestamp,
+    ) -> Result<&Session, ChatError> {
+        let nick = match registration.nick {
+            Some(nick) => {
+                validate_nick(nick)?;
+                if self.nicks.contains_key(name_key(nick).as_ref()) {
+                    return Err(ChatError::NickTaken(nick.to_string()));
+                }
+                nick.to_string()
+            }
+            None => self.free_guest_nick(),
+        };
+        self.nicks.insert(name_key(&nick).into_owned(), id);
+        if self.sessions.len() <= id.0 {
+            self.sessions.resize_with(id.0 + 1, || None);
+        }
+        assert!(
+            self.sessions[id.0].is_none(),
+            "session {id:?} registered twice"
+        );
+        self.session_count += 1;
+        Ok(self.sessions[id.0].insert(Session {
+            nick,
+            user: registration.user.to_string(),
+            host: registration.host.to_string(),
+            realname: registration.realname.to_string(),
+            rooms: Vec::new(),
+            away: None,
+            signed_on: now,
+            last_message: now,
+        }))
+    }
+
+    fn free_guest_nick(&mut self) -> String {
+        loop {
+            let nick = format!("guest{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.nicks.contains_key(&nick) {
+                return nick;
+            }
+        }
+    }
+
+    /// Carries out `command` for session `id` at `now`, telling `out` what
+    /// happened; or says why not, changing nothing.
+    ///
+    /// # Panics
+    /// If `id` is not registered, or a `RoomId` does not exist.
+    pub fn handle_command(
+        &mut self,
+        id: SessionId,
+        command: Command<'_>,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<(), ChatError> {
+        match command {
+            Command::Join(name) => self.join(id, name, now, out),
+            Command::Part { room, reason } => {
+                self.member_of(id, room)?;
+                let stamp = self.stamp(room);
+                let r = self.rooms.get(room);
+                let kind = EventKind::Part {
+                    room: &r.name,
+                    reason,
+                };
+                self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
+                self.remove_member(id, room);
+                Ok(())
+            }
+            Command::Message {
+                to,
+                kind,
+                text,
+                tags,
+            } => self.message(id, to, kind, text, tags, now, out),
+            Command::Nick(new) => self.nick(id, new, now, out),
+            Command::Topic { room, text } => {
+                self.member_of(id, room)?;
+                let r = self.rooms.get(room);
+                if r.topic_ops_only && !r.is_op(id) {
+                    return Err(ChatError::NotOperator(r.name.clone()));
+                }
+                let set_by = self.session(id).expect("registered").nick.clone();
+                let r = self.rooms.get_mut(room);
+                r.topic = (!text.is_empty()).then(|| Topic {
+                    text: text.to_string(),
+                    set_by,
+                    set_at: now,
+                });
+                let stamp = self.stamp(room);
+                let r = self.rooms.get(room);
+                let kind = EventKind::Topic {
+                    room: &r.name,
+                    text,
+                };
+                self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
+                Ok(())
+            }
+            Command::Kick { room, nick, reason } => {
+                let subject = self.operator_on(id, room, nick)?;
+                let stamp = self.stamp(room);
+                let r = self.rooms.get(room);
+                let nick = &self.session(subject).expect("member").nick;
+                let kind = EventKind::Kick {
+                    room: &r.name,
+                    nick,
+                    reason,
+                };
+                self.emit(
+                    id,
+                    Some(subject),
+                    &[stamp],
+                    kind,
+                    now,
+                    &r.members,
+                    None,
+                    out,
+                );
+                self.remove_member(subject, room);
+                Ok(())
+            }
+            Command::Op { room, nick, op } => {
+                let subject = self.operator_on(id, room, nick)?;
+                if !self.rooms.get_mut(room).set_op(subject, op) {
+                    return Ok(());
+                }
+                let stamp = self.stamp(room);
+                let r = self.rooms.get(room);
+                let nick = &self.session(subject).expect("member").nick;
+                let kind = EventKind::Op {
+                    room: &r.name,
+                    nick,
+                    op,
+                };
+                self.emit(
+                    id,
+                    Some(subject),
+                    &[stamp],
+                    kind,
+                    now,
+                    &r.members,
+                    None,
+                    out,
+                );
+                Ok(())
+            }
+            Command::RoomMode { room, mode, on } => {
+                self.member_of(id, room)?;
+                let r = self.rooms.get_mut(room);
+                if !r.is_op(id) {
+                    return Err(ChatError::NotOperator(r.name.clone()));
+                }
+                if !r.set_mode(mode, on) {
+                    return Ok(());
+                }
+                let stamp = self.stamp(room);
+                let r = self.rooms.get(room);
+                let kind = EventKind::RoomMode {
+                    room: &r.name,
+                    mode,
+                    on,
+                };
+                self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
+                Ok(())
+            }
+            Command::Away(text) => {
+                self.session_mut(id).away = text.map(str::to_string);
+                Ok(())
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        id: SessionId,
+        name: &str,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<(), ChatError> {
+        let name = parse_room(name)?;
+        if let Some(existing) = self.rooms.find(&name) {
+            let r = self.rooms.get(existing);
+            if r.has_member(id) {
+                return Err(ChatError::AlreadyInRoom(r.name.clone()));
+            }
+        }
+        let room = self.rooms.join(&name, id, now);
+        self.session_mut(id).rooms.push(room);
+        let stamp = self.stamp(room);
+        let r = self.rooms.get(room);
+        let kind = EventKind::Join {
+            room: &r.name,
+            members: r.members.len(),
+        };
+        self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)] // one message's parts, as received
+    fn message(
+        &mut self,
+        id: SessionId,
+        to: MessageTarget<'_>,
+        kind: MessageKind,
+        text: &str,
+        tags: &str,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<(), ChatError> {
+        match to {
+            MessageTarget::Room(room) => {
+                let r = self.rooms.get(room);
+                if r.no_external && !r.has_member(id) {
+                    return Err(ChatError::CannotSendToRoom(r.name.clone()));
+                }
+                self.session_mut(id).last_message = now;
+                let stamp = self.stamp(room);
+                let r = self.rooms.get(room);
+                let kind = EventKind::Message {
+                    to: Target::Room(&r.name),
+                    kind,
+                    text,
+                    tags,
+                };
+                self.emit(id, None, &[stamp], kind, now, &r.members, Some(id), out);
+            }
+            MessageTarget::Nick(nick) => {
+                let target = self
+                    .find_nick(nick)
+                    .ok_or_else(|| ChatError::NoSuchNick(nick.to_string()))?;
+                self.session_mut(id).last_message = now;
+                let kind = EventKind::Message {
+                    to: Target::User(&self.session(target).expect("registered").nick),
+                    kind,
+                    text,
+                    tags,
+                };
+                let to = [target];
+                self.emit(id, Some(target), &[], kind, now, &to, Some(id), out);
+            }
+        }
+        Ok(())
+    }
+
+    fn nick(
+        &mut self,
+        id: SessionId,
+        new: &str,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<(), ChatError> {
+        validate_nick(new)?;
+        let key = name_key(new);
+        if self
+            .nicks
+            .get(key.as_ref())
+            .is_some_and(|&owner| owner != id)
+        {
+            return Err(ChatError::NickTaken(new.to_string()));
+        }
+        let key = key.into_owned();
+        let stamps = self.stamp_all(id);
+        self.gather_company(id, true);
+        self.emit(
+            id,
+            None,
+            &stamps,
+            EventKind::Nick { new },
+            now,
+            &self.scratch,
+            None,
+            out,
+        );
+        let session = self.sessions[id.0].as_mut().expect("registered");
+        self.nicks.remove(name_key(&session.nick).as_ref());
+        session.nick = new.to_string();
+        self.nicks.insert(key, id);
+        Ok(())
+    }
+
+    /// Ends session `id`: everyone who shares a room with it is told why,
+    /// and it leaves every room and frees its nick. Unknown ids are ignored.
+    pub fn quit(
+        &mut self,
+        id: SessionId,
+        reason: QuitReason<'_>,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        if self.session(id).is_none() {
+            return;
+        }
+        let stamps = self.stamp_all(id);
+        self.gather_company(id, false);
+        let kind = EventKind::Quit { reason };
+        self.emit(id, None, &stamps, kind, now, &self.scratch, None, out);
+        let session = self.sessions[id.0].take().expect("registered");
+        self.session_count -= 1;
+        self.nicks.remove(name_key(&session.nick).as_ref());
+        for room in session.rooms {
+            self.rooms.leave(room, id);
+        }
+    }
+
+    /// Builds and hands one event to `out`; `self` is lent to the sink as it
+    /// stands.
+    #[allow(clippy::too_many_arguments)] // an event's fields
+    fn emit(
+        &self,
+        actor: SessionId,
+        subject: Option<SessionId>,
+        rooms: &[RoomStamp],
+        kind: EventKind<'_>,
+        time: Timestamp,
+        sessions: &[SessionId],
+        except: Option<SessionId>,
+        out: &mut impl EventSink,
+    ) {
+        let event = Event {
+            time,
+            actor,
+            from: self.session(actor).expect("registered").source(),
+            subject,
+            rooms,
+            kind,
+        };
+        out.handle_event(self, &event, Recipients { sessions, except });
+    }
+
+    /// The next sequence number of `room`, as a stamp.
+    fn stamp(&mut self, room: RoomId) -> RoomStamp {
+        RoomStamp {
+            room,
+            seq: self.rooms.get_mut(room).next_seq(),
+        }
+    }
+
+    /// A stamp in each of `id`'s rooms (an event in all of them).
+    fn stamp_all(&mut self, id: SessionId) -> Vec<RoomStamp> {
+        let rooms = std::mem::take(&mut self.session_mut(id).rooms);
+        let stamps = rooms.iter().map(|&room| self.stamp(room)).collect();
+        self.session_mut(id).rooms = rooms;
+        stamps
+    }
+
+    /// Everyone who shares a room with `id`, once each, into `scratch`
+    /// (`id` itself if `with_self`).
+    fn gather_company(&mut self, id: SessionId, with_self: bool) {
+        let mut company = std::mem::take(&mut self.scratch);
+        company.clear();
+        let rooms = &self.session(id).expect("registered").rooms;
+        for &room in rooms {
+            company.extend_from_slice(&self.rooms.get(room).members);
+        }
+        if rooms.len() > 1 {
+            company.sort_unstable();
+            company.dedup();
+        }
+        company.retain(|&s| s != id);
+        if with_self {
+            company.push(id);
+        }
+        self.scratch = company;
+    }
+
+    fn remove_member(&mut self, id: SessionId, room: RoomId) {
+        self.session_mut(id).rooms.retain(|&r| r != room);
+        self.rooms.leave(room, id);
+    }
+
+    /// `Ok` if `id` is in `room`.
+    fn member_of(&self, id: SessionId, room: RoomId) -> Result<&Room, ChatError> {
+        let r = self.rooms.get(room);
+        if r.has_member(id) {
+            Ok(r)
+        } else {
+            Err(ChatError::NotInRoom(r.name.clone()))
+        }
+    }
+
+    /// The member called `nick` of `room`, if `id` is an operator there.
+    fn operator_on(&self, id: SessionId, room: RoomId, nick: &str) -> Result<SessionId, ChatError> {
+        let r = self.member_of(id, room)?;
+        if !r.is_op(id) {
+            return Err(ChatError::NotOperator(r.name.clone()));
+        }
+        let subject = self
+            .find_nick(nick)
+            .ok_or_else(|| ChatError::NoSuchNick(nick.to_string()))?;
+        if !r.has_member(subject) {
+            return Err(ChatError::TheyAreNotInRoom {
+                nick: self.session(subject).expect("registered").nick.clone(),
+                room: r.name.clone(),
+            });
+        }
+        Ok(subject)
+    }
+
+    fn session_mut(&mut self, id: SessionId) -> &mut Session {
+        self.sessions
+            .get_mut(id.0)
+            .and_then(Option::as_mut)
+            .expect("registered session")
+    }
+
+    /// Session `id`, if registered.
+    pub fn session(&self, id: SessionId) -> Option<&Session> {
+        self.sessions.get(id.0).and_then(Option::as_ref)
+    }
+
+    /// The session with this nick (any case).
+    pub fn find_nick(&self, nick: &str) -> Option<SessionId> {
+        self.nicks.get(name_key(nick).as_ref()).copied()
+    }
+
+    /// The room with this name (any case; `#` required).
+    pub fn find_room(&self, name: &str) -> Option<RoomId> {
+        self.rooms.find(name)
+    }
+
+    /// Room `id`.
+    ///
+    /// # Panics
+    /// If it does not exist.
+    pub fn room(&self, id: RoomId) -> &Room {
+        self.rooms.get(id)
+    }
+
+    /// All rooms.
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    /// Registered sessions.
+    pub fn session_count(&self) -> usize {
+        self.session_count
+    }
+}

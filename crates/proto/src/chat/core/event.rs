@@ -1,0 +1,157 @@
+use crate::chat::core::{RoomMode, RoomStamp, SessionId, Source, Timestamp};
+use crate::CloseReason;
+
+/// What the chat core tells front-ends: something happened, in one or more
+/// rooms or between two users. Protocol-neutral: each front-end renders it
+/// in its own words, once per event, and the bytes are shared among its
+/// recipients.
+#[derive(Clone, Copy, Debug)]
+pub struct Event<'a> {
+    /// When it happened.
+    pub time: Timestamp,
+    /// Who did it.
+    pub actor: SessionId,
+    /// How to name the actor (for a nick change: the old nick).
+    pub from: Source<'a>,
+    /// Whom it is done to, if anyone: a kicked or (de)opped member, the
+    /// recipient of a private message. Some front-ends word it differently
+    /// for them.
+    pub subject: Option<SessionId>,
+    /// The rooms it happened in, each with its sequence number there
+    /// (none for a private message).
+    pub rooms: &'a [RoomStamp],
+    /// What happened.
+    pub kind: EventKind<'a>,
+}
+
+/// The kinds of [`Event`].
+#[derive(Clone, Copy, Debug)]
+pub enum EventKind<'a> {
+    /// The actor joined `room`, which now has `members` members.
+    Join {
+        /// Room display name.
+        room: &'a str,
+        /// Members, the actor included.
+        members: usize,
+    },
+    /// The actor left `room`.
+    Part {
+        /// Room display name.
+        room: &'a str,
+        /// Why, if they said.
+        reason: Option<&'a str>,
+    },
+    /// A message, to a room or a user.
+    Message {
+        /// Where it goes.
+        to: Target<'a>,
+        /// Chat line, action or notice.
+        kind: MessageKind,
+        /// The text (UTF-8, no line breaks; may hold IRC formatting, which
+        /// front-ends for terminals remove).
+        text: &'a str,
+        /// Client-only message tags (IRCv3 `+name=value;...`, escaped as on
+        /// the wire), relayed to front-ends that carry them; often empty.
+        tags: &'a str,
+    },
+    /// The actor is now called `new`.
+    Nick {
+        /// The new nick.
+        new: &'a str,
+    },
+    /// The actor's session ended.
+    Quit {
+        /// Why.
+        reason: QuitReason<'a>,
+    },
+    /// The actor set `room`'s topic.
+    Topic {
+        /// Room display name.
+        room: &'a str,
+        /// The new topic (empty: cleared).
+        text: &'a str,
+    },
+    /// The actor removed `nick` (the event's subject) from `room`.
+    Kick {
+        /// Room display name.
+        room: &'a str,
+        /// The kicked member.
+        nick: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// The actor gave or took `nick`'s (the subject's) operator status.
+    Op {
+        /// Room display name.
+        room: &'a str,
+        /// The member.
+        nick: &'a str,
+        /// Given (true) or taken.
+        op: bool,
+    },
+    /// The actor switched a room mode.
+    RoomMode {
+        /// Room display name.
+        room: &'a str,
+        /// Which.
+        mode: RoomMode,
+        /// On or off.
+        on: bool,
+    },
+}
+
+/// Where a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// Every member of a room but the sender.
+    Room(&'a str),
+    /// One user (the event's subject), by their nick.
+    User(&'a str),
+}
+
+/// The kinds of message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A chat line.
+    Say,
+    /// An action (`/me`, IRC's CTCP ACTION).
+    Act,
+    /// A notice: never answered automatically (IRC's NOTICE).
+    Notice,
+    /// Tags only, no text (IRC's TAGMSG, e.g. typing notifications).
+    Tags,
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuitReason<'a> {
+    /// The user asked to leave, saying this if anything.
+    Quit(Option<&'a str>),
+    /// The connection closed for this reason.
+    Closed(CloseReason),
+    /// The client stopped answering pings for this many seconds.
+    PingTimeout(u64),
+}
+
+/// Who an event goes to: each of `sessions` once, but `except`.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipients<'a> {
+    /// Everyone concerned (for a room message, its members).
+    pub sessions: &'a [SessionId],
+    /// Left out (a message's sender).
+    pub except: Option<SessionId>,
+}
+
+/// Where the core's events go: the front-ends' renderer and the sockets
+/// behind them (or, later, a bus to other threads and nodes).
+pub trait EventSink {
+    /// `event` happened: deliver it to `to`. `core` is the state after it
+    /// was applied (before, for a quit or a kick: the actor or subject is
+    /// still there to be named).
+    fn handle_event(
+        &mut self,
+        core: &crate::chat::core::ChatCore,
+        event: &Event<'_>,
+        to: Recipients<'_>,
+    );
+}

@@ -1,0 +1,17 @@
+//! The chat core: sessions, nicks, rooms and membership, with no wire
+//! format. Front-ends (`line`, `irc`) turn their protocol into
+//! [`Command`]s and render the [`Event`]s that come back.
+
+mod chat_core;
+mod chat_error;
+mod event;
+mod ids;
+mod rooms;
+mod session;
+
+pub use chat_core::{ChatCore, Command, MessageTarget};
+pub use chat_error::ChatError;
+pub use event::{Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, Target};
+pub use ids::{RoomId, RoomStamp, SessionId, Timestamp};
+pub use rooms::{Room, RoomMode, Rooms, Topic};
+pub use session::{Registration, Session, Source};

@@ -1,0 +1,264 @@
+use std::collections::HashMap;
+
+use slab::Slab;
+
+use crate::chat::core::{RoomId, SessionId, Timestamp};
+use crate::chat::names::name_key;
+
+/// A room's topic and who set it when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    /// The text.
+    pub text: String,
+    /// The nick that set it.
+    pub set_by: String,
+    /// When.
+    pub set_at: Timestamp,
+}
+
+/// A room's switches (IRC channel modes `+t` and `+n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoomMode {
+    /// `+t`: only operators change the topic.
+    TopicOpsOnly,
+    /// `+n`: only members send messages to the room.
+    NoExternal,
+}
+
+impl RoomMode {
+    /// Both modes, in the order IRC lists them.
+    pub const ALL: [RoomMode; 2] = [RoomMode::NoExternal, RoomMode::TopicOpsOnly];
+
+    /// The IRC mode letter.
+    pub fn letter(self) -> char {
+        match self {
+            RoomMode::TopicOpsOnly => 't',
+            RoomMode::NoExternal => 'n',
+        }
+    }
+}
+
+/// A room: its members, operators, topic, modes and event sequence.
+#[derive(Clone, Debug)]
+pub struct Room {
+    /// Display name, with its `#`, spelt as its creator did.
+    pub name: String,
+    /// Who is in it.
+    pub members: Vec<SessionId>,
+    /// Members with operator status (IRC's `@`): the first member gets it.
+    pub ops: Vec<SessionId>,
+    /// The topic, if one is set.
+    pub topic: Option<Topic>,
+    /// `+t`: only operators change the topic.
+    pub topic_ops_only: bool,
+    /// `+n`: only members send messages to the room.
+    pub no_external: bool,
+    /// Sequence number of the room's latest event (0: none yet).
+    pub seq: u64,
+    /// When the room was created.
+    pub created: Timestamp,
+}
+
+impl Room {
+    /// Whether `session` is a member.
+    pub fn has_member(&self, session: SessionId) -> bool {
+        self.members.contains(&session)
+    }
+
+    /// Whether `session` is an operator.
+    pub fn is_op(&self, session: SessionId) -> bool {
+        self.ops.contains(&session)
+    }
+
+    /// Whether `mode` is set.
+    pub fn mode(&self, mode: RoomMode) -> bool {
+        match mode {
+            RoomMode::TopicOpsOnly => self.topic_ops_only,
+            RoomMode::NoExternal => self.no_external,
+        }
+    }
+
+    /// Sets `mode`; returns whether that changed anything.
+    pub fn set_mode(&mut self, mode: RoomMode, on: bool) -> bool {
+        let flag = match mode {
+            RoomMode::TopicOpsOnly => &mut self.topic_ops_only,
+            RoomMode::NoExternal => &mut self.no_external,
+        };
+        std::mem::replace(flag, on) != on
+    }
+
+    /// Gives or takes operator status; returns whether that changed anything.
+    pub fn set_op(&mut self, session: SessionId, op: bool) -> bool {
+        match (self.ops.iter().position(|&s| s == session), op) {
+            (None, true) => self.ops.push(session),
+            (Some(i), false) => drop(self.ops.swap_remove(i)),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The next sequence number: one per event that happens in the room.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+/// All rooms. A room exists while it has members; permanent rooms (the
+/// lobby) always.
+#[derive(Debug)]
+pub struct Rooms {
+    rooms: Slab<Room>,
+    by_key: HashMap<String, RoomId>,
+    /// Keys of the rooms that stay when empty.
+    permanent: Vec<String>,
+}
+
+impl Rooms {
+    /// No rooms but the permanent ones, created at `now`.
+    pub fn new(permanent: &[&str], now: Timestamp) -> Self {
+        let mut rooms = Rooms {
+            rooms: Slab::new(),
+            by_key: HashMap::new(),
+            permanent: permanent.iter().map(|n| name_key(n).into_owned()).collect(),
+        };
+        for name in permanent {
+            rooms.create(name, now);
+        }
+        rooms
+    }
+
+    fn create(&mut self, name: &str, now: Timestamp) -> RoomId {
+        let id = RoomId(self.rooms.insert(Room {
+            name: name.to_string(),
+            members: Vec::new(),
+            ops: Vec::new(),
+            topic: None,
+            topic_ops_only: true,
+            no_external: true,
+            seq: 0,
+            created: now,
+        }));
+        self.by_key.insert(name_key(name).into_owned(), id);
+        id
+    }
+
+    /// The room called `name` (any case), if it exists.
+    pub fn find(&self, name: &str) -> Option<RoomId> {
+        self.by_key.get(name_key(name).as_ref()).copied()
+    }
+
+    /// Adds `session` to the room called `name`, creating it if needed; the
+    /// first member of an empty room becomes its operator.
+    pub fn join(&mut self, name: &str, session: SessionId, now: Timestamp) -> RoomId {
+        let id = match self.find(name) {
+            Some(id) => id,
+            None => self.create(name, now),
+        };
+        let room = &mut self.rooms[id.0];
+        if room.created == Timestamp::default() {
+            room.created = now; // a permanent room, made before any clock
+        }
+        if room.members.is_empty() {
+            room.ops.push(session);
+        }
+        room.members.push(session);
+        id
+    }
+
+    /// Removes `session` from `room`; the room goes when it is empty, unless
+    /// it is permanent. Returns whether the room still exists.
+    pub fn leave(&mut self, room: RoomId, session: SessionId) -> bool {
+        let r = &mut self.rooms[room.0];
+        if let Some(i) = r.members.iter().position(|&m| m == session) {
+            r.members.swap_remove(i);
+        }
+        r.set_op(session, false);
+        if r.members.is_empty() {
+            let key = name_key(&r.name);
+            if !self.permanent.iter().any(|p| *p == key) {
+                let key = key.into_owned();
+                self.rooms.remove(room.0);
+                self.by_key.remove(&key);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The room `id`.
+    ///
+    /// # Panics
+    /// If there is no such room (ids come from this `Rooms`).
+    pub fn get(&self, id: RoomId) -> &Room {
+        &self.rooms[id.0]
+    }
+
+    /// The room `id`, to change.
+    pub fn get_mut(&mut self, id: RoomId) -> &mut Room {
+        &mut self.rooms[id.0]
+    }
+
+    /// Number of rooms.
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether there are no rooms at all.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    /// Every room, sorted by name.
+    pub fn list(&self) -> Vec<&Room> {
+        let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
+        rooms.sort_by(|a, b| name_key(&a.name).cmp(&name_key(&b.name)));
+        rooms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_appear_on_join_and_vanish_when_empty() {
+        let t = Timestamp(0);
+        let mut rooms = Rooms::new(&["#lobby"], t);
+        let lobby = rooms
+            .find("#LOBBY")
+            .expect("the lobby exists from the start");
+        let (a, b, c) = (SessionId(1), SessionId(2), SessionId(3));
+        assert_eq!(rooms.join("#lobby", a, t), lobby);
+        let rust = rooms.join("#Rust", b, t);
+        assert_eq!(
+            rooms.join("#rust", c, t),
+            rust,
+            "names are case-insensitive"
+        );
+        assert_eq!(rooms.get(rust).members, vec![b, c]);
+        assert_eq!(rooms.get(rust).ops, vec![b], "the first member is op");
+        assert!(rooms.leave(rust, b));
+        assert!(rooms.get(rust).ops.is_empty(), "ops go with their member");
+        assert!(!rooms.leave(rust, c));
+        assert_eq!(rooms.find("#rust"), None);
+        assert!(rooms.leave(lobby, a));
+        assert_eq!(rooms.find("#lobby"), Some(lobby), "the lobby stays");
+        let names: Vec<&str> = rooms.list().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["#lobby"]);
+    }
+
+    #[test]
+    fn modes_and_ops_report_changes() {
+        let t = Timestamp(0);
+        let mut rooms = Rooms::new(&[], t);
+        let id = rooms.join("#a", SessionId(1), t);
+        let room = rooms.get_mut(id);
+        assert!(room.mode(RoomMode::TopicOpsOnly) && room.mode(RoomMode::NoExternal));
+        assert!(!room.set_mode(RoomMode::NoExternal, true));
+        assert!(room.set_mode(RoomMode::NoExternal, false));
+        assert!(room.set_op(SessionId(2), true));
+        assert!(!room.set_op(SessionId(2), true));
+        assert_eq!((room.next_seq(), room.next_seq()), (1, 2));
+    }
+}

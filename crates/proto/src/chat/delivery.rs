@@ -1,0 +1,259 @@
+//! From the core's events to bytes on connections: each event is rendered
+//! once per wire format among its recipients and the bytes are shared, and
+//! consecutive messages from one sender to one room go out as one buffer.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use crate::chat::core::{
+    ChatCore, Event, EventKind, EventSink, MessageKind, Recipients, RoomId, RoomStamp, SessionId,
+    Target, Timestamp,
+};
+use crate::chat::irc::{render as irc_render, IrcTags};
+use crate::chat::line::{render as line_render, Role};
+use crate::{ConnId, Io};
+
+/// How a connection's events are rendered: its front-end and, for IRC, the
+/// capabilities that change the bytes. Recipients with the same format get
+/// the same bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The line front-end (nc, telnet).
+    #[default]
+    Line,
+    /// IRC, with these tags.
+    Irc(IrcTags),
+}
+
+impl Format {
+    /// Appends `event` as seen by a recipient of this format in `role`
+    /// (`room`: the recipient's current room, for the line front-end).
+    fn render(self, event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u8>) {
+        match self {
+            Format::Line => line_render(event, role, room, out),
+            Format::Irc(tags) => irc_render(event, tags, out),
+        }
+    }
+
+    /// Whether recipients in `role` get their own rendering (not shared).
+    fn is_personal(self, role: Role) -> bool {
+        self == Format::Line && role != Role::Other
+    }
+}
+
+/// Messages from one sender to one room, held to go out together: in a
+/// room of 1,000, each line pushed on its own costs every member's output
+/// buffer a (cache-missing) append, which profiles showed to be most of
+/// switchboard's own share of the fan-out. Any other event first sends
+/// what is held, so every member still sees everything in order.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The room and the sender; `None` while nothing is held.
+    key: Option<(RoomId, SessionId)>,
+    items: Vec<Item>,
+    /// The items' texts and tags, back to back.
+    text: String,
+}
+
+#[derive(Debug)]
+struct Item {
+    time: Timestamp,
+    seq: u64,
+    kind: MessageKind,
+    text: Range<usize>,
+    tags: Range<usize>,
+}
+
+impl Batch {
+    fn hold(&mut self, event: &Event<'_>, kind: MessageKind, text: &str, tags: &str) {
+        let at = self.text.len();
+        self.text.push_str(text);
+        self.text.push_str(tags);
+        self.items.push(Item {
+            time: event.time,
+            seq: event.rooms[0].seq,
+            kind,
+            text: at..at + text.len(),
+            tags: at + text.len()..self.text.len(),
+        });
+    }
+}
+
+/// The [`EventSink`] of one call into the chat service: renders and sends
+/// through the reactor's [`Io`].
+pub(crate) struct Delivery<'a, I: Io> {
+    /// Where bytes go; front-ends send their replies here directly.
+    pub io: &'a mut I,
+    /// Each connection's format, by `ConnId`.
+    pub formats: &'a mut Vec<Format>,
+    batch: &'a mut Batch,
+    /// Shutting down: departures are not announced.
+    muted: bool,
+}
+
+impl<'a, I: Io> Delivery<'a, I> {
+    pub fn new(
+        io: &'a mut I,
+        formats: &'a mut Vec<Format>,
+        batch: &'a mut Batch,
+        muted: bool,
+    ) -> Self {
+        Delivery {
+            io,
+            formats,
+            batch,
+            muted,
+        }
+    }
+
+    /// Sends the held messages, if any.
+    pub fn flush(&mut self, core: &ChatCore) {
+        let Some((room, sender)) = self.batch.key.take() else {
+            return;
+        };
+        let from = core
+            .session(sender)
+            .expect("a sender stays until its quit")
+            .source();
+        let r = core.room(room);
+        let batch = &*self.batch;
+        let render_all = |format: Format, out: &mut Vec<u8>| {
+            for item in &batch.items {
+                let stamp = [RoomStamp {
+                    room,
+                    seq: item.seq,
+                }];
+                let event = Event {
+                    time: item.time,
+                    actor: sender,
+                    from,
+                    subject: None,
+                    rooms: &stamp,
+                    kind: EventKind::Message {
+                        to: Target::Room(&r.name),
+                        kind: item.kind,
+                        text: &batch.text[item.text.clone()],
+                        tags: &batch.text[item.tags.clone()],
+                    },
+                };
+                format.render(&event, Role::Other, None, out);
+            }
+        };
+        let mut rendered = Rendered::default();
+        for &member in &r.members {
+            if member == sender {
+                continue;
+            }
+            let format = self.formats[member.0];
+            let bytes = rendered.get(format, None, |out| render_all(format, out));
+            if !bytes.is_empty() {
+                self.io.send_shared(member.conn(), bytes);
+            }
+        }
+        self.batch.items.clear();
+        self.batch.text.clear();
+    }
+
+    fn deliver(&mut self, core: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
+        let mut rendered = Rendered::default();
+        let mut personal = Vec::new();
+        for &recipient in to.sessions {
+            if Some(recipient) == to.except {
+                continue;
+            }
+            let format = self.formats[recipient.0];
+            let role = if recipient == event.actor {
+                Role::Actor
+            } else if Some(recipient) == event.subject {
+                Role::Subject
+            } else {
+                Role::Other
+            };
+            // The line front-end reports a departure in the recipient's own
+            // room (the only one it is in).
+            let room = match (format, event.kind) {
+                (Format::Line, EventKind::Quit { .. }) => core
+                    .session(recipient)
+                    .and_then(|s| s.rooms.first().copied()),
+                _ => None,
+            };
+            let room_name = room.map(|id| core.room(id).name.as_str());
+            if format.is_personal(role) {
+                personal.clear();
+                format.render(event, role, room_name, &mut personal);
+                if !personal.is_empty() {
+                    self.io.send(recipient.conn(), &personal);
+                }
+                continue;
+            }
+            let bytes = rendered.get(format, room, |out| {
+                format.render(event, Role::Other, room_name, out)
+            });
+            if !bytes.is_empty() {
+                self.io.send_shared(recipient.conn(), bytes);
+            }
+        }
+    }
+
+    /// Sends `bytes` to `conn` (a reply to the client being served).
+    pub fn reply(&mut self, conn: ConnId, bytes: &[u8]) {
+        self.io.send(conn, bytes);
+    }
+}
+
+impl<I: Io> EventSink for Delivery<'_, I> {
+    fn handle_event(&mut self, core: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
+        if self.muted {
+            return;
+        }
+        if let EventKind::Message {
+            to: Target::Room(_),
+            kind,
+            text,
+            tags,
+        } = event.kind
+        {
+            let key = (event.rooms[0].room, event.actor);
+            if self.batch.key != Some(key) {
+                self.flush(core);
+                self.batch.key = Some(key);
+            }
+            self.batch.hold(event, kind, text, tags);
+            return;
+        }
+        self.flush(core);
+        self.deliver(core, event, to);
+    }
+}
+
+/// One event's bytes per format (and, where the wording depends on it,
+/// per room), rendered on first use.
+#[derive(Default)]
+struct Rendered {
+    entries: Vec<(Format, Option<RoomId>, Bytes)>,
+}
+
+impl Rendered {
+    fn get(
+        &mut self,
+        format: Format,
+        room: Option<RoomId>,
+        render: impl FnOnce(&mut Vec<u8>),
+    ) -> &Bytes {
+        let i = match self
+            .entries
+            .iter()
+            .position(|(f, r, _)| *f == format && *r == room)
+        {
+            Some(i) => i,
+            None => {
+                let mut out = Vec::new();
+                render(&mut out);
+                self.entries.push((format, room, Bytes::from(out)));
+                self.entries.len() - 1
+            }
+        };
+        &self.entries[i].2
+    }
+}

@@ -1,0 +1,570 @@
+//! One IRC client: registration (`CAP`, `PASS`, `NICK`, `USER`), IRCv3
+//! capabilities, keep-alive pings, and the dispatch of its commands.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use crate::chat::chat_service::{Ctx, Leaving};
+use crate::chat::core::{ChatError, Registration};
+use crate::chat::delivery::Format;
+use crate::chat::irc::irc_message::IrcMessage;
+use crate::chat::irc::irc_render::{IrcTags, MAX_LINE};
+use crate::chat::irc::numeric::*;
+use crate::chat::line_codec::Frame;
+use crate::chat::names::validate_nick;
+use crate::{CloseReason, Io};
+
+/// Host shown for IRC clients (`nick!user@host`): the front-end, never
+/// the address.
+pub const HOST: &str = "irc";
+
+/// The server's name and version, as `002`/`004` give them.
+pub const VERSION: &str = concat!("switchboard-", env!("CARGO_PKG_VERSION"));
+
+/// Longest tags section a client may send, `@` and space included
+/// (IRCv3 message-tags: 4094 bytes of client tags).
+const MAX_TAGS: usize = 4096;
+
+/// Longest topic, away message, kick or part reason (`TOPICLEN`, ...).
+pub const TEXT_LEN: usize = 390;
+
+/// The IRC front-end's settings.
+#[derive(Clone, Debug)]
+pub struct IrcConfig {
+    /// The server's name in numerics and `PONG`.
+    pub server_name: String,
+    /// `NETWORK=` in `ISUPPORT`.
+    pub network: String,
+    /// Required with `PASS` before registering, if set.
+    pub password: Option<String>,
+    /// Message of the day, one entry per line; empty: `422`.
+    pub motd: Vec<String>,
+    /// A client silent this long is sent a `PING`.
+    pub ping_interval: Duration,
+    /// A `PING` unanswered this long ends the session ("Ping timeout").
+    /// An unregistered client has `ping_interval` to register.
+    pub ping_timeout: Duration,
+}
+
+impl Default for IrcConfig {
+    fn default() -> Self {
+        IrcConfig {
+            server_name: "switchboard.local".to_string(),
+            network: "switchboard".to_string(),
+            password: None,
+            motd: [
+                "Welcome to switchboard.",
+                "Its rooms are shared with nc and telnet users on the line port",
+                "(8008 by default): #lobby is where everyone starts.",
+            ]
+            .map(str::to_string)
+            .to_vec(),
+            ping_interval: Duration::from_secs(90),
+            ping_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The IRCv3 capabilities switchboard offers, in `CAP LS` order.
+const CAPS: [&str; 5] = [
+    "cap-notify",
+    "echo-message",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+];
+
+/// The capabilities a client has enabled, by index into [`CAPS`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Caps([bool; CAPS.len()]);
+
+impl Caps {
+    pub(super) const ECHO_MESSAGE: usize = 1;
+    pub(super) const MESSAGE_TAGS: usize = 2;
+    const SERVER_TIME: usize = 4;
+
+    pub(super) fn has(&self, cap: usize) -> bool {
+        self.0[cap]
+    }
+
+    fn enabled(&self) -> String {
+        let on = CAPS.iter().zip(self.0).filter(|(_, on)| *on);
+        on.map(|(name, _)| *name).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// One IRC client's state.
+#[derive(Debug)]
+pub(crate) struct IrcConn {
+    peer: SocketAddr,
+    registered: bool,
+    /// Before registration: the nick and user asked for.
+    nick: Option<String>,
+    user: Option<(String, String)>,
+    pass_ok: bool,
+    /// `CAP LS` or `REQ` came before registration: wait for `CAP END`.
+    negotiating: bool,
+    pub(super) caps: Caps,
+    /// User mode `+i` (accepted; everyone is visible here regardless).
+    pub(super) invisible: bool,
+    connected: Instant,
+    /// When the client last sent anything.
+    last_heard: Instant,
+    /// When our unanswered `PING` went out.
+    ping_sent: Option<Instant>,
+}
+
+/// `now + d`, or far in the future where that overflows the clock.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+impl IrcConn {
+    /// Longest line framed: 4,096 bytes of tags and 510 of message.
+    pub const MAX_LINE: usize = MAX_TAGS + MAX_LINE - 2;
+
+    /// What an IRC client hears when the server is full.
+    pub const SERVER_FULL: &'static [u8] = b"ERROR :Server full, try again later\r\n";
+
+    /// What every IRC client hears when the server shuts down.
+    pub fn shutdown_notice(config: &IrcConfig) -> Vec<u8> {
+        let _ = config;
+        b"ERROR :shutdown server: the chat is closing, goodbye\r\n".to_vec()
+    }
+
+    /// A new client: it must register before anything else.
+    pub fn handle_connect<I: Io>(peer: SocketAddr, ctx: &mut Ctx<'_, I>) -> IrcConn {
+        let now = ctx.out.io.now();
+        ctx.server.unregistered += 1;
+        debug!(conn = %ctx.conn, %peer, "irc client connected");
+        ctx.out
+            .io
+            .set_timer(ctx.conn, later(now, ctx.config.irc.ping_interval));
+        IrcConn {
+            peer,
+            registered: false,
+            nick: None,
+            user: None,
+            pass_ok: false,
+            negotiating: false,
+            caps: Caps::default(),
+            invisible: false,
+            connected: now,
+            last_heard: now,
+            ping_sent: None,
+        }
+    }
+
+    /// Handles one line of input (or the report of an over-long one).
+    pub fn handle_frame<I: Io>(&mut self, frame: Frame, ctx: &mut Ctx<'_, I>) {
+        self.last_heard = ctx.out.io.now();
+        let too_long = |me: &Self, ctx: &mut Ctx<'_, I>| {
+            me.numeric(ctx, ERR_INPUTTOOLONG, &[], "Input line was too long")
+        };
+        let Ok(raw) = frame else {
+            return too_long(self, ctx);
+        };
+        let line = String::from_utf8_lossy(&raw);
+        let body = match line.strip_prefix('@') {
+            Some(tagged) => match tagged.split_once(' ') {
+                Some((tags, _)) if tags.len() + 2 > MAX_TAGS => return too_long(self, ctx),
+                Some((_, body)) => body,
+                None => "",
+            },
+            None => &line,
+        };
+        if body.len() > MAX_LINE - 2 {
+            return too_long(self, ctx);
+        }
+        let Ok(message) = IrcMessage::parse(&line) else {
+            return; // a blank line, or tags alone
+        };
+        let verb = upper(message.command);
+        if self.registered {
+            self.handle_command(&verb, &message, ctx);
+        } else {
+            self.handle_unregistered(&verb, &message, ctx);
+        }
+    }
+
+    fn handle_unregistered<I: Io>(&mut self, verb: &str, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        match verb {
+            "CAP" => self.cap(m, ctx),
+            "PASS" => match m.param(0) {
+                None => self.need_more_params(verb, ctx),
+                Some(given) => {
+                    let want = ctx.config.irc.password.as_deref();
+                    self.pass_ok = want.is_none_or(|want| want == given);
+                }
+            },
+            "NICK" => {
+                let Some(nick) = self.check_nick(m, ctx) else {
+                    return;
+                };
+                self.nick = Some(nick.to_string());
+                self.try_register(ctx);
+            }
+            "USER" => {
+                if m.params().len() < 4 {
+                    return self.need_more_params(verb, ctx);
+                }
+                let user: String = (m.params()[0].chars())
+                    .filter(|c| c.is_ascii_alphanumeric() || "_-.".contains(*c))
+                    .take(16)
+                    .collect();
+                let user = if user.is_empty() { "user".into() } else { user };
+                let realname = m.params()[3].chars().take(64).collect();
+                self.user = Some((format!("~{user}"), realname));
+                self.try_register(ctx);
+            }
+            "PING" => self.pong(m, ctx),
+            "PONG" => {}
+            "QUIT" => self.quit(m, ctx),
+            _ => self.numeric(ctx, ERR_NOTREGISTERED, &[], "You have not registered"),
+        }
+    }
+
+    /// The nick of a `NICK` command, if it is valid and free; otherwise
+    /// says why not.
+    pub(super) fn check_nick<'m, I: Io>(
+        &self,
+        m: &IrcMessage<'m>,
+        ctx: &mut Ctx<'_, I>,
+    ) -> Option<&'m str> {
+        let Some(nick) = m.param(0).filter(|n| !n.is_empty()) else {
+            self.numeric(ctx, ERR_NONICKNAMEGIVEN, &[], "No nickname given");
+            return None;
+        };
+        if validate_nick(nick).is_err() {
+            self.numeric(ctx, ERR_ERRONEUSNICKNAME, &[nick], "Erroneous nickname");
+            return None;
+        }
+        let owner = ctx.core.find_nick(nick);
+        if owner.is_some_and(|owner| owner != ctx.session()) {
+            self.numeric(
+                ctx,
+                ERR_NICKNAMEINUSE,
+                &[nick],
+                "Nickname is already in use",
+            );
+            return None;
+        }
+        Some(nick)
+    }
+
+    /// Registers the session once `NICK`, `USER` (and `CAP END`, if
+    /// negotiating) are in, then sends the welcome.
+    fn try_register<I: Io>(&mut self, ctx: &mut Ctx<'_, I>) {
+        if self.negotiating || self.nick.is_none() || self.user.is_none() {
+            return;
+        }
+        if ctx.config.irc.password.is_some() && !self.pass_ok {
+            self.numeric(ctx, ERR_PASSWDMISMATCH, &[], "Password incorrect");
+            ctx.reply_str("ERROR :Closing Link: (Password incorrect)\r\n");
+            return ctx.close(Leaving::Quit(None), CloseReason::Closed);
+        }
+        let nick = self.nick.take().expect("checked");
+        let (user, realname) = self.user.as_ref().expect("checked");
+        let registration = Registration {
+            nick: Some(&nick),
+            user,
+            host: HOST,
+            realname,
+        };
+        let now = ctx.now();
+        match ctx.core.register(ctx.session(), registration, now) {
+            Ok(_) => {}
+            Err(ChatError::NickTaken(_)) => {
+                return self.numeric(
+                    ctx,
+                    ERR_NICKNAMEINUSE,
+                    &[&nick],
+                    "Nickname is already in use",
+                )
+            }
+            Err(_) => {
+                return self.numeric(ctx, ERR_ERRONEUSNICKNAME, &[&nick], "Erroneous nickname")
+            }
+        }
+        self.registered = true;
+        ctx.server.unregistered -= 1;
+        ctx.server.max_sessions = ctx.server.max_sessions.max(ctx.core.session_count());
+        info!(conn = %ctx.conn, peer = %self.peer, %nick, front_end = "irc", "joined");
+        self.sync_format(ctx);
+        self.welcome(ctx);
+    }
+
+    /// `001`-`005`, `LUSERS`, `MOTD`.
+    fn welcome<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
+        let irc = &ctx.config.irc;
+        let session = ctx.core.session(ctx.session()).expect("registered");
+        let whole = format!("{}!{}@{}", session.nick, session.user, session.host);
+        let started = ctx.server.started.unwrap_or_default();
+        let lines = [
+            (
+                RPL_WELCOME,
+                vec![],
+                format!("Welcome to the {} IRC Network, {whole}", irc.network),
+            ),
+            (
+                RPL_YOURHOST,
+                vec![],
+                format!(
+                    "Your host is {}, running version {VERSION}",
+                    irc.server_name
+                ),
+            ),
+            (
+                RPL_CREATED,
+                vec![],
+                format!("This server was created {started}"),
+            ),
+        ];
+        for (code, params, text) in lines {
+            self.numeric(ctx, code, &params, &text);
+        }
+        let server = ctx.config.irc.server_name.clone();
+        self.numeric_params(ctx, RPL_MYINFO, &[&server, VERSION, "i", "not", "o"]);
+        let isupport = isupport(&ctx.config.irc.network);
+        for tokens in isupport.chunks(12) {
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            self.numeric(ctx, RPL_ISUPPORT, &tokens, "are supported by this server");
+        }
+        self.lusers(ctx);
+        self.motd(ctx);
+    }
+
+    /// `LUSERS`: users, unknown connections, rooms, this server.
+    pub(super) fn lusers<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
+        let users = ctx.core.session_count().to_string();
+        let max = ctx.server.max_sessions.to_string();
+        let text = format!("There are {users} users and 0 invisible on 1 servers");
+        self.numeric(ctx, RPL_LUSERCLIENT, &[], &text);
+        let unknown = ctx.server.unregistered;
+        if unknown > 0 {
+            let unknown = unknown.to_string();
+            self.numeric(ctx, RPL_LUSERUNKNOWN, &[&unknown], "unknown connection(s)");
+        }
+        let rooms = ctx.core.rooms().len().to_string();
+        self.numeric(ctx, RPL_LUSERCHANNELS, &[&rooms], "channels formed");
+        let text = format!("I have {users} clients and 0 servers");
+        self.numeric(ctx, RPL_LUSERME, &[], &text);
+        let text = format!("Current local users {users}, max {max}");
+        self.numeric(ctx, RPL_LOCALUSERS, &[&users, &max], &text);
+        let text = format!("Current global users {users}, max {max}");
+        self.numeric(ctx, RPL_GLOBALUSERS, &[&users, &max], &text);
+    }
+
+    /// `MOTD`, or `422` when there is none.
+    pub(super) fn motd<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
+        let irc = &ctx.config.irc;
+        if irc.motd.is_empty() {
+            return self.numeric(ctx, ERR_NOMOTD, &[], "MOTD File is missing");
+        }
+        let start = format!("- {} Message of the day - ", irc.server_name);
+        let lines: Vec<String> = irc.motd.iter().map(|l| format!("- {l}")).collect();
+        self.numeric(ctx, RPL_MOTDSTART, &[], &start);
+        for line in &lines {
+            self.numeric(ctx, RPL_MOTD, &[], line);
+        }
+        self.numeric(ctx, RPL_ENDOFMOTD, &[], "End of /MOTD command.");
+    }
+
+    /// `CAP LS|LIST|REQ|END`.
+    pub(super) fn cap<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let sub = upper(m.param(0).unwrap_or(""));
+        let nick = self.client_nick(ctx);
+        let server = &ctx.config.irc.server_name;
+        let reply = |what: &str, caps: &str| server_line(server, "CAP", &[&nick, what], Some(caps));
+        let line = match &*sub {
+            "LS" => {
+                self.negotiating |= !self.registered;
+                reply("LS", &CAPS.join(" "))
+            }
+            "LIST" => reply("LIST", &self.caps.enabled()),
+            "REQ" => {
+                self.negotiating |= !self.registered;
+                let asked = m.param(1).unwrap_or("").trim();
+                let mut caps = self.caps;
+                let known = asked.split_whitespace().all(|token| {
+                    let (on, name) = match token.strip_prefix('-') {
+                        Some(name) => (false, name),
+                        None => (true, token),
+                    };
+                    CAPS.iter()
+                        .position(|c| *c == name)
+                        .map(|i| caps.0[i] = on)
+                        .is_some()
+                });
+                if known {
+                    self.caps = caps;
+                    reply("ACK", asked)
+                } else {
+                    reply("NAK", asked)
+                }
+            }
+            "END" => {
+                self.negotiating = false;
+                self.try_register(ctx);
+                return;
+            }
+            _ => {
+                let sub = m.param(0).unwrap_or("");
+                return self.numeric(ctx, ERR_INVALIDCAPCMD, &[sub], "Invalid CAP command");
+            }
+        };
+        ctx.reply_str(&line);
+        if self.registered {
+            self.sync_format(ctx);
+        }
+    }
+
+    /// The format the client's capabilities call for.
+    pub(super) fn tags(&self) -> IrcTags {
+        IrcTags {
+            server_time: self.caps.has(Caps::SERVER_TIME),
+            message_tags: self.caps.has(Caps::MESSAGE_TAGS),
+        }
+    }
+
+    fn sync_format<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
+        ctx.out.formats[ctx.conn.0] = Format::Irc(self.tags());
+    }
+
+    /// `PING token` → `PONG`.
+    pub(super) fn pong<I: Io>(&self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(token) = m.param(0) else {
+            return self.numeric(ctx, ERR_NOORIGIN, &[], "No origin specified");
+        };
+        let server = &ctx.config.irc.server_name;
+        let line = server_line(server, "PONG", &[server], Some(token));
+        ctx.reply_str(&line);
+    }
+
+    /// `QUIT [:reason]`.
+    pub(super) fn quit<I: Io>(&self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let reason = m.param(0).filter(|r| !r.is_empty());
+        let why = reason.map_or_else(|| "Quit".to_string(), |r| format!("Quit: {r}"));
+        let line = source_line(
+            None,
+            "ERROR",
+            &[],
+            Some(&format!("Closing Link: {HOST} ({why})")),
+        );
+        ctx.reply_str(&line);
+        let reason = reason.map(|r| r.chars().take(TEXT_LEN).collect());
+        ctx.close(Leaving::Quit(reason), CloseReason::Closed);
+    }
+
+    /// Keep-alive: a client silent for the ping interval is sent a `PING`;
+    /// one that then stays silent for the ping timeout is disconnected, and
+    /// one that never registers is dropped after the ping interval.
+    pub fn handle_timer<I: Io>(&mut self, ctx: &mut Ctx<'_, I>) {
+        let now = ctx.out.io.now();
+        let (interval, timeout) = (ctx.config.irc.ping_interval, ctx.config.irc.ping_timeout);
+        if !self.registered && now >= later(self.connected, interval) {
+            debug!(conn = %ctx.conn, peer = %self.peer, "registration timed out");
+            ctx.reply_str("ERROR :Closing Link: (Registration timed out)\r\n");
+            return ctx.close(Leaving::Quit(None), CloseReason::IdleTimeout);
+        }
+        if let Some(sent) = self.ping_sent {
+            if self.last_heard < sent {
+                if now < later(sent, timeout) {
+                    return ctx.out.io.set_timer(ctx.conn, later(sent, timeout));
+                }
+                let silent = now.saturating_duration_since(self.last_heard);
+                let why = format!("Ping timeout: {} seconds", silent.as_secs());
+                ctx.reply_str(&format!("ERROR :Closing Link: {HOST} ({why})\r\n"));
+                return ctx.close(Leaving::PingTimeout(silent), CloseReason::IdleTimeout);
+            }
+            self.ping_sent = None;
+        }
+        let due = later(self.last_heard, interval);
+        if now >= due {
+            let server = &ctx.config.irc.server_name;
+            let line = source_line(None, "PING", &[], Some(server));
+            ctx.reply_str(&line);
+            self.ping_sent = Some(now);
+            return ctx.out.io.set_timer(ctx.conn, later(now, timeout));
+        }
+        let due = if self.registered {
+            due
+        } else {
+            due.min(later(self.connected, interval))
+        };
+        ctx.out.io.set_timer(ctx.conn, due);
+    }
+
+    /// The client's nick in replies: `*` before it has one.
+    pub(super) fn client_nick<I: Io>(&self, ctx: &Ctx<'_, I>) -> String {
+        match ctx.core.session(ctx.session()) {
+            Some(session) => session.nick.clone(),
+            None => self.nick.clone().unwrap_or_else(|| "*".to_string()),
+        }
+    }
+
+    /// Sends numeric `code` with `params` after the client's nick, and
+    /// `text` as the trailing parameter.
+    pub(super) fn numeric<I: Io>(
+        &self,
+        ctx: &mut Ctx<'_, I>,
+        code: &str,
+        params: &[&str],
+        text: &str,
+    ) {
+        let nick = self.client_nick(ctx);
+        let mut all = Vec::with_capacity(params.len() + 1);
+        all.push(nick.as_str());
+        all.extend_from_slice(params);
+        let line = server_line(&ctx.config.irc.server_name, code, &all, Some(text));
+        ctx.reply_str(&line);
+    }
+
+    /// A numeric whose parameters are all middle ones.
+    pub(super) fn numeric_params<I: Io>(&self, ctx: &mut Ctx<'_, I>, code: &str, params: &[&str]) {
+        let nick = self.client_nick(ctx);
+        let mut all = vec![nick.as_str()];
+        all.extend_from_slice(params);
+        let line = server_line(&ctx.config.irc.server_name, code, &all, None);
+        ctx.reply_str(&line);
+    }
+
+    pub(super) fn need_more_params<I: Io>(&self, verb: &str, ctx: &mut Ctx<'_, I>) {
+        self.numeric(ctx, ERR_NEEDMOREPARAMS, &[verb], "Not enough parameters");
+    }
+}
+
+/// The command in upper case (clients may send any case).
+pub(super) fn upper(command: &str) -> Cow<'_, str> {
+    if command.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(command.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(command)
+    }
+}
+
+/// The `ISUPPORT` tokens: only what switchboard does.
+fn isupport(network: &str) -> Vec<String> {
+    let len = crate::chat::MAX_NAME;
+    [
+        format!("AWAYLEN={TEXT_LEN}"),
+        "CASEMAPPING=ascii".to_string(),
+        "CHANMODES=,,,nt".to_string(),
+        format!("CHANNELLEN={}", len + 1),
+        "CHANTYPES=#".to_string(),
+        format!("KICKLEN={TEXT_LEN}"),
+        format!("NETWORK={network}"),
+        format!("NICKLEN={len}"),
+        "PREFIX=(o)@".to_string(),
+        format!(
+            "TARGMAX=JOIN:,KICK:{max},NAMES:,NOTICE:{max},PART:,PRIVMSG:{max},TAGMSG:{max},WHOIS:1",
+            max = super::MAX_TARGETS
+        ),
+        format!("TOPICLEN={TEXT_LEN}"),
+    ]
+    .to_vec()
+}
