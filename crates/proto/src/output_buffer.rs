@@ -19,6 +19,10 @@ pub struct OutputBuffer {
     chunks: VecDeque<Bytes>,
     /// Where small pushes are copied to, after every chunk in `chunks`.
     tail: BytesMut,
+    /// The most `tail` has held since it was last emptied: its allocation,
+    /// near enough (`BytesMut::capacity` counts only what lies past the
+    /// bytes already consumed, which is nothing once all were).
+    tail_high: usize,
     len: usize,
 }
 
@@ -32,8 +36,9 @@ impl OutputBuffer {
     /// covers far more bytes than a socket send buffer takes at once).
     pub const MAX_IOVECS: usize = 64;
     /// An emptied tail keeps its allocation only up to this size, so that a
-    /// burst does not pin memory on an idle connection.
-    pub const KEEP_CAPACITY: usize = 16 * 1024;
+    /// burst (a long reply, a join storm) does not pin memory on an idle
+    /// connection for the rest of its life.
+    pub const KEEP_CAPACITY: usize = 4 * 1024;
 
     /// An empty buffer; allocates nothing until the first push.
     pub fn new() -> Self {
@@ -53,6 +58,7 @@ impl OutputBuffer {
     /// Queues a copy of `data`.
     pub fn push_slice(&mut self, data: &[u8]) {
         self.tail.extend_from_slice(data);
+        self.tail_high = self.tail_high.max(self.tail.len());
         self.len += data.len();
     }
 
@@ -116,8 +122,9 @@ impl OutputBuffer {
             n -= front.len();
             self.chunks.pop_front();
         }
-        if self.len == 0 && self.tail.capacity() > Self::KEEP_CAPACITY {
+        if self.len == 0 && self.tail_high > Self::KEEP_CAPACITY {
             self.tail = BytesMut::new();
+            self.tail_high = 0;
         }
     }
 
@@ -125,6 +132,7 @@ impl OutputBuffer {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.tail = BytesMut::new();
+        self.tail_high = 0;
         self.len = 0;
     }
 }
@@ -235,7 +243,19 @@ mod tests {
         let mut w = trickle(usize::MAX);
         out.write_to(&mut w).unwrap();
         assert!(out.is_empty());
+        // The next push gets a small allocation, not the drained megabyte
+        // back (which BytesMut would reclaim, reporting capacity 0 till then).
+        out.push_slice(b"x");
         assert!(out.tail.capacity() <= OutputBuffer::KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn small_tail_is_kept_for_reuse() {
+        let mut out = OutputBuffer::new();
+        out.push_slice(&[0u8; 1000]);
+        out.write_to(&mut trickle(usize::MAX)).unwrap();
+        out.push_slice(b"x");
+        assert!(out.tail.capacity() >= 1000, "reused, not reallocated");
     }
 
     #[test]
