@@ -339,7 +339,9 @@ impl Service for ChatService {
     fn handle_timer(&mut self, conn: ConnId, io: &mut impl Io) {
         self.with_conn(conn, io, |c, ctx| {
             if let Client::Irc(irc) = &mut c.client {
-                irc.handle_timer(ctx);
+                // Input held back by the rate limit is a client that talks
+                // (its PONG may be in there), not a silent one.
+                irc.handle_timer(!c.pending.is_empty(), ctx);
             }
         });
     }

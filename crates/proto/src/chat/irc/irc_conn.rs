@@ -463,8 +463,13 @@ impl IrcConn {
     /// Keep-alive: a client silent for the ping interval is sent a `PING`;
     /// one that then stays silent for the ping timeout is disconnected, and
     /// one that never registers is dropped after the ping interval.
-    pub fn handle_timer<I: Io>(&mut self, ctx: &mut Ctx<'_, I>) {
+    /// `holding_input`: lines of the client's are waiting for the rate
+    /// limit, so it is not silent.
+    pub fn handle_timer<I: Io>(&mut self, holding_input: bool, ctx: &mut Ctx<'_, I>) {
         let now = ctx.out.io.now();
+        if holding_input {
+            self.last_heard = now;
+        }
         let (interval, timeout) = (ctx.config.irc.ping_interval, ctx.config.irc.ping_timeout);
         if !self.registered && now >= later(self.connected, interval) {
             debug!(conn = %ctx.conn, peer = %self.peer, "registration timed out");

@@ -1,0 +1,309 @@
+//! The chat core on its own: commands in, events out, with no front-end
+//! and no wire. A recording sink stands in for the front-ends.
+
+use switchboard_proto::chat::core::{
+    ChatCore, ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget,
+    QuitReason, Recipients, Registration, RoomMode, SessionId, Timestamp,
+};
+use switchboard_proto::CloseReason;
+
+/// One delivered event, reduced to what the tests look at.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    what: String,
+    actor: SessionId,
+    subject: Option<SessionId>,
+    /// (room name, seq) for each stamp.
+    stamps: Vec<(String, u64)>,
+    time: Timestamp,
+    /// Who gets it, sorted.
+    to: Vec<SessionId>,
+}
+
+#[derive(Default)]
+struct Recorder(Vec<Seen>);
+
+impl EventSink for Recorder {
+    fn handle_event(&mut self, core: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
+        let what = match event.kind {
+            EventKind::Join { room, members } => format!("join {room} ({members})"),
+            EventKind::Part { room, reason } => format!("part {room} {reason:?}"),
+            EventKind::Message { to, kind, text, .. } => format!("{kind:?} {to:?} {text}"),
+            EventKind::Nick { new } => format!("nick {} -> {new}", event.from.nick),
+            EventKind::Quit { reason } => format!("quit {reason:?}"),
+            EventKind::Topic { room, text } => format!("topic {room} {text}"),
+            EventKind::Kick { room, nick, reason } => format!("kick {room} {nick} {reason}"),
+            EventKind::Op { room, nick, op } => format!("op {room} {nick} {op}"),
+            EventKind::RoomMode { room, mode, on } => format!("mode {room} {mode:?} {on}"),
+        };
+        let mut recipients: Vec<SessionId> = (to.sessions.iter().copied())
+            .filter(|&s| Some(s) != to.except)
+            .collect();
+        recipients.sort();
+        let stamps = (event.rooms.iter())
+            .map(|s| (core.room(s.room).name.clone(), s.seq))
+            .collect();
+        self.0.push(Seen {
+            what,
+            actor: event.actor,
+            subject: event.subject,
+            stamps,
+            time: event.time,
+            to: recipients,
+        });
+    }
+}
+
+const A: SessionId = SessionId(1);
+const B: SessionId = SessionId(2);
+const C: SessionId = SessionId(3);
+
+fn t(ms: u64) -> Timestamp {
+    Timestamp(1_767_225_600_000 + ms)
+}
+
+/// A core with sessions A (alice), B (bob), C (carol), all in #lobby.
+fn three() -> (ChatCore, Recorder) {
+    let mut core = ChatCore::new(&["#lobby"]);
+    let mut rec = Recorder::default();
+    for (id, nick) in [(A, "alice"), (B, "bob"), (C, "carol")] {
+        let reg = Registration {
+            nick: Some(nick),
+            user: "~u",
+            host: "test",
+            realname: nick,
+        };
+        core.register(id, reg, t(0)).unwrap();
+        core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
+            .unwrap();
+    }
+    rec.0.clear();
+    (core, rec)
+}
+
+fn lobby(core: &ChatCore) -> switchboard_proto::chat::core::RoomId {
+    core.find_room("#LOBBY").unwrap()
+}
+
+#[test]
+fn every_room_event_carries_the_next_sequence_number_and_its_time() {
+    let (mut core, mut rec) = three();
+    let room = lobby(&core);
+    let say = |text| Command::Message {
+        to: MessageTarget::Room(room),
+        kind: MessageKind::Say,
+        text,
+        tags: "",
+    };
+    core.handle_command(A, say("one"), t(5), &mut rec).unwrap();
+    core.handle_command(B, say("two"), t(6), &mut rec).unwrap();
+    core.handle_command(C, Command::Part { room, reason: None }, t(7), &mut rec)
+        .unwrap();
+    let seqs: Vec<u64> = rec.0.iter().map(|s| s.stamps[0].1).collect();
+    // Three joins came first (1, 2, 3).
+    assert_eq!(seqs, [4, 5, 6]);
+    let times: Vec<Timestamp> = rec.0.iter().map(|s| s.time).collect();
+    assert_eq!(times, [t(5), t(6), t(7)]);
+    assert_eq!(
+        rec.0[0].to,
+        [B, C],
+        "a message goes to everyone but its sender"
+    );
+    assert_eq!(
+        rec.0[2].to,
+        [A, B, C],
+        "a part reaches the one who leaves too"
+    );
+    assert_eq!(core.room(room).members.len(), 2);
+}
+
+#[test]
+fn a_nick_change_reaches_everyone_in_any_shared_room_once() {
+    let (mut core, mut rec) = three();
+    core.handle_command(A, Command::Join("#side"), t(1), &mut rec)
+        .unwrap();
+    core.handle_command(B, Command::Join("#side"), t(1), &mut rec)
+        .unwrap();
+    rec.0.clear();
+    core.handle_command(A, Command::Nick("Alicia"), t(2), &mut rec)
+        .unwrap();
+    let seen = &rec.0[0];
+    assert_eq!(seen.what, "nick alice -> Alicia");
+    assert_eq!(seen.to, [A, B, C], "B shares two rooms but hears it once");
+    let mut stamps = seen.stamps.clone();
+    stamps.sort();
+    assert_eq!(stamps, [("#lobby".into(), 4), ("#side".into(), 3)]);
+    assert_eq!(core.find_nick("ALICIA"), Some(A));
+    assert_eq!(core.find_nick("alice"), None, "the old nick is free");
+}
+
+#[test]
+fn nicks_are_unique_ignoring_case_and_follow_one_rule() {
+    let (mut core, mut rec) = three();
+    assert_eq!(
+        core.handle_command(B, Command::Nick("ALICE"), t(1), &mut rec),
+        Err(ChatError::NickTaken("ALICE".into()))
+    );
+    assert_eq!(
+        core.handle_command(B, Command::Nick("b@d"), t(1), &mut rec),
+        Err(ChatError::BadNick("b@d".into()))
+    );
+    let reg = Registration {
+        nick: Some("Bob"),
+        user: "~u",
+        host: "test",
+        realname: "",
+    };
+    assert!(matches!(
+        core.register(SessionId(9), reg, t(1)),
+        Err(ChatError::NickTaken(_))
+    ));
+    let guest = Registration { nick: None, ..reg };
+    let nick = core
+        .register(SessionId(9), guest, t(1))
+        .unwrap()
+        .nick
+        .clone();
+    assert_eq!(nick, "guest1");
+    assert!(rec.0.is_empty(), "refused commands change nothing");
+}
+
+#[test]
+fn the_first_member_is_operator_and_operators_rule_the_room() {
+    let (mut core, mut rec) = three();
+    let room = lobby(&core);
+    assert!(core.room(room).is_op(A) && !core.room(room).is_op(B));
+    let topic = |text| Command::Topic { room, text };
+    assert_eq!(
+        core.handle_command(B, topic("mine"), t(1), &mut rec),
+        Err(ChatError::NotOperator("#lobby".into()))
+    );
+    let op = |nick, op| Command::Op { room, nick, op };
+    core.handle_command(A, op("bob", true), t(2), &mut rec)
+        .unwrap();
+    assert_eq!((rec.0[0].actor, rec.0[0].subject), (A, Some(B)));
+    core.handle_command(B, topic("bob's now"), t(3), &mut rec)
+        .unwrap();
+    assert_eq!(core.room(room).topic.as_ref().unwrap().set_by, "bob");
+    // Giving what is already given is no event.
+    core.handle_command(A, op("BOB", true), t(4), &mut rec)
+        .unwrap();
+    assert_eq!(rec.0.len(), 2);
+    let kick = Command::Kick {
+        room,
+        nick: "carol",
+        reason: "out",
+    };
+    core.handle_command(B, kick, t(5), &mut rec).unwrap();
+    assert_eq!(rec.0[2].to, [A, B, C], "the kicked member is told too");
+    assert!(!core.room(room).has_member(C));
+    assert!(core.session(C).unwrap().rooms.is_empty());
+    let again = Command::Kick {
+        room,
+        nick: "carol",
+        reason: "",
+    };
+    assert_eq!(
+        core.handle_command(B, again, t(6), &mut rec),
+        Err(ChatError::TheyAreNotInRoom {
+            nick: "carol".into(),
+            room: "#lobby".into()
+        })
+    );
+    let mode = Command::RoomMode {
+        room,
+        mode: RoomMode::TopicOpsOnly,
+        on: false,
+    };
+    assert_eq!(
+        core.handle_command(C, mode, t(7), &mut rec),
+        Err(ChatError::NotInRoom("#lobby".into()))
+    );
+    core.handle_command(A, mode, t(7), &mut rec).unwrap();
+    assert!(!core.room(room).topic_ops_only);
+}
+
+#[test]
+fn outsiders_may_not_send_to_a_room_unless_it_allows_it() {
+    let (mut core, mut rec) = three();
+    let room = lobby(&core);
+    core.handle_command(C, Command::Part { room, reason: None }, t(1), &mut rec)
+        .unwrap();
+    let say = Command::Message {
+        to: MessageTarget::Room(room),
+        kind: MessageKind::Say,
+        text: "let me in",
+        tags: "",
+    };
+    assert_eq!(
+        core.handle_command(C, say, t(2), &mut rec),
+        Err(ChatError::CannotSendToRoom("#lobby".into()))
+    );
+    let open = Command::RoomMode {
+        room,
+        mode: RoomMode::NoExternal,
+        on: false,
+    };
+    core.handle_command(A, open, t(3), &mut rec).unwrap();
+    rec.0.clear();
+    core.handle_command(C, say, t(4), &mut rec).unwrap();
+    assert_eq!(rec.0[0].to, [A, B]);
+}
+
+#[test]
+fn a_quit_is_told_to_everyone_sharing_a_room_and_frees_everything() {
+    let (mut core, mut rec) = three();
+    core.handle_command(C, Command::Join("#side"), t(1), &mut rec)
+        .unwrap();
+    rec.0.clear();
+    core.quit(C, QuitReason::Closed(CloseReason::Reset), t(2), &mut rec);
+    assert_eq!(rec.0.len(), 1);
+    assert_eq!(rec.0[0].to, [A, B], "not the one who left");
+    assert_eq!(rec.0[0].stamps.len(), 2, "an event in both rooms");
+    assert_eq!(core.find_room("#side"), None, "the emptied room is gone");
+    assert_eq!(core.find_nick("carol"), None);
+    assert_eq!(core.session_count(), 2);
+    // Quitting twice is harmless.
+    core.quit(C, QuitReason::Quit(None), t(3), &mut rec);
+    assert_eq!(rec.0.len(), 1);
+}
+
+#[test]
+fn private_messages_go_to_one_user_as_the_subject() {
+    let (mut core, mut rec) = three();
+    let msg = |nick| Command::Message {
+        to: MessageTarget::Nick(nick),
+        kind: MessageKind::Say,
+        text: "psst",
+        tags: "",
+    };
+    core.handle_command(A, msg("CAROL"), t(1), &mut rec)
+        .unwrap();
+    assert_eq!((rec.0[0].to.clone(), rec.0[0].subject), (vec![C], Some(C)));
+    assert!(rec.0[0].stamps.is_empty(), "no room's history");
+    assert_eq!(
+        core.handle_command(A, msg("dave"), t(1), &mut rec),
+        Err(ChatError::NoSuchNick("dave".into()))
+    );
+    core.handle_command(C, Command::Away(Some("lunch")), t(2), &mut rec)
+        .unwrap();
+    assert_eq!(core.session(C).unwrap().away.as_deref(), Some("lunch"));
+}
+
+#[test]
+fn rooms_keep_their_first_spelling_and_joins_twice_are_refused() {
+    let (mut core, mut rec) = three();
+    core.handle_command(A, Command::Join("Rust"), t(1), &mut rec)
+        .unwrap();
+    core.handle_command(B, Command::Join("#RUST"), t(1), &mut rec)
+        .unwrap();
+    assert_eq!(rec.0[1].what, "join #Rust (2)");
+    assert_eq!(
+        core.handle_command(B, Command::Join("#rust"), t(1), &mut rec),
+        Err(ChatError::AlreadyInRoom("#Rust".into()))
+    );
+    assert_eq!(
+        core.handle_command(B, Command::Join("#bad room"), t(1), &mut rec),
+        Err(ChatError::BadRoom("#bad room".into()))
+    );
+}

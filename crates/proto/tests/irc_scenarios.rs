@@ -1,0 +1,328 @@
+//! The IRC front-end in memory, beside line clients: stepped time makes
+//! pings and timeouts exact. (Every command and numeric is also covered
+//! over real sockets in crates/switchboard/tests/irc_cli.rs.)
+
+use std::time::Duration;
+
+use switchboard_proto::chat::RateLimit;
+use switchboard_proto::testing::Harness;
+use switchboard_proto::{ChatConfig, ChatService, ConnId, FrontEnd};
+
+fn chat(config: ChatConfig) -> Harness<ChatService> {
+    Harness::new(ChatService::new(config))
+}
+
+fn unlimited() -> ChatConfig {
+    ChatConfig {
+        rate_limit: None,
+        ..ChatConfig::default()
+    }
+}
+
+fn send(h: &mut Harness<ChatService>, conn: ConnId, lines: &[&str]) {
+    let input: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+    h.input(conn, input.as_bytes());
+}
+
+/// An IRC client registered as `nick` and in #lobby, its greeting read.
+fn irc_in_lobby(h: &mut Harness<ChatService>, nick: &str) -> ConnId {
+    let c = h.connect_to(FrontEnd::Irc);
+    send(
+        h,
+        c,
+        &[
+            &format!("NICK {nick}"),
+            "USER u 0 * :Real Name",
+            "JOIN #lobby",
+        ],
+    );
+    let greeting = h.lines(c);
+    assert!(greeting.iter().any(|l| l.contains(" 001 ")), "{greeting:?}");
+    assert!(greeting.iter().any(|l| l.contains(" 366 ")), "{greeting:?}");
+    c
+}
+
+/// A line client in #lobby, its welcome read; returns it and its nick.
+fn line_in_lobby(h: &mut Harness<ChatService>) -> (ConnId, String) {
+    let c = h.connect();
+    let welcome = h.lines(c).remove(0);
+    let nick = welcome["*** welcome to switchboard, ".len()..]
+        .split('!')
+        .next()
+        .unwrap()
+        .to_string();
+    (c, nick)
+}
+
+#[test]
+fn registration_waits_for_cap_end_and_the_welcome_is_complete() {
+    let mut h = chat(unlimited());
+    let c = h.connect_to(FrontEnd::Irc);
+    send(
+        &mut h,
+        c,
+        &["CAP LS 302", "NICK alice", "USER al 0 * :Alice"],
+    );
+    assert_eq!(
+        h.lines(c),
+        [":switchboard.local CAP * LS :cap-notify echo-message message-tags multi-prefix server-time"]
+    );
+    send(&mut h, c, &["CAP REQ :server-time bogus"]);
+    assert_eq!(
+        h.lines(c),
+        [":switchboard.local CAP alice NAK :server-time bogus"]
+    );
+    send(&mut h, c, &["CAP REQ :server-time echo-message", "CAP END"]);
+    let welcome = h.lines(c);
+    assert_eq!(
+        welcome[0],
+        ":switchboard.local CAP alice ACK :server-time echo-message"
+    );
+    let codes: Vec<&str> = (welcome[1..].iter())
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "001", "002", "003", "004", "005", "251", "254", "255", "265", "266", "375", "372",
+            "372", "372", "376"
+        ]
+    );
+    assert_eq!(
+        welcome[1],
+        ":switchboard.local 001 alice :Welcome to the switchboard IRC Network, alice!~al@irc"
+    );
+    for token in [
+        "CASEMAPPING=ascii",
+        "CHANTYPES=#",
+        "NICKLEN=32",
+        "CHANNELLEN=33",
+        "TOPICLEN=390",
+        "NETWORK=switchboard",
+        "PREFIX=(o)@",
+        "CHANMODES=,,,nt",
+    ] {
+        assert!(
+            welcome[5].contains(&format!(" {token} ")),
+            "{token} in {}",
+            welcome[5]
+        );
+    }
+}
+
+#[test]
+fn line_and_irc_clients_share_a_room_each_in_its_own_words() {
+    let mut h = chat(unlimited());
+    let (line, guest) = line_in_lobby(&mut h);
+    let irc = irc_in_lobby(&mut h, "alice");
+    assert_eq!(h.lines(line), ["*** alice joined #lobby"]);
+    // Three lines in one read go out as one batch, in order, in both words.
+    h.input(line, b"one\ntwo\n/me three\n");
+    let from = format!(":{guest}!~guest@line");
+    assert_eq!(
+        h.lines(irc),
+        [
+            format!("{from} PRIVMSG #lobby :one"),
+            format!("{from} PRIVMSG #lobby :two"),
+            format!("{from} PRIVMSG #lobby :\x01ACTION three\x01"),
+        ]
+    );
+    send(
+        &mut h,
+        irc,
+        &["PRIVMSG #lobby :hi", "PRIVMSG #lobby :\x01ACTION waves\x01"],
+    );
+    assert_eq!(h.lines(line), ["<alice> hi", "* alice waves"]);
+    h.input(line, b"/nick bob\n");
+    assert_eq!(h.lines(line), ["*** you are now known as bob"]);
+    assert_eq!(h.lines(irc), [format!("{from} NICK bob")]);
+    send(&mut h, irc, &["NICK alicia", "PART #lobby :later"]);
+    assert_eq!(
+        h.lines(line),
+        [
+            "*** alice is now known as alicia",
+            "*** alicia left #lobby (later)"
+        ]
+    );
+    assert_eq!(
+        h.lines(irc),
+        [
+            ":alice!~u@irc NICK alicia",
+            ":alicia!~u@irc PART #lobby :later"
+        ]
+    );
+    send(&mut h, irc, &["JOIN #lobby", "QUIT :off now"]);
+    assert!(h.is_gone(irc));
+    assert_eq!(
+        h.lines(line),
+        [
+            "*** alicia joined #lobby",
+            "*** alicia left #lobby (quit: off now)"
+        ]
+    );
+    assert_eq!(h.io.sends_after_close, 0);
+}
+
+#[test]
+fn server_time_and_echo_message_change_only_their_clients_bytes() {
+    let mut h = chat(unlimited());
+    let (line, guest) = line_in_lobby(&mut h);
+    let plain = irc_in_lobby(&mut h, "plain");
+    let timed = h.connect_to(FrontEnd::Irc);
+    send(
+        &mut h,
+        timed,
+        &[
+            "CAP REQ :server-time echo-message",
+            "NICK timed",
+            "USER t 0 * :T",
+            "CAP END",
+            "JOIN #lobby",
+        ],
+    );
+    h.lines(timed);
+    h.lines(plain);
+    h.lines(line);
+    h.input(line, b"tick\n");
+    let from = format!(":{guest}!~guest@line");
+    assert_eq!(h.lines(plain), [format!("{from} PRIVMSG #lobby :tick")]);
+    assert_eq!(
+        h.lines(timed),
+        [format!(
+            "@time=2026-01-01T00:00:00.000Z {from} PRIVMSG #lobby :tick"
+        )]
+    );
+    send(&mut h, timed, &["PRIVMSG #lobby :tock"]);
+    assert_eq!(
+        h.lines(timed),
+        ["@time=2026-01-01T00:00:00.000Z :timed!~t@irc PRIVMSG #lobby :tock"],
+        "echo-message: the sender gets its own line"
+    );
+    assert_eq!(h.lines(plain), [":timed!~t@irc PRIVMSG #lobby :tock"]);
+    assert_eq!(h.lines(line), ["<timed> tock"]);
+}
+
+#[test]
+fn a_silent_client_is_pinged_then_timed_out_and_its_rooms_told() {
+    let mut h = chat(unlimited());
+    let (line, _) = line_in_lobby(&mut h);
+    let irc = irc_in_lobby(&mut h, "alice");
+    h.lines(line);
+    // Silent for the ping interval (90 s): a PING.
+    h.advance(Duration::from_secs(89));
+    assert!(h.lines(irc).is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.lines(irc), ["PING :switchboard.local"]);
+    // An answer (any line) keeps it: the next PING comes 90 s after it.
+    h.advance(Duration::from_secs(30));
+    send(&mut h, irc, &["PONG :switchboard.local"]);
+    h.advance(Duration::from_secs(89));
+    assert!(h.lines(irc).is_empty() && !h.is_gone(irc));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.lines(irc), ["PING :switchboard.local"]);
+    // No answer within the ping timeout (60 s): gone, and the room is told.
+    h.advance(Duration::from_secs(59));
+    assert!(!h.is_gone(irc));
+    h.advance(Duration::from_secs(1));
+    assert!(h.is_gone(irc));
+    assert_eq!(
+        h.lines(irc),
+        ["ERROR :Closing Link: irc (Ping timeout: 150 seconds)"]
+    );
+    assert_eq!(
+        h.lines(line),
+        ["*** alice left #lobby (ping timeout: 150 seconds)"]
+    );
+}
+
+#[test]
+fn a_client_that_never_registers_is_dropped_after_the_ping_interval() {
+    let mut h = chat(unlimited());
+    let c = h.connect_to(FrontEnd::Irc);
+    send(&mut h, c, &["NICK lurker"]);
+    h.advance(Duration::from_secs(60));
+    send(&mut h, c, &["PING :still here"]);
+    assert_eq!(
+        h.lines(c),
+        [":switchboard.local PONG switchboard.local :still here"]
+    );
+    h.advance(Duration::from_secs(30));
+    assert!(h.is_gone(c));
+    assert_eq!(
+        h.lines(c),
+        ["ERROR :Closing Link: (Registration timed out)"]
+    );
+    assert_eq!(h.service.client_count(), 0);
+}
+
+#[test]
+fn a_client_held_back_by_the_rate_limit_is_not_timed_out() {
+    // One line per 200 s after a burst of 4: a held line waits longer than
+    // the ping interval and timeout together (90 + 60 s).
+    let mut h = chat(ChatConfig {
+        rate_limit: Some(RateLimit {
+            burst: 4,
+            per_sec: 1.0 / 200.0,
+        }),
+        ..ChatConfig::default()
+    });
+    let (line, _) = line_in_lobby(&mut h);
+    let irc = irc_in_lobby(&mut h, "slowed"); // NICK, USER, JOIN: 3 tokens
+    h.lines(line);
+    send(&mut h, irc, &["PRIVMSG #lobby :one", "PRIVMSG #lobby :two"]);
+    assert_eq!(h.lines(line), ["<slowed> one"]);
+    h.advance(Duration::from_secs(190));
+    assert!(
+        !h.is_gone(irc),
+        "a client whose lines we hold is not silent"
+    );
+    assert!(h.lines(irc).is_empty(), "nor is it pinged");
+    h.advance(Duration::from_secs(20));
+    assert_eq!(h.lines(line), ["<slowed> two"], "nothing dropped");
+}
+
+#[test]
+fn line_clients_see_irc_channel_operations_in_words() {
+    let mut h = chat(unlimited());
+    let op = h.connect_to(FrontEnd::Irc);
+    send(&mut h, op, &["NICK op", "USER o 0 * :O", "JOIN #ops"]);
+    h.lines(op);
+    let (line, guest) = line_in_lobby(&mut h);
+    h.input(line, b"/join ops\n");
+    assert_eq!(h.lines(line), ["*** you are in #ops with 1 other"]);
+    send(
+        &mut h,
+        op,
+        &[
+            "TOPIC #ops :plans \x02bold\x02 \x0304red",
+            &format!("MODE #ops +o {guest}"),
+            "MODE #ops -t",
+            &format!("KICK #ops {guest} :enough"),
+        ],
+    );
+    assert_eq!(
+        h.lines(line),
+        [
+            "*** op set the topic of #ops: plans bold red".to_string(),
+            "*** op made you an operator of #ops".to_string(),
+            "*** op set #ops -t (no longer: only operators set the topic)".to_string(),
+            "*** you were kicked from #ops by op (enough); type /join ROOM to go on".to_string(),
+        ]
+    );
+    h.input(line, b"anyone?\n/who\n");
+    assert_eq!(
+        h.lines(line),
+        [
+            "*** you are not in a room; type /join ROOM",
+            "*** you are not in a room; type /join ROOM"
+        ]
+    );
+    h.input(line, b"/join ops\n");
+    assert_eq!(
+        h.lines(line),
+        [
+            "*** you are in #ops with 1 other",
+            "*** topic: plans bold red"
+        ]
+    );
+}
