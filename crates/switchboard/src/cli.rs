@@ -118,6 +118,16 @@ pub struct BenchChatArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub message: Option<String>,
 
+    /// A room mixing front-ends: this many of the clients (spread evenly,
+    /// senders included) speak IRC to --irc-addr instead and join #lobby,
+    /// where switchboard's line clients are.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "irc_addr")]
+    pub irc_clients: usize,
+
+    /// Where the --irc-clients connect (switchboard's IRC port).
+    #[arg(long, value_name = "ADDR")]
+    pub irc_addr: Option<SocketAddr>,
+
     #[command(flatten)]
     pub load: LoadArgs,
 }

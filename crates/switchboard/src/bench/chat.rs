@@ -22,6 +22,10 @@ use serde_json::json;
 use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::{BenchChatArgs, ChatPreset};
 
+/// Where switchboard's line clients are, and so where mixed-in IRC clients
+/// go (`--irc-clients`).
+const LOBBY: &str = "#lobby";
+
 /// Stragglers are waited for this long after the measured window.
 const DRAIN: Duration = Duration::from_secs(3);
 /// Per-client receive buffer: zeroed once, reused for every read.
@@ -42,25 +46,34 @@ struct Dialect {
 }
 
 impl Dialect {
+    /// IRC in channel `room`: register, join, PRIVMSG, answer PINGs.
+    fn irc(room: &str) -> Self {
+        Dialect {
+            hello: format!("NICK b{{id}}\r\nUSER b{{id}} 0 * :bench\r\nJOIN {room}\r\n"),
+            ready: " 366 ".to_string(),
+            message: format!("PRIVMSG {room} :{{payload}}"),
+            irc: true,
+        }
+    }
+
     fn new(args: &BenchChatArgs) -> Self {
-        let (hello, ready, message) = match args.preset {
-            ChatPreset::Switchboard => ("", "*** welcome", "{payload}"),
-            ChatPreset::Seed => ("", "", "{payload}"),
-            ChatPreset::Irc => (
-                "NICK b{id}\r\nUSER b{id} 0 * :bench\r\nJOIN #bench\r\n",
-                " 366 ",
-                "PRIVMSG #bench :{payload}",
-            ),
+        let plain = |ready: &str| Dialect {
+            hello: String::new(),
+            ready: ready.to_string(),
+            message: "{payload}".to_string(),
+            irc: false,
+        };
+        let preset = match args.preset {
+            ChatPreset::Switchboard => plain("*** welcome"),
+            ChatPreset::Seed => plain(""),
+            ChatPreset::Irc => Dialect::irc("#bench"),
         };
         let unescape = |s: &str| s.replace("\\r", "\r").replace("\\n", "\n");
         Dialect {
-            hello: args
-                .hello
-                .as_deref()
-                .map_or_else(|| hello.to_string(), unescape),
-            ready: args.ready.clone().unwrap_or_else(|| ready.to_string()),
-            message: args.message.clone().unwrap_or_else(|| message.to_string()),
-            irc: args.preset == ChatPreset::Irc,
+            hello: args.hello.as_deref().map_or(preset.hello, unescape),
+            ready: args.ready.clone().unwrap_or(preset.ready),
+            message: args.message.clone().unwrap_or(preset.message),
+            irc: preset.irc,
         }
     }
 }
@@ -110,6 +123,8 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 struct ChatConn {
     stream: TcpStream,
+    /// Index into `Run::dialects`: what this client speaks.
+    dialect: usize,
     /// Received bytes; `inbuf[..filled]` is not yet split into lines.
     inbuf: Box<[u8]>,
     filled: usize,
@@ -156,7 +171,8 @@ impl Accounts {
 
 struct Run<'a> {
     args: &'a BenchChatArgs,
-    dialect: Dialect,
+    /// The preset's dialect, then IRC in #lobby for `--irc-clients`.
+    dialects: [Dialect; 2],
     conns: Vec<ChatConn>,
     senders: Vec<Sender>,
     accounts: Accounts,
@@ -213,7 +229,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     let mut poll = Poll::new()?;
     let epoch = Instant::now();
     let mut run = Run {
-        dialect: Dialect::new(args),
+        dialects: [Dialect::new(args), Dialect::irc(LOBBY)],
         conns: Vec::with_capacity(args.clients),
         senders: Vec::new(),
         accounts: Accounts::default(),
@@ -306,24 +322,31 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
 impl Run<'_> {
     fn connect_all(&mut self, poll: &mut Poll) -> Result<()> {
         let args = &self.args;
-        let streams = Connector::new(args.addr, args.load.per_source, args.load.connect_window)
-            .connect_all(
-                poll,
-                args.clients,
-                Interest::READABLE | Interest::WRITABLE,
-                args.load.connect_timeout,
-            )?;
+        let mut connector =
+            Connector::new(args.addr, args.load.per_source, args.load.connect_window);
+        if let Some(irc) = args.irc_addr {
+            connector = connector.with_share(irc, args.irc_clients, args.clients);
+        }
+        let streams = connector.connect_all(
+            poll,
+            args.clients,
+            Interest::READABLE | Interest::WRITABLE,
+            args.load.connect_timeout,
+        )?;
         for (n, stream) in streams.into_iter().enumerate() {
+            let dialect = usize::from(connector.goes_elsewhere(n));
+            let d = &self.dialects[dialect];
             let mut conn = ChatConn {
                 stream,
+                dialect,
                 inbuf: vec![0; INBUF].into_boxed_slice(),
                 filled: 0,
                 out: Vec::new(),
-                ready: self.dialect.ready.is_empty(),
+                ready: d.ready.is_empty(),
                 synced: false,
                 dead: false,
             };
-            let hello = self.dialect.hello.replace("{id}", &n.to_string());
+            let hello = d.hello.replace("{id}", &n.to_string());
             queue(&mut conn, hello.as_bytes());
             flush(&mut conn).with_context(|| format!("greeting from client {n}"))?;
             self.conns.push(conn);
@@ -355,8 +378,11 @@ impl Run<'_> {
             // Client 0 repeats the sync line until everyone has seen one.
             if self.conns[0].ready && now >= next_sync {
                 next_sync = now + SYNC_EVERY;
-                let line = self.dialect.message.replace("{payload}", SYNC) + "\r\n";
                 let first = &mut self.conns[0];
+                let line = self.dialects[first.dialect]
+                    .message
+                    .replace("{payload}", SYNC)
+                    + "\r\n";
                 queue(first, line.as_bytes());
                 flush(first).context("client 0 sending the join check")?;
             }
@@ -415,8 +441,12 @@ impl Run<'_> {
                 if self.measuring {
                     self.accounts.sent += 1;
                 }
-                let line = self.dialect.message.replace("{payload}", &payload) + "\r\n";
-                queue(&mut self.conns[i], line.as_bytes());
+                let conn = &mut self.conns[i];
+                let line = self.dialects[conn.dialect]
+                    .message
+                    .replace("{payload}", &payload)
+                    + "\r\n";
+                queue(conn, line.as_bytes());
             }
             let conn = &mut self.conns[i];
             if !conn.dead && flush(conn).is_err() {
@@ -482,10 +512,11 @@ impl Run<'_> {
 
     fn handle_line(&mut self, index: usize, line: &[u8], now_us: u64) {
         let conn = &mut self.conns[index];
+        let dialect = &self.dialects[conn.dialect];
         if !conn.ready
             && line
-                .windows(self.dialect.ready.len())
-                .any(|w| w == self.dialect.ready.as_bytes())
+                .windows(dialect.ready.len())
+                .any(|w| w == dialect.ready.as_bytes())
         {
             conn.ready = true;
         }
@@ -493,7 +524,7 @@ impl Run<'_> {
             conn.synced = true;
             return;
         }
-        if self.dialect.irc && line.starts_with(b"PING") {
+        if dialect.irc && line.starts_with(b"PING") {
             let mut pong = b"PONG".to_vec();
             pong.extend_from_slice(&line[4..]);
             pong.extend_from_slice(b"\n");
@@ -549,6 +580,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             "preset": format!("{:?}", args.preset).to_lowercase(),
             "addr": args.addr.to_string(),
             "clients": args.clients,
+            "irc_clients": args.irc_clients,
             "senders": args.senders,
             "rate": args.rate,
             "window": args.window,

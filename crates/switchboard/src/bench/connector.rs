@@ -18,6 +18,9 @@ const SPARE_FDS: u64 = 32;
 #[derive(Clone, Copy, Debug)]
 pub struct Connector {
     target: SocketAddr,
+    /// Connections that go to another address instead: `(addr, k, n)`, k
+    /// of every n, spread evenly (see [`Connector::goes_elsewhere`]).
+    elsewhere: Option<(SocketAddr, usize, usize)>,
     /// Connections per source address before the next one is used.
     per_source: usize,
     /// Connects in progress at once (see `--connect-window`).
@@ -33,8 +36,30 @@ impl Connector {
     pub fn new(target: SocketAddr, per_source: Option<usize>, window: usize) -> Self {
         Connector {
             target,
+            elsewhere: None,
             per_source: per_source.unwrap_or_else(ephemeral_ports).max(1),
             window: window.max(1),
+        }
+    }
+
+    /// Sends `k` of the `n` connections to `addr` instead, spread evenly
+    /// (with k = n/2, every other one).
+    pub fn with_share(mut self, addr: SocketAddr, k: usize, n: usize) -> Self {
+        self.elsewhere = Some((addr, k.min(n), n.max(1)));
+        self
+    }
+
+    /// Whether connection `i` goes to the other address of
+    /// [`Connector::with_share`].
+    pub fn goes_elsewhere(&self, i: usize) -> bool {
+        self.elsewhere
+            .is_some_and(|(_, k, n)| (i + 1) * k / n > i * k / n)
+    }
+
+    fn target_of(&self, i: usize) -> SocketAddr {
+        match self.elsewhere {
+            Some((addr, ..)) if self.goes_elsewhere(i) => addr,
+            _ => self.target,
         }
     }
 
@@ -58,8 +83,9 @@ impl Connector {
 
     /// Starts a non-blocking connect for connection `n`.
     fn start(&self, n: usize) -> Result<TcpStream> {
+        let target = self.target_of(n);
         let socket = Socket::new(
-            Domain::for_address(self.target),
+            Domain::for_address(target),
             Type::STREAM,
             Some(Protocol::TCP),
         )?;
@@ -73,7 +99,7 @@ impl Connector {
                 .bind(&SockAddr::from(SocketAddr::new(ip, 0)))
                 .with_context(|| format!("binding connection {n} to {ip}"))?;
         }
-        match socket.connect(&self.target.into()) {
+        match socket.connect(&target.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e.into()),
@@ -120,7 +146,7 @@ impl Connector {
                 }
                 let stream = &mut streams[i];
                 if !is_connected(stream)
-                    .with_context(|| format!("connection {i} to {} failed", self.target))?
+                    .with_context(|| format!("connection {i} to {} failed", self.target_of(i)))?
                 {
                     continue; // spurious wake-up: still in progress
                 }
@@ -213,6 +239,19 @@ fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_of_connections_goes_elsewhere_evenly() {
+        let other = "127.0.0.1:7".parse().unwrap();
+        let half = Connector::new("127.0.0.1:9".parse().unwrap(), None, 1).with_share(other, 5, 10);
+        let picked: Vec<usize> = (0..10).filter(|&i| half.goes_elsewhere(i)).collect();
+        assert_eq!(picked, [1, 3, 5, 7, 9]);
+        assert_eq!(half.target_of(1), other);
+        let none = Connector::new(other, None, 1);
+        assert!(!(0..10).any(|i| none.goes_elsewhere(i)));
+        let all = none.with_share(other, 10, 10);
+        assert!((0..10).all(|i| all.goes_elsewhere(i)));
+    }
 
     #[test]
     fn sources_spread_over_loopback_addresses() {
