@@ -99,15 +99,15 @@ impl<'a> IrcMessage<'a> {
     }
 
     /// The tags as `(key, unescaped value)`; a tag without `=` has an empty
-    /// value. A key given twice yields both; the last one counts.
+    /// value. A key given twice yields both; the last one counts. A tag
+    /// without a key (`=value`, or nothing between two `;`) is skipped: it
+    /// names nothing, and written out again it could not be told from no
+    /// tag at all.
     pub fn tags(&self) -> impl Iterator<Item = (&'a str, Cow<'a, str>)> {
-        self.tags
-            .split(';')
-            .filter(|t| !t.is_empty())
-            .map(|tag| match tag.split_once('=') {
-                Some((key, value)) => (key, unescape_tag_value(value)),
-                None => (tag, Cow::Borrowed("")),
-            })
+        self.tags.split(';').filter_map(|tag| {
+            let (key, value) = tag.split_once('=').unwrap_or((tag, ""));
+            (!key.is_empty()).then(|| (key, unescape_tag_value(value)))
+        })
     }
 
     /// The client-only tags (`+name[=value]`), still escaped, joined by `;`
@@ -220,6 +220,13 @@ mod tests {
         let tags: Vec<(&str, String)> = m.tags().map(|(k, v)| (k, v.into_owned())).collect();
         assert_eq!(tags, [("a", "b c".to_string()), ("+d", String::new())]);
         assert_eq!(m.client_tags(), "+d");
+    }
+
+    #[test]
+    fn tags_without_a_key_are_skipped() {
+        let m = IrcMessage::parse("@=;a=1;;=x;b X").unwrap();
+        let tags: Vec<(&str, String)> = m.tags().map(|(k, v)| (k, v.into_owned())).collect();
+        assert_eq!(tags, [("a", "1".to_string()), ("b", String::new())]);
     }
 
     #[test]
