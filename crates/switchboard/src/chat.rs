@@ -33,6 +33,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
             ping_timeout: args.ping_timeout,
             ..IrcConfig::default()
         },
+        started: Some(std::time::SystemTime::now()),
     };
     let reactor_config = Config {
         coalesce: args.coalesce,

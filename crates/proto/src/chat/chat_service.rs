@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use tracing::{debug, info};
@@ -27,6 +27,9 @@ pub struct ChatConfig {
     pub rate_limit: Option<RateLimit>,
     /// The IRC front-end's settings.
     pub irc: IrcConfig,
+    /// When the server started (IRC's "This server was created"); unset,
+    /// when the first client arrived (the service has no clock of its own).
+    pub started: Option<SystemTime>,
 }
 
 impl Default for ChatConfig {
@@ -36,6 +39,7 @@ impl Default for ChatConfig {
             max_output: 1024 * 1024,
             rate_limit: Some(RateLimit::default()),
             irc: IrcConfig::default(),
+            started: None,
         }
     }
 }
@@ -53,13 +57,22 @@ pub enum FrontEnd {
     Irc,
 }
 
-/// How a client the service itself closed is to be announced.
+/// Why a front-end closes its client: how the departure is announced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Leaving {
     /// It asked to leave (`/quit`, `QUIT`), saying this if anything.
     Quit(Option<String>),
     /// It stopped answering pings for this long.
     PingTimeout(Duration),
+}
+
+impl Leaving {
+    fn reason(&self) -> QuitReason<'_> {
+        match self {
+            Leaving::Quit(text) => QuitReason::Quit(text.as_deref()),
+            Leaving::PingTimeout(after) => QuitReason::PingTimeout(after.as_secs()),
+        }
+    }
 }
 
 /// Server-wide facts the front-ends report (IRC's `LUSERS`, `003`).
@@ -88,7 +101,7 @@ pub(crate) struct Ctx<'a, I: Io> {
     /// Server-wide counters.
     pub server: &'a mut ServerState,
     /// Set when the front-end closes its connection.
-    leaving: &'a mut Option<Leaving>,
+    closing: &'a mut bool,
 }
 
 impl<I: Io> Ctx<'_, I> {
@@ -120,16 +133,25 @@ impl<I: Io> Ctx<'_, I> {
         self.out.reply(self.conn, text.as_bytes());
     }
 
-    /// Closes the connection once its output is sent; further input is
-    /// ignored, and its departure is announced as `leaving`.
+    /// Closes the connection once its output is sent, and ignores its
+    /// further input. A registered session ends now: its rooms are told,
+    /// as `leaving` says, and its nick is free at once, not when the
+    /// connection is finally gone (which can take the linger time).
     pub fn close(&mut self, leaving: Leaving, reason: CloseReason) {
-        *self.leaving = Some(leaving);
+        *self.closing = true;
         self.out.io.close(self.conn, reason);
+        let session = self.session();
+        if let Some(s) = self.core.session(session) {
+            info!(conn = %self.conn, nick = %s.nick, reason = ?leaving, "left");
+            let now = self.now();
+            self.core
+                .quit(session, leaving.reason(), now, &mut self.out);
+        }
     }
 
     /// Whether the connection is closing.
     pub fn is_leaving(&self) -> bool {
-        self.leaving.is_some()
+        *self.closing
     }
 }
 
@@ -148,7 +170,7 @@ struct Conn {
     /// while the rate limit holds reading paused.
     pending: Vec<u8>,
     /// The service closed it: ignore further input.
-    leaving: Option<Leaving>,
+    closing: bool,
 }
 
 /// The chat server, as a sans-IO state machine: a protocol-neutral
@@ -208,18 +230,18 @@ impl ChatService {
         let Some(Some(c)) = self.conns.get_mut(conn.0) else {
             return;
         };
-        let mut leaving = c.leaving.take();
+        let mut closing = c.closing;
         let mut ctx = Ctx {
             conn,
             core: &mut self.core,
             out: Delivery::new(io, &mut self.formats, &mut self.batch, false),
             config: &self.config,
             server: &mut self.server,
-            leaving: &mut leaving,
+            closing: &mut closing,
         };
         f(c, &mut ctx);
         ctx.out.flush(ctx.core);
-        c.leaving = leaving;
+        c.closing = closing;
     }
 
     /// Frames and handles `conn`'s pending input, one line at a time, while
@@ -288,16 +310,16 @@ impl Service for ChatService {
         }
         self.formats[conn.0] = format;
         self.clients += 1;
-        let started = Timestamp::from_system_time(io.system_time());
-        self.server.started.get_or_insert(started);
-        let mut leaving = None;
+        let started = self.config.started.unwrap_or_else(|| io.system_time());
+        (self.server.started).get_or_insert(Timestamp::from_system_time(started));
+        let mut closing = false;
         let mut ctx = Ctx {
             conn,
             core: &mut self.core,
             out: Delivery::new(io, &mut self.formats, &mut self.batch, false),
             config: &self.config,
             server: &mut self.server,
-            leaving: &mut leaving,
+            closing: &mut closing,
         };
         let client = match front_end {
             FrontEnd::Line => Client::Line(LineConn::handle_connect(peer, &mut ctx)),
@@ -314,7 +336,7 @@ impl Service for ChatService {
                 .rate_limit
                 .map(|limit| TokenBucket::new(limit, now)),
             pending: Vec::new(),
-            leaving,
+            closing,
         });
     }
 
@@ -322,7 +344,7 @@ impl Service for ChatService {
         let Some(Some(c)) = self.conns.get_mut(conn.0) else {
             return;
         };
-        if c.leaving.is_some() {
+        if c.closing {
             return;
         }
         match &mut c.client {
@@ -351,21 +373,21 @@ impl Service for ChatService {
             return;
         };
         self.clients -= 1;
+        if let Client::Irc(irc) = &c.client {
+            if !irc.is_registered() {
+                self.server.unregistered -= 1;
+                return debug!(%conn, %reason, "left before registering");
+            }
+        }
         let session = SessionId::from(conn);
         let Some(nick) = self.core.session(session).map(|s| s.nick.clone()) else {
-            // Never registered (an IRC client that did not finish).
-            self.server.unregistered -= 1;
-            return debug!(%conn, %reason, "left before registering");
+            return; // its front-end closed it and ended the session then
         };
         info!(%conn, %nick, %reason, "left");
-        let quit = match &c.leaving {
-            Some(Leaving::Quit(text)) => QuitReason::Quit(text.as_deref()),
-            Some(Leaving::PingTimeout(after)) => QuitReason::PingTimeout(after.as_secs()),
-            None => QuitReason::Closed(reason),
-        };
         let now = Timestamp::from_system_time(io.system_time());
         let mut out = Delivery::new(io, &mut self.formats, &mut self.batch, self.shutting_down);
-        self.core.quit(session, quit, now, &mut out);
+        self.core
+            .quit(session, QuitReason::Closed(reason), now, &mut out);
         out.flush(&self.core);
     }
 

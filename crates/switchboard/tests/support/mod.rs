@@ -67,6 +67,21 @@ impl Server {
         server
     }
 
+    /// The address of the `front_end` listener (`chat`, `irc`), from its
+    /// "FRONT_END listening on tcp ADDR" log line, waiting for it.
+    pub fn listening_addr(&mut self, front_end: &str) -> SocketAddr {
+        let needle = format!("{front_end} listening on tcp ");
+        let line = self.wait_for_log(&needle);
+        line.split(&needle)
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .expect("address in the log")
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -33,7 +33,11 @@ impl IrcConn {
         match verb {
             "PRIVMSG" => self.message(MessageKind::Say, verb, m, ctx),
             "NOTICE" => self.message(MessageKind::Notice, verb, m, ctx),
-            "TAGMSG" => self.message(MessageKind::Tags, verb, m, ctx),
+            // TAGMSG belongs to message-tags: a client without it has no
+            // use for it.
+            "TAGMSG" if self.caps.has(Caps::MESSAGE_TAGS) => {
+                self.message(MessageKind::Tags, verb, m, ctx)
+            }
             "JOIN" => self.join(m, ctx),
             "PART" => self.part(m, ctx),
             "TOPIC" => self.topic(m, ctx),
@@ -165,6 +169,9 @@ impl IrcConn {
         } else {
             Cow::Borrowed("")
         };
+        if kind == MessageKind::Tags && tags.is_empty() {
+            return; // nothing to relay
+        }
         for (i, target) in targets.split(',').enumerate() {
             if i == MAX_TARGETS {
                 if !quiet {
@@ -618,7 +625,11 @@ impl IrcConn {
             m.param(2).filter(|r| !r.is_empty()).unwrap_or(&me),
             TEXT_LEN,
         );
-        for nick in nicks.split(',').filter(|n| !n.is_empty()).take(MAX_TARGETS) {
+        for (i, nick) in nicks.split(',').filter(|n| !n.is_empty()).enumerate() {
+            if i == MAX_TARGETS {
+                self.numeric(ctx, ERR_TOOMANYTARGETS, &[nick], "Too many targets");
+                break;
+            }
             self.run(Command::Kick { room, nick, reason }, ctx);
         }
     }

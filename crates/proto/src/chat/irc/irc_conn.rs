@@ -82,6 +82,7 @@ const CAPS: [&str; 5] = [
 pub(super) struct Caps([bool; CAPS.len()]);
 
 impl Caps {
+    const CAP_NOTIFY: usize = 0;
     pub(super) const ECHO_MESSAGE: usize = 1;
     pub(super) const MESSAGE_TAGS: usize = 2;
     const SERVER_TIME: usize = 4;
@@ -107,6 +108,8 @@ pub(crate) struct IrcConn {
     pass_ok: bool,
     /// `CAP LS` or `REQ` came before registration: wait for `CAP END`.
     negotiating: bool,
+    /// `CAP LS 302` (or later): cap-notify is on and may not be turned off.
+    cap_302: bool,
     pub(super) caps: Caps,
     /// User mode `+i` (accepted; everyone is visible here regardless).
     pub(super) invisible: bool,
@@ -136,6 +139,11 @@ impl IrcConn {
         b"ERROR :shutdown server: the chat is closing, goodbye\r\n".to_vec()
     }
 
+    /// Whether the client has registered (and has a session in the core).
+    pub fn is_registered(&self) -> bool {
+        self.registered
+    }
+
     /// A new client: it must register before anything else.
     pub fn handle_connect<I: Io>(peer: SocketAddr, ctx: &mut Ctx<'_, I>) -> IrcConn {
         let now = ctx.out.io.now();
@@ -151,6 +159,7 @@ impl IrcConn {
             user: None,
             pass_ok: false,
             negotiating: false,
+            cap_302: false,
             caps: Caps::default(),
             invisible: false,
             connected: now,
@@ -383,6 +392,12 @@ impl IrcConn {
         let line = match &*sub {
             "LS" => {
                 self.negotiating |= !self.registered;
+                let version = m.param(1).and_then(|v| v.parse::<u32>().ok());
+                if version.is_some_and(|v| v >= 302) {
+                    // IRCv3: cap-notify is implied by 302, and stays on.
+                    self.cap_302 = true;
+                    self.caps.0[Caps::CAP_NOTIFY] = true;
+                }
                 reply("LS", &CAPS.join(" "))
             }
             "LIST" => reply("LIST", &self.caps.enabled()),
@@ -390,17 +405,19 @@ impl IrcConn {
                 self.negotiating |= !self.registered;
                 let asked = m.param(1).unwrap_or("").trim();
                 let mut caps = self.caps;
-                let known = asked.split_whitespace().all(|token| {
+                let cap_302 = self.cap_302;
+                let acceptable = asked.split_whitespace().all(|token| {
                     let (on, name) = match token.strip_prefix('-') {
                         Some(name) => (false, name),
                         None => (true, token),
                     };
-                    CAPS.iter()
-                        .position(|c| *c == name)
-                        .map(|i| caps.0[i] = on)
-                        .is_some()
+                    let Some(i) = CAPS.iter().position(|c| *c == name) else {
+                        return false;
+                    };
+                    caps.0[i] = on;
+                    on || !(cap_302 && i == Caps::CAP_NOTIFY)
                 });
-                if known {
+                if acceptable {
                     self.caps = caps;
                     reply("ACK", asked)
                 } else {
