@@ -127,6 +127,7 @@ measure() {
     server_log=$logdir/${kind}-${name}-$RANDOM.log
     # shellcheck disable=SC2206 # fields is a word list of key=value
     meta=(server_name="$name" round="$round" $fields)
+    server_bench_args=()
     start_server "$name" "$port" "$server_log"
     if ! wait_for_port "$server_pid" "$port"; then
         log "$name did not come up on port $port; skipping this run"
@@ -141,8 +142,8 @@ measure() {
     # has accepted it): about one SYN in seven is dropped and retried a
     # second later, so 500 connections take over a minute to open. That is
     # set-up, not measured time; allow for it.
-    local peer_args=()
-    [[ $name == python-seed ]] && peer_args=(--connect-window 1 --connect-timeout 300s)
+    local peer_args=("${server_bench_args[@]}")
+    [[ $name == python-seed ]] && peer_args+=(--connect-window 1 --connect-timeout 300s)
     log "round $round/$ROUNDS  $kind $fields  $name"
     bench_rc=0
     result=$(run_bench "$server_pid" \
@@ -182,10 +183,10 @@ summarize_results() {
 }
 
 # The chat protocol each server speaks, for `bench chat --preset`: any
-# build of switchboard speaks its own.
+# build of switchboard speaks its own (switchboard-irc: on its IRC port).
 preset_of() {
     case $1 in
-        ngircd) echo irc ;;
+        ngircd | switchboard-irc) echo irc ;;
         python-seed | tokio | tokio-nodelay) echo seed ;;
         *) echo switchboard ;;
     esac
@@ -206,6 +207,19 @@ run_chat_points() {
         done
     done
 }
+
+# irc_off BINARY: the flag that keeps a switchboard build from listening for
+# IRC on its default port 6667, for builds that have one (none before the
+# IRC front-end).
+irc_off() {
+    if "$1" chat --help 2>/dev/null | grep -q -- --no-irc; then
+        echo --no-irc
+    fi
+}
+
+# Extra `switchboard bench` arguments a script's start_server may set for
+# the run it started (a second port, say); reset before each start.
+server_bench_args=()
 
 # Per-run server stderr goes here, so a crash can be shown. On any exit,
 # also make sure no server of ours is left running.

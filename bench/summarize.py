@@ -2,13 +2,14 @@
 """Markdown summary of a bench/echo-compare.sh or bench/chat-compare.sh
 results file.
 
-Usage: bench/summarize.py bench/results/<script>-<timestamp>.jsonl
+Usage: bench/summarize.py [--baseline NAME] bench/results/<script>-<timestamp>.jsonl
 
 One row per point (echo: message size; chat: clients x senders and load) and
 server, over that point's runs: the median rate (min-max), median latency
 percentiles, median server CPU time per round trip or delivery (min-max), peak
 RSS, switchboard's median rate divided by this server's, and this server's
-median CPU cost divided by switchboard's (above 1: switchboard is cheaper). Failed runs, errors,
+median CPU cost divided by switchboard's (above 1: switchboard is cheaper); with
+--baseline NAME, the ratios are against that server instead. Failed runs, errors,
 corrupt echoes, losses and reordering are counted, never averaged in, and
 runs that other work on the machine disturbed are flagged.
 """
@@ -61,7 +62,7 @@ CHAT = {
 }
 
 
-def summarize(rows, kind):
+def summarize(rows, kind, baseline=BASELINE):
     # Keep first-seen order of points and servers (the script's run order).
     points = {}
     for r in rows:
@@ -81,14 +82,14 @@ def summarize(rows, kind):
     cpu_key, cpu_title, _, cpu_fmt = kind["cpu"]
     titles = [
         "server", kind["point_title"], "runs", f"{kind['rate_title']}, median (min–max)",
-        "p50 µs", "p99 µs", f"{cpu_title}, median (min–max)", "peak RSS",
-        "switchboard's rate ÷ this", "this CPU ÷ switchboard's", kind["faults_title"],
+        "p50 µs", "p99 µs", f"{cpu_title}, median (min–max)", "peak RSS, median (max)",
+        f"{baseline}'s rate ÷ this", f"this CPU ÷ {baseline}'s", kind["faults_title"],
     ]
     print("| " + " | ".join(titles) + " |")
     print("|" + "---|" * len(titles))
     for point in dict.fromkeys(p for p, _ in points):
-        base = median_rate(point, BASELINE)
-        base_cpu = cpu_values(ok(points.get((point, BASELINE), [])))
+        base = median_rate(point, baseline)
+        base_cpu = cpu_values(ok(points.get((point, baseline), [])))
         base_cpu = median(base_cpu) if base_cpu else None
         for (pt, name), runs in points.items():
             if pt != point:
@@ -122,7 +123,7 @@ def summarize(rows, kind):
                 f"{p99:,.0f}",
                 f"{cpu_fmt.format(median(cpu))} ({cpu_fmt.format(min(cpu))}–"
                 f"{cpu_fmt.format(max(cpu))})" if cpu else "–",
-                f"{max(rss) / 2**20:.1f} MiB" if rss else "–",
+                f"{median(rss) / 2**20:.1f} MiB ({max(rss) / 2**20:.1f})" if rss else "–",
                 f"{base / median(rates):.2f}×" if base else "–",
                 f"{median(cpu) / base_cpu:.2f}×" if cpu and base_cpu else "–",
                 health,
@@ -130,10 +131,10 @@ def summarize(rows, kind):
             print("| " + " | ".join(cells) + " |")
 
 
-def main(path):
+def main(path, baseline=BASELINE):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     chat = any(r.get("mode") == "chat" or "point" in r or "clients" in r for r in rows)
-    summarize(rows, CHAT if chat else ECHO)
+    summarize(rows, CHAT if chat else ECHO, baseline)
     busy = [r for r in rows if r.get("machine_other_busy", 0) > BUSY_WARN]
     if busy:
         worst = max(r["machine_other_busy"] for r in busy)
@@ -143,6 +144,10 @@ def main(path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    if len(args) == 3 and args[0] == "--baseline":
+        main(args[2], args[1])
+    elif len(args) == 1:
+        main(args[0])
+    else:
         sys.exit(__doc__)
-    main(sys.argv[1])

@@ -27,6 +27,17 @@ pub(crate) enum Format {
 }
 
 impl Format {
+    /// Distinct formats: line, and IRC with each combination of tags.
+    const COUNT: usize = 5;
+
+    /// A dense index, for rendering once per format.
+    fn slot(self) -> usize {
+        match self {
+            Format::Line => 0,
+            Format::Irc(t) => 1 + usize::from(t.server_time) + 2 * usize::from(t.message_tags),
+        }
+    }
+
     /// Appends `event` as seen by a recipient of this format in `role`
     /// (`room`: the recipient's current room, for the line front-end).
     fn render(self, event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u8>) {
@@ -228,10 +239,13 @@ impl<I: Io> EventSink for Delivery<'_, I> {
 }
 
 /// One event's bytes per format (and, where the wording depends on it,
-/// per room), rendered on first use.
+/// per room), rendered on first use. Indexed by format: the per-member
+/// lookup in a fan-out costs the same however many formats share a room.
 #[derive(Default)]
 struct Rendered {
-    entries: Vec<(Format, Option<RoomId>, Bytes)>,
+    by_format: [Option<Bytes>; Format::COUNT],
+    /// For the few events worded per room (a line client's view of a quit).
+    by_room: Vec<(Format, RoomId, Bytes)>,
 }
 
 impl Rendered {
@@ -241,19 +255,19 @@ impl Rendered {
         room: Option<RoomId>,
         render: impl FnOnce(&mut Vec<u8>),
     ) -> &Bytes {
-        let i = match self
-            .entries
-            .iter()
-            .position(|(f, r, _)| *f == format && *r == room)
-        {
-            Some(i) => i,
-            None => {
-                let mut out = Vec::new();
-                render(&mut out);
-                self.entries.push((format, room, Bytes::from(out)));
-                self.entries.len() - 1
-            }
+        fn build(render: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+            let mut out = Vec::new();
+            render(&mut out);
+            Bytes::from(out)
+        }
+        let Some(room) = room else {
+            return self.by_format[format.slot()].get_or_insert_with(|| build(render));
         };
-        &self.entries[i].2
+        let found = (self.by_room.iter()).position(|(f, r, _)| *f == format && *r == room);
+        let i = found.unwrap_or_else(|| {
+            self.by_room.push((format, room, build(render)));
+            self.by_room.len() - 1
+        });
+        &self.by_room[i].2
     }
 }
