@@ -10,6 +10,10 @@
 # at each point (clients x senders, load):
 #   100 x 10 and 1000 x 10 closed loop, window 8
 #   1000 x 10 open loop, 1000 lines/s (1 M deliveries/s offered)
+#   1000 x 10 open loop, 5000 lines/s (5 M deliveries/s offered; without
+#       ngircd, which tops out near half of that): every switchboard
+#       variant has headroom, so their CPU per delivery compares the
+#       servers at equal load, whatever the load generator's own limits
 #
 # Servers run pinned to core 0, the load (`switchboard bench chat`, same
 # build) to core 1; the servers of a point are interleaved (A B C D A B C D
@@ -44,11 +48,13 @@ log "building switchboard (release)"
 cargo build --release --quiet -p switchboard
 ngircd_install
 
-all="switchboard switchboard-irc switchboard-mixed ngircd"
+ours="switchboard switchboard-irc switchboard-mixed"
+all="$ours ngircd"
 points=(
     "clients=100 senders=10 window=8|--clients 100 --senders 10 --window 8|$all"
     "clients=1000 senders=10 window=8|--clients 1000 --senders 10 --window 8|$all"
     "clients=1000 senders=10 rate=1000|--clients 1000 --senders 10 --rate 1000|$all"
+    "clients=1000 senders=10 rate=5000|--clients 1000 --senders 10 --rate 5000|$ours"
 )
 
 # start_server NAME PORT LOG: the bench connects to PORT with NAME's preset
