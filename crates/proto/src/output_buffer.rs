@@ -19,10 +19,6 @@ pub struct OutputBuffer {
     chunks: VecDeque<Bytes>,
     /// Where small pushes are copied to, after every chunk in `chunks`.
     tail: BytesMut,
-    /// The most `tail` has held since it was last emptied: its allocation,
-    /// near enough (`BytesMut::capacity` counts only what lies past the
-    /// bytes already consumed, which is nothing once all were).
-    tail_high: usize,
     len: usize,
 }
 
@@ -58,7 +54,6 @@ impl OutputBuffer {
     /// Queues a copy of `data`.
     pub fn push_slice(&mut self, data: &[u8]) {
         self.tail.extend_from_slice(data);
-        self.tail_high = self.tail_high.max(self.tail.len());
         self.len += data.len();
     }
 
@@ -103,12 +98,28 @@ impl OutputBuffer {
         Ok(n)
     }
 
-    /// Drops the first `n` queued bytes (they were sent).
+    /// Drops the first `n` queued bytes (they were sent). Once everything
+    /// is sent, a tail allocation over [`OutputBuffer::KEEP_CAPACITY`] is
+    /// given back.
     ///
     /// # Panics
     /// If `n` is larger than [`OutputBuffer::len`].
     pub fn consume(&mut self, mut n: usize) {
         assert!(n <= self.len, "consumed {n} of {} queued bytes", self.len);
+        if n == self.len {
+            // All sent, the usual case. Checked before the tail is
+            // advanced: after, BytesMut counts only what lies past the
+            // consumed bytes, which is nothing (it would reclaim the whole
+            // allocation on the next push).
+            self.chunks.clear();
+            if self.tail.capacity() > Self::KEEP_CAPACITY {
+                self.tail = BytesMut::new();
+            } else {
+                self.tail.clear();
+            }
+            self.len = 0;
+            return;
+        }
         self.len -= n;
         while n > 0 {
             let Some(front) = self.chunks.front_mut() else {
@@ -122,17 +133,12 @@ impl OutputBuffer {
             n -= front.len();
             self.chunks.pop_front();
         }
-        if self.len == 0 && self.tail_high > Self::KEEP_CAPACITY {
-            self.tail = BytesMut::new();
-            self.tail_high = 0;
-        }
     }
 
     /// Drops everything queued.
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.tail = BytesMut::new();
-        self.tail_high = 0;
         self.len = 0;
     }
 }

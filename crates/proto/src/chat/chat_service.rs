@@ -5,7 +5,7 @@ use bytes::Bytes;
 use tracing::{debug, info};
 
 use crate::chat::core::{ChatCore, ChatError, Command, QuitReason, SessionId, Timestamp};
-use crate::chat::delivery::{Batch, Delivery, Format};
+use crate::chat::delivery::{Batch, Delivery, Format, Formats};
 use crate::chat::irc::{IrcConfig, IrcConn};
 use crate::chat::line::{LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
@@ -186,8 +186,8 @@ pub struct ChatService {
     core: ChatCore,
     /// By `ConnId`.
     conns: Vec<Option<Conn>>,
-    /// Each connection's wire format, by `ConnId`.
-    formats: Vec<Format>,
+    /// Each connection's wire format.
+    formats: Formats,
     batch: Batch,
     clients: usize,
     server: ServerState,
@@ -201,7 +201,7 @@ impl ChatService {
             config,
             core: ChatCore::new(&[LOBBY]),
             conns: Vec::new(),
-            formats: Vec::new(),
+            formats: Formats::default(),
             batch: Batch::default(),
             clients: 0,
             server: ServerState::default(),
@@ -306,9 +306,8 @@ impl Service for ChatService {
         };
         if self.conns.len() <= conn.0 {
             self.conns.resize_with(conn.0 + 1, || None);
-            self.formats.resize(conn.0 + 1, Format::default());
         }
-        self.formats[conn.0] = format;
+        self.formats.set(conn, format, false);
         self.clients += 1;
         let started = self.config.started.unwrap_or_else(|| io.system_time());
         (self.server.started).get_or_insert(Timestamp::from_system_time(started));
@@ -373,6 +372,7 @@ impl Service for ChatService {
             return;
         };
         self.clients -= 1;
+        self.formats.remove(conn);
         if let Client::Irc(irc) = &c.client {
             if !irc.is_registered() {
                 self.server.unregistered -= 1;

@@ -38,6 +38,17 @@ impl Format {
         }
     }
 
+    /// The format of a [`Format::slot`].
+    fn from_slot(slot: usize) -> Format {
+        match slot {
+            0 => Format::Line,
+            n => Format::Irc(IrcTags {
+                server_time: (n - 1) & 1 == 1,
+                message_tags: (n - 1) & 2 == 2,
+            }),
+        }
+    }
+
     /// Appends `event` as seen by a recipient of this format in `role`
     /// (`room`: the recipient's current room, for the line front-end).
     fn render(self, event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u8>) {
@@ -50,6 +61,48 @@ impl Format {
     /// Whether recipients in `role` get their own rendering (not shared).
     fn is_personal(self, role: Role) -> bool {
         self == Format::Line && role != Role::Other
+    }
+}
+
+/// Each connection's [`Format`], and how many connections use each: when
+/// they all use one (a server of line clients only, say), a fan-out needs
+/// no per-member lookup at all.
+#[derive(Debug, Default)]
+pub(crate) struct Formats {
+    by_conn: Vec<Format>,
+    counts: [usize; Format::COUNT],
+}
+
+impl Formats {
+    /// `conn` now speaks `format` (it connected, or changed capabilities).
+    pub fn set(&mut self, conn: ConnId, format: Format, was_connected: bool) {
+        if self.by_conn.len() <= conn.0 {
+            self.by_conn.resize(conn.0 + 1, Format::default());
+        }
+        if was_connected {
+            self.counts[self.by_conn[conn.0].slot()] -= 1;
+        }
+        self.by_conn[conn.0] = format;
+        self.counts[format.slot()] += 1;
+    }
+
+    /// `conn` is gone.
+    pub fn remove(&mut self, conn: ConnId) {
+        self.counts[self.by_conn[conn.0].slot()] -= 1;
+    }
+
+    /// The format of `conn`.
+    pub fn get(&self, conn: ConnId) -> Format {
+        self.by_conn[conn.0]
+    }
+
+    /// The one format every connection uses, if there is only one.
+    fn uniform(&self) -> Option<Format> {
+        let mut used = self.counts.iter().enumerate().filter(|(_, &n)| n > 0);
+        match (used.next(), used.next()) {
+            (Some((slot, _)), None) => Some(Format::from_slot(slot)),
+            _ => None,
+        }
     }
 }
 
@@ -96,20 +149,15 @@ impl Batch {
 pub(crate) struct Delivery<'a, I: Io> {
     /// Where bytes go; front-ends send their replies here directly.
     pub io: &'a mut I,
-    /// Each connection's format, by `ConnId`.
-    pub formats: &'a mut Vec<Format>,
+    /// Each connection's format.
+    pub formats: &'a mut Formats,
     batch: &'a mut Batch,
     /// Shutting down: departures are not announced.
     muted: bool,
 }
 
 impl<'a, I: Io> Delivery<'a, I> {
-    pub fn new(
-        io: &'a mut I,
-        formats: &'a mut Vec<Format>,
-        batch: &'a mut Batch,
-        muted: bool,
-    ) -> Self {
+    pub fn new(io: &'a mut I, formats: &'a mut Formats, batch: &'a mut Batch, muted: bool) -> Self {
         Delivery {
             io,
             formats,
@@ -151,15 +199,35 @@ impl<'a, I: Io> Delivery<'a, I> {
                 format.render(&event, Role::Other, None, out);
             }
         };
-        let mut rendered = Rendered::default();
-        for &member in &r.members {
-            if member == sender {
-                continue;
-            }
-            let format = self.formats[member.0];
-            let bytes = rendered.get(format, None, |out| render_all(format, out));
+        // The hot loops of a fan-out: an append per member, and when the
+        // server's clients use more than one format, a lookup of each
+        // member's; each format's bytes are rendered when first needed.
+        let render = |format: Format| {
+            let mut out = Vec::new();
+            render_all(format, &mut out);
+            Bytes::from(out)
+        };
+        if let Some(format) = self.formats.uniform() {
+            let bytes = render(format);
             if !bytes.is_empty() {
-                self.io.send_shared(member.conn(), bytes);
+                for &member in &r.members {
+                    if member != sender {
+                        self.io.send_shared(member.conn(), &bytes);
+                    }
+                }
+            }
+        } else {
+            let formats = &self.formats.by_conn[..];
+            let mut rendered: [Option<Bytes>; Format::COUNT] = Default::default();
+            for &member in &r.members {
+                if member == sender {
+                    continue;
+                }
+                let format = formats[member.0];
+                let bytes = rendered[format.slot()].get_or_insert_with(|| render(format));
+                if !bytes.is_empty() {
+                    self.io.send_shared(member.conn(), bytes);
+                }
             }
         }
         self.batch.items.clear();
@@ -173,7 +241,7 @@ impl<'a, I: Io> Delivery<'a, I> {
             if Some(recipient) == to.except {
                 continue;
             }
-            let format = self.formats[recipient.0];
+            let format = self.formats.get(recipient.conn());
             let role = if recipient == event.actor {
                 Role::Actor
             } else if Some(recipient) == event.subject {

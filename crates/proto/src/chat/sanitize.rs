@@ -52,7 +52,12 @@ pub fn sanitize(line: &[u8]) -> String {
 /// nothing to remove (all text typed by line clients, which was sanitized
 /// on the way in) is borrowed, not copied.
 pub fn sanitize_str(text: &str) -> Cow<'_, str> {
-    if text.chars().all(is_shown) {
+    // Printable ASCII (nearly every line) is checked byte by byte; only
+    // text with other bytes is decoded.
+    let plain_ascii = !(text.bytes()).fold(false, |odd, b| {
+        odd | ((b < b' ') & (b != b'\t')) | (b > b'~') // no branch: vectorized
+    });
+    if plain_ascii || text.chars().all(is_shown) {
         return Cow::Borrowed(text);
     }
     let mut plain = Vec::with_capacity(text.len());

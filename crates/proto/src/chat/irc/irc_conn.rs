@@ -449,7 +449,9 @@ impl IrcConn {
     }
 
     fn sync_format<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
-        ctx.out.formats[ctx.conn.0] = Format::Irc(self.tags());
+        ctx.out
+            .formats
+            .set(ctx.conn, Format::Irc(self.tags()), true);
     }
 
     /// `PING token` → `PONG`.

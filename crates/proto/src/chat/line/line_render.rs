@@ -60,23 +60,35 @@ pub fn render(event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u
     }
     let nick = event.from.nick;
     let start = out.len();
+    if let EventKind::Message { to, kind, text, .. } = event.kind {
+        // Chat lines are the hot path: appended, not formatted.
+        let private: &[u8] = match to {
+            Target::User(_) => b"[msg] ",
+            Target::Room(_) => b"",
+        };
+        let (open, close): (&[u8], &[u8]) = match kind {
+            MessageKind::Say => (b"<", b"> "),
+            MessageKind::Act => (b"* ", b" "),
+            MessageKind::Notice => (b"-", b"- "),
+            MessageKind::Tags => return,
+        };
+        let text = sanitize_str(text);
+        for part in [
+            private,
+            open,
+            nick.as_bytes(),
+            close,
+            text.as_bytes(),
+            b"\r\n",
+        ] {
+            out.extend_from_slice(part);
+        }
+        return;
+    }
     // Writing to a Vec<u8> through fmt cannot fail.
     let mut w = Utf8Writer(out);
     let _ = match event.kind {
-        EventKind::Message { to, kind, text, .. } => {
-            let text = sanitize_str(text);
-            let private = if matches!(to, Target::User(_)) {
-                "[msg] "
-            } else {
-                ""
-            };
-            match kind {
-                MessageKind::Say => write!(w, "{private}<{nick}> {text}"),
-                MessageKind::Act => write!(w, "{private}* {nick} {text}"),
-                MessageKind::Notice => write!(w, "{private}-{nick}- {text}"),
-                MessageKind::Tags => return,
-            }
-        }
+        EventKind::Message { .. } => unreachable!("rendered above"),
         EventKind::Join { room, .. } => write!(w, "*** {nick} joined {room}"),
         EventKind::Part { room, reason } => match reason {
             Some(reason) => write!(w, "*** {nick} left {room} ({})", sanitize_str(reason)),
