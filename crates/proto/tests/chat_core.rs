@@ -307,3 +307,31 @@ fn rooms_keep_their_first_spelling_and_joins_twice_are_refused() {
         Err(ChatError::BadRoom("#bad room".into()))
     );
 }
+
+#[test]
+fn one_session_may_be_in_at_most_max_rooms() {
+    let (mut core, mut rec) = three(); // each in #lobby already
+    for i in 1..ChatCore::MAX_ROOMS {
+        let room = format!("#r{i}");
+        core.handle_command(A, Command::Join(&room), t(1), &mut rec)
+            .unwrap();
+    }
+    assert_eq!(
+        core.handle_command(A, Command::Join("#one-more"), t(2), &mut rec),
+        Err(ChatError::TooManyRooms("#one-more".into()))
+    );
+    assert_eq!(core.find_room("#one-more"), None, "no room made for it");
+    let first = core.find_room("#r1").unwrap();
+    core.handle_command(
+        A,
+        Command::Part {
+            room: first,
+            reason: None,
+        },
+        t(3),
+        &mut rec,
+    )
+    .unwrap();
+    core.handle_command(A, Command::Join("#one-more"), t(4), &mut rec)
+        .unwrap();
+}

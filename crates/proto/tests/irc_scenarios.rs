@@ -326,3 +326,18 @@ fn line_clients_see_irc_channel_operations_in_words() {
         ]
     );
 }
+
+#[test]
+fn joining_past_chanlimit_gets_405() {
+    let mut h = chat(unlimited());
+    let c = irc_in_lobby(&mut h, "collector");
+    let joins: Vec<String> = (1..100).map(|i| format!("JOIN #c{i}")).collect();
+    let joins: Vec<&str> = joins.iter().map(String::as_str).collect();
+    send(&mut h, c, &joins);
+    h.lines(c);
+    send(&mut h, c, &["JOIN #c100,#lobby"]);
+    assert_eq!(
+        h.lines(c),
+        [":switchboard.local 405 collector #c100 :You have joined too many channels"]
+    );
+}

@@ -107,6 +107,11 @@ pub struct ChatCore {
 }
 
 impl ChatCore {
+    /// Most rooms one session may be in at once (IRC's `CHANLIMIT`): every
+    /// room costs memory, and one client must not make the server hold
+    /// rooms without bound.
+    pub const MAX_ROOMS: usize = 100;
+
     /// A chat with no one in it yet and these rooms, which always exist.
     pub fn new(permanent_rooms: &[&str]) -> Self {
         ChatCore {
@@ -309,6 +314,9 @@ impl ChatCore {
             if r.has_member(id) {
                 return Err(ChatError::AlreadyInRoom(r.name.clone()));
             }
+        }
+        if self.session(id).expect("registered").rooms.len() >= Self::MAX_ROOMS {
+            return Err(ChatError::TooManyRooms(name));
         }
         let room = self.rooms.join(&name, id, now);
         self.session_mut(id).rooms.push(room);

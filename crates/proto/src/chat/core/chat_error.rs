@@ -37,6 +37,10 @@ pub enum ChatError {
         /// Which room (display name).
         room: String,
     },
+    /// The session is in as many rooms as one may be
+    /// ([`ChatCore::MAX_ROOMS`](crate::chat::core::ChatCore::MAX_ROOMS)).
+    #[error("you are in too many rooms to join {0}")]
+    TooManyRooms(String),
     /// The room takes messages from its members only (mode `+n`).
     #[error("only members can send to {0}")]
     CannotSendToRoom(String),

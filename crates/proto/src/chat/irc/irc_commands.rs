@@ -102,6 +102,12 @@ impl IrcConn {
                 &[&nick, &room],
                 "They aren't on that channel",
             ),
+            ChatError::TooManyRooms(room) => self.numeric(
+                ctx,
+                ERR_TOOMANYCHANNELS,
+                &[&room],
+                "You have joined too many channels",
+            ),
             ChatError::CannotSendToRoom(room) => self.numeric(
                 ctx,
                 ERR_CANNOTSENDTOCHAN,

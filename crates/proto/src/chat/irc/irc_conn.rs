@@ -577,6 +577,7 @@ fn isupport(network: &str) -> Vec<String> {
     [
         format!("AWAYLEN={TEXT_LEN}"),
         "CASEMAPPING=ascii".to_string(),
+        format!("CHANLIMIT=#:{}", crate::chat::ChatCore::MAX_ROOMS),
         "CHANMODES=,,,nt".to_string(),
         format!("CHANNELLEN={}", len + 1),
         "CHANTYPES=#".to_string(),
