@@ -182,29 +182,55 @@ struct Conn {
 /// nothing is dropped), and the delivery of the core's events, rendered once
 /// per wire format and shared among recipients.
 pub struct ChatService {
-    config: ChatConfig,
-    core: ChatCore,
+    shared: Shared,
     /// By `ConnId`.
     conns: Vec<Option<Conn>>,
+    clients: usize,
+    shutting_down: bool,
+}
+
+/// What every call into a front-end works with besides its connection.
+struct Shared {
+    config: ChatConfig,
+    core: ChatCore,
     /// Each connection's wire format.
     formats: Formats,
     batch: Batch,
-    clients: usize,
     server: ServerState,
-    shutting_down: bool,
+}
+
+impl Shared {
+    /// A [`Ctx`] for serving `conn`.
+    fn ctx<'a, I: Io>(
+        &'a mut self,
+        conn: ConnId,
+        io: &'a mut I,
+        closing: &'a mut bool,
+    ) -> Ctx<'a, I> {
+        Ctx {
+            conn,
+            core: &mut self.core,
+            out: Delivery::new(io, &mut self.formats, &mut self.batch, false),
+            config: &self.config,
+            server: &mut self.server,
+            closing,
+        }
+    }
 }
 
 impl ChatService {
     /// A chat service with these settings.
     pub fn new(config: ChatConfig) -> Self {
         ChatService {
-            config,
-            core: ChatCore::new(&[LOBBY]),
+            shared: Shared {
+                config,
+                core: ChatCore::new(&[LOBBY]),
+                formats: Formats::default(),
+                batch: Batch::default(),
+                server: ServerState::default(),
+            },
             conns: Vec::new(),
-            formats: Formats::default(),
-            batch: Batch::default(),
             clients: 0,
-            server: ServerState::default(),
             shutting_down: false,
         }
     }
@@ -216,7 +242,7 @@ impl ChatService {
 
     /// The chat core, for inspection.
     pub fn core(&self) -> &ChatCore {
-        &self.core
+        &self.shared.core
     }
 
     /// Runs `f` with the connection `conn`'s state and a [`Ctx`] for it,
@@ -231,14 +257,7 @@ impl ChatService {
             return;
         };
         let mut closing = c.closing;
-        let mut ctx = Ctx {
-            conn,
-            core: &mut self.core,
-            out: Delivery::new(io, &mut self.formats, &mut self.batch, false),
-            config: &self.config,
-            server: &mut self.server,
-            closing: &mut closing,
-        };
+        let mut ctx = self.shared.ctx(conn, io, &mut closing);
         f(c, &mut ctx);
         ctx.out.flush(ctx.core);
         c.closing = closing;
@@ -286,8 +305,8 @@ impl Service for ChatService {
 
     fn output_limits(&self) -> OutputLimits {
         OutputLimits {
-            high_water: self.config.max_output,
-            low_water: self.config.max_output / 2,
+            high_water: self.shared.config.max_output,
+            low_water: self.shared.config.max_output / 2,
             policy: OverflowPolicy::Disconnect,
         }
     }
@@ -301,39 +320,33 @@ impl Service for ChatService {
     ) {
         let now = io.now();
         let (format, max_line) = match front_end {
-            FrontEnd::Line => (Format::Line, self.config.max_line),
+            FrontEnd::Line => (Format::Line, self.shared.config.max_line),
             FrontEnd::Irc => (Format::Irc(Default::default()), IrcConn::MAX_LINE),
         };
         if self.conns.len() <= conn.0 {
             self.conns.resize_with(conn.0 + 1, || None);
         }
-        self.formats.set(conn, format, false);
+        self.shared.formats.set(conn, format, false);
         self.clients += 1;
-        let started = self.config.started.unwrap_or_else(|| io.system_time());
-        (self.server.started).get_or_insert(Timestamp::from_system_time(started));
+        let started = self
+            .shared
+            .config
+            .started
+            .unwrap_or_else(|| io.system_time());
+        (self.shared.server.started).get_or_insert(Timestamp::from_system_time(started));
         let mut closing = false;
-        let mut ctx = Ctx {
-            conn,
-            core: &mut self.core,
-            out: Delivery::new(io, &mut self.formats, &mut self.batch, false),
-            config: &self.config,
-            server: &mut self.server,
-            closing: &mut closing,
-        };
+        let mut ctx = self.shared.ctx(conn, io, &mut closing);
         let client = match front_end {
             FrontEnd::Line => Client::Line(LineConn::handle_connect(peer, &mut ctx)),
             FrontEnd::Irc => Client::Irc(Box::new(IrcConn::handle_connect(peer, &mut ctx))),
         };
         ctx.out.flush(ctx.core);
-        let sessions = self.core.session_count();
-        self.server.max_sessions = self.server.max_sessions.max(sessions);
+        let sessions = self.shared.core.session_count();
+        self.shared.server.max_sessions = self.shared.server.max_sessions.max(sessions);
         self.conns[conn.0] = Some(Conn {
             client,
             codec: LineCodec::new(max_line),
-            bucket: self
-                .config
-                .rate_limit
-                .map(|limit| TokenBucket::new(limit, now)),
+            bucket: (self.shared.config.rate_limit).map(|limit| TokenBucket::new(limit, now)),
             pending: Vec::new(),
             closing,
         });
@@ -372,29 +385,35 @@ impl Service for ChatService {
             return;
         };
         self.clients -= 1;
-        self.formats.remove(conn);
+        self.shared.formats.remove(conn);
         if let Client::Irc(irc) = &c.client {
             if !irc.is_registered() {
-                self.server.unregistered -= 1;
+                self.shared.server.unregistered -= 1;
                 return debug!(%conn, %reason, "left before registering");
             }
         }
         let session = SessionId::from(conn);
-        let Some(nick) = self.core.session(session).map(|s| s.nick.clone()) else {
+        let Some(nick) = self.shared.core.session(session).map(|s| s.nick.clone()) else {
             return; // its front-end closed it and ended the session then
         };
         info!(%conn, %nick, %reason, "left");
         let now = Timestamp::from_system_time(io.system_time());
-        let mut out = Delivery::new(io, &mut self.formats, &mut self.batch, self.shutting_down);
-        self.core
+        let mut out = Delivery::new(
+            io,
+            &mut self.shared.formats,
+            &mut self.shared.batch,
+            self.shutting_down,
+        );
+        self.shared
+            .core
             .quit(session, QuitReason::Closed(reason), now, &mut out);
-        out.flush(&self.core);
+        out.flush(&self.shared.core);
     }
 
     fn handle_shutdown(&mut self, io: &mut impl Io) {
         self.shutting_down = true;
         let line = Bytes::from_static(SHUTDOWN.as_bytes());
-        let irc = Bytes::from(IrcConn::shutdown_notice(&self.config.irc));
+        let irc = Bytes::from(IrcConn::shutdown_notice(&self.shared.config.irc));
         for (id, c) in self.conns.iter().enumerate() {
             let Some(c) = c else { continue };
             let bytes = match c.client {

@@ -185,120 +185,87 @@ impl ChatCore {
         out: &mut impl EventSink,
     ) -> Result<(), ChatError> {
         match command {
-            Command::Join(name) => self.join(id, name, now, out),
+            Command::Join(name) => return self.join(id, name, now, out),
             Command::Part { room, reason } => {
                 self.member_of(id, room)?;
-                let stamp = self.stamp(room);
-                let r = self.rooms.get(room);
-                let kind = EventKind::Part {
-                    room: &r.name,
+                self.tell_room(id, None, room, now, out, |room, _| EventKind::Part {
+                    room,
                     reason,
-                };
-                self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
+                });
                 self.remove_member(id, room);
-                Ok(())
             }
             Command::Message {
                 to,
                 kind,
                 text,
                 tags,
-            } => self.message(id, to, kind, text, tags, now, out),
-            Command::Nick(new) => self.nick(id, new, now, out),
+            } => return self.message(id, to, kind, text, tags, now, out),
+            Command::Nick(new) => return self.nick(id, new, now, out),
             Command::Topic { room, text } => {
-                self.member_of(id, room)?;
-                let r = self.rooms.get(room);
+                let r = self.member_of(id, room)?;
                 if r.topic_ops_only && !r.is_op(id) {
                     return Err(ChatError::NotOperator(r.name.clone()));
                 }
                 let set_by = self.session(id).expect("registered").nick.clone();
-                let r = self.rooms.get_mut(room);
-                r.topic = (!text.is_empty()).then(|| Topic {
+                self.rooms.get_mut(room).topic = (!text.is_empty()).then(|| Topic {
                     text: text.to_string(),
                     set_by,
                     set_at: now,
                 });
-                let stamp = self.stamp(room);
-                let r = self.rooms.get(room);
-                let kind = EventKind::Topic {
-                    room: &r.name,
+                self.tell_room(id, None, room, now, out, |room, _| EventKind::Topic {
+                    room,
                     text,
-                };
-                self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
-                Ok(())
+                });
             }
             Command::Kick { room, nick, reason } => {
                 let subject = self.operator_on(id, room, nick)?;
-                let stamp = self.stamp(room);
-                let r = self.rooms.get(room);
-                let nick = &self.session(subject).expect("member").nick;
-                let kind = EventKind::Kick {
-                    room: &r.name,
-                    nick,
-                    reason,
-                };
-                self.emit(
-                    id,
-                    Some(subject),
-                    &[stamp],
-                    kind,
-                    now,
-                    &r.members,
-                    None,
-                    out,
-                );
+                let kind = |room, nick| EventKind::Kick { room, nick, reason };
+                self.tell_room(id, Some(subject), room, now, out, kind);
                 self.remove_member(subject, room);
-                Ok(())
             }
             Command::Op { room, nick, op } => {
                 let subject = self.operator_on(id, room, nick)?;
-                if !self.rooms.get_mut(room).set_op(subject, op) {
-                    return Ok(());
+                if self.rooms.get_mut(room).set_op(subject, op) {
+                    let kind = |room, nick| EventKind::Op { room, nick, op };
+                    self.tell_room(id, Some(subject), room, now, out, kind);
                 }
-                let stamp = self.stamp(room);
-                let r = self.rooms.get(room);
-                let nick = &self.session(subject).expect("member").nick;
-                let kind = EventKind::Op {
-                    room: &r.name,
-                    nick,
-                    op,
-                };
-                self.emit(
-                    id,
-                    Some(subject),
-                    &[stamp],
-                    kind,
-                    now,
-                    &r.members,
-                    None,
-                    out,
-                );
-                Ok(())
             }
             Command::RoomMode { room, mode, on } => {
-                self.member_of(id, room)?;
-                let r = self.rooms.get_mut(room);
+                let r = self.member_of(id, room)?;
                 if !r.is_op(id) {
                     return Err(ChatError::NotOperator(r.name.clone()));
                 }
-                if !r.set_mode(mode, on) {
-                    return Ok(());
+                if self.rooms.get_mut(room).set_mode(mode, on) {
+                    let kind = |room, _| EventKind::RoomMode { room, mode, on };
+                    self.tell_room(id, None, room, now, out, kind);
                 }
-                let stamp = self.stamp(room);
-                let r = self.rooms.get(room);
-                let kind = EventKind::RoomMode {
-                    room: &r.name,
-                    mode,
-                    on,
-                };
-                self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
-                Ok(())
             }
             Command::Away(text) => {
                 self.session_mut(id).away = text.map(str::to_string);
-                Ok(())
             }
         }
+        Ok(())
+    }
+
+    /// Numbers an event in `room` and tells every member, the actor and the
+    /// subject included: what most room events are. `kind` is given the
+    /// room's name and the subject's nick ("" without one).
+    #[allow(clippy::too_many_arguments)] // an event's parts
+    fn tell_room<'s>(
+        &'s mut self,
+        actor: SessionId,
+        subject: Option<SessionId>,
+        room: RoomId,
+        now: Timestamp,
+        out: &mut impl EventSink,
+        kind: impl FnOnce(&'s str, &'s str) -> EventKind<'s>,
+    ) {
+        let stamp = self.stamp(room);
+        let this: &'s ChatCore = self;
+        let r = this.rooms.get(room);
+        let subject_nick = subject.and_then(|s| this.session(s));
+        let kind = kind(&r.name, subject_nick.map_or("", |s| s.nick.as_str()));
+        this.emit(actor, subject, &[stamp], kind, now, &r.members, None, out);
     }
 
     fn join(
@@ -320,13 +287,9 @@ impl ChatCore {
         }
         let room = self.rooms.join(&name, id, now);
         self.session_mut(id).rooms.push(room);
-        let stamp = self.stamp(room);
-        let r = self.rooms.get(room);
-        let kind = EventKind::Join {
-            room: &r.name,
-            members: r.members.len(),
-        };
-        self.emit(id, None, &[stamp], kind, now, &r.members, None, out);
+        let members = self.rooms.get(room).members.len();
+        let kind = |room, _| EventKind::Join { room, members };
+        self.tell_room(id, None, room, now, out, kind);
         Ok(())
     }
 
