@@ -83,7 +83,8 @@ pub(crate) struct ServerState {
     pub unregistered: usize,
     /// Most sessions at once so far.
     pub max_sessions: usize,
-    /// When the first client arrived (the service has no clock of its own).
+    /// When the server started ([`ChatConfig::started`]), or else when the
+    /// first client arrived (the service has no clock of its own).
     pub started: Option<Timestamp>,
 }
 
@@ -413,7 +414,7 @@ impl Service for ChatService {
     fn handle_shutdown(&mut self, io: &mut impl Io) {
         self.shutting_down = true;
         let line = Bytes::from_static(SHUTDOWN.as_bytes());
-        let irc = Bytes::from(IrcConn::shutdown_notice(&self.shared.config.irc));
+        let irc = Bytes::from_static(IrcConn::SHUTDOWN);
         for (id, c) in self.conns.iter().enumerate() {
             let Some(c) = c else { continue };
             let bytes = match c.client {

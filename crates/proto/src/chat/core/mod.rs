@@ -4,13 +4,15 @@
 
 mod chat_core;
 mod chat_error;
+mod command;
 mod event;
 mod ids;
 mod rooms;
 mod session;
 
-pub use chat_core::{ChatCore, Command, MessageTarget};
+pub use chat_core::ChatCore;
 pub use chat_error::ChatError;
+pub use command::{Command, MessageTarget};
 pub use event::{Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, Target};
 pub use ids::{RoomId, RoomStamp, SessionId, Timestamp};
 pub use rooms::{Room, RoomMode, Rooms, Topic};

@@ -31,43 +31,6 @@ const MAX_TAGS: usize = 4096;
 /// Longest topic, away message, kick or part reason (`TOPICLEN`, ...).
 pub const TEXT_LEN: usize = 390;
 
-/// The IRC front-end's settings.
-#[derive(Clone, Debug)]
-pub struct IrcConfig {
-    /// The server's name in numerics and `PONG`.
-    pub server_name: String,
-    /// `NETWORK=` in `ISUPPORT`.
-    pub network: String,
-    /// Required with `PASS` before registering, if set.
-    pub password: Option<String>,
-    /// Message of the day, one entry per line; empty: `422`.
-    pub motd: Vec<String>,
-    /// A client silent this long is sent a `PING`.
-    pub ping_interval: Duration,
-    /// A `PING` unanswered this long ends the session ("Ping timeout").
-    /// An unregistered client has `ping_interval` to register.
-    pub ping_timeout: Duration,
-}
-
-impl Default for IrcConfig {
-    fn default() -> Self {
-        IrcConfig {
-            server_name: "switchboard.local".to_string(),
-            network: "switchboard".to_string(),
-            password: None,
-            motd: [
-                "Welcome to switchboard.",
-                "Its rooms are shared with nc and telnet users on the line port",
-                "(8008 by default): #lobby is where everyone starts.",
-            ]
-            .map(str::to_string)
-            .to_vec(),
-            ping_interval: Duration::from_secs(90),
-            ping_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
 /// The IRCv3 capabilities switchboard offers, in `CAP LS` order.
 const CAPS: [&str; 5] = [
     "cap-notify",
@@ -134,10 +97,7 @@ impl IrcConn {
     pub const SERVER_FULL: &'static [u8] = b"ERROR :Server full, try again later\r\n";
 
     /// What every IRC client hears when the server shuts down.
-    pub fn shutdown_notice(config: &IrcConfig) -> Vec<u8> {
-        let _ = config;
-        b"ERROR :shutdown server: the chat is closing, goodbye\r\n".to_vec()
-    }
+    pub const SHUTDOWN: &'static [u8] = b"ERROR :shutdown server: the chat is closing, goodbye\r\n";
 
     /// Whether the client has registered (and has a session in the core).
     pub fn is_registered(&self) -> bool {
@@ -305,82 +265,6 @@ impl IrcConn {
         info!(conn = %ctx.conn, peer = %self.peer, %nick, front_end = "irc", "joined");
         self.sync_format(ctx);
         self.welcome(ctx);
-    }
-
-    /// `001`-`005`, `LUSERS`, `MOTD`.
-    fn welcome<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
-        let irc = &ctx.config.irc;
-        let session = ctx.core.session(ctx.session()).expect("registered");
-        let whole = format!("{}!{}@{}", session.nick, session.user, session.host);
-        let started = ctx.server.started.unwrap_or_default();
-        let lines = [
-            (
-                RPL_WELCOME,
-                vec![],
-                format!("Welcome to the {} IRC Network, {whole}", irc.network),
-            ),
-            (
-                RPL_YOURHOST,
-                vec![],
-                format!(
-                    "Your host is {}, running version {VERSION}",
-                    irc.server_name
-                ),
-            ),
-            (
-                RPL_CREATED,
-                vec![],
-                format!("This server was created {started}"),
-            ),
-        ];
-        for (code, params, text) in lines {
-            self.numeric(ctx, code, &params, &text);
-        }
-        let server = ctx.config.irc.server_name.clone();
-        self.numeric_params(ctx, RPL_MYINFO, &[&server, VERSION, "i", "not", "o"]);
-        let isupport = isupport(&ctx.config.irc.network);
-        for tokens in isupport.chunks(12) {
-            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-            self.numeric(ctx, RPL_ISUPPORT, &tokens, "are supported by this server");
-        }
-        self.lusers(ctx);
-        self.motd(ctx);
-    }
-
-    /// `LUSERS`: users, unknown connections, rooms, this server.
-    pub(super) fn lusers<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
-        let users = ctx.core.session_count().to_string();
-        let max = ctx.server.max_sessions.to_string();
-        let text = format!("There are {users} users and 0 invisible on 1 servers");
-        self.numeric(ctx, RPL_LUSERCLIENT, &[], &text);
-        let unknown = ctx.server.unregistered;
-        if unknown > 0 {
-            let unknown = unknown.to_string();
-            self.numeric(ctx, RPL_LUSERUNKNOWN, &[&unknown], "unknown connection(s)");
-        }
-        let rooms = ctx.core.rooms().len().to_string();
-        self.numeric(ctx, RPL_LUSERCHANNELS, &[&rooms], "channels formed");
-        let text = format!("I have {users} clients and 0 servers");
-        self.numeric(ctx, RPL_LUSERME, &[], &text);
-        let text = format!("Current local users {users}, max {max}");
-        self.numeric(ctx, RPL_LOCALUSERS, &[&users, &max], &text);
-        let text = format!("Current global users {users}, max {max}");
-        self.numeric(ctx, RPL_GLOBALUSERS, &[&users, &max], &text);
-    }
-
-    /// `MOTD`, or `422` when there is none.
-    pub(super) fn motd<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
-        let irc = &ctx.config.irc;
-        if irc.motd.is_empty() {
-            return self.numeric(ctx, ERR_NOMOTD, &[], "MOTD File is missing");
-        }
-        let start = format!("- {} Message of the day - ", irc.server_name);
-        let lines: Vec<String> = irc.motd.iter().map(|l| format!("- {l}")).collect();
-        self.numeric(ctx, RPL_MOTDSTART, &[], &start);
-        for line in &lines {
-            self.numeric(ctx, RPL_MOTD, &[], line);
-        }
-        self.numeric(ctx, RPL_ENDOFMOTD, &[], "End of /MOTD command.");
     }
 
     /// `CAP LS|LIST|REQ|END`.
@@ -569,27 +453,4 @@ pub(super) fn upper(command: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(command)
     }
-}
-
-/// The `ISUPPORT` tokens: only what switchboard does.
-fn isupport(network: &str) -> Vec<String> {
-    let len = crate::chat::MAX_NAME;
-    [
-        format!("AWAYLEN={TEXT_LEN}"),
-        "CASEMAPPING=ascii".to_string(),
-        format!("CHANLIMIT=#:{}", crate::chat::ChatCore::MAX_ROOMS),
-        "CHANMODES=,,,nt".to_string(),
-        format!("CHANNELLEN={}", len + 1),
-        "CHANTYPES=#".to_string(),
-        format!("KICKLEN={TEXT_LEN}"),
-        format!("NETWORK={network}"),
-        format!("NICKLEN={len}"),
-        "PREFIX=(o)@".to_string(),
-        format!(
-            "TARGMAX=JOIN:,KICK:{max},NAMES:,NOTICE:{max},PART:,PRIVMSG:{max},TAGMSG:{max},WHOIS:1",
-            max = super::MAX_TARGETS
-        ),
-        format!("TOPICLEN={TEXT_LEN}"),
-    ]
-    .to_vec()
 }

@@ -6,14 +6,20 @@
 //! it, with the IRCv3 capabilities `cap-notify`, `echo-message`,
 //! `message-tags`, `multi-prefix` and `server-time`. See docs/IRC.md.
 
+mod irc_channels;
 mod irc_commands;
+mod irc_config;
 mod irc_conn;
 mod irc_message;
+mod irc_messages;
+mod irc_queries;
 mod irc_render;
+mod irc_welcome;
 mod numeric;
 
+pub use irc_config::IrcConfig;
 pub(crate) use irc_conn::IrcConn;
-pub use irc_conn::{IrcConfig, HOST, TEXT_LEN, VERSION};
+pub use irc_conn::{HOST, TEXT_LEN, VERSION};
 pub use irc_message::{
     escape_tag_value, unescape_tag_value, write_message, IrcMessage, ParseError,
 };

@@ -1,0 +1,260 @@
+//! Channel commands: JOIN, PART, TOPIC, NAMES, LIST, KICK and channel
+//! MODE.
+
+use crate::chat::chat_service::Ctx;
+use crate::chat::core::{Command, RoomId, RoomMode};
+use crate::chat::irc::irc_commands::cut;
+use crate::chat::irc::irc_conn::{IrcConn, TEXT_LEN};
+use crate::chat::irc::irc_message::IrcMessage;
+use crate::chat::irc::irc_render::MAX_LINE;
+use crate::chat::irc::numeric::*;
+use crate::chat::irc::MAX_TARGETS;
+use crate::Io;
+
+impl IrcConn {
+    /// `JOIN #a,#b` (keys ignored) or `JOIN 0` (leave every channel).
+    pub(super) fn join<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(list) = m.param(0) else {
+            return self.need_more_params("JOIN", ctx);
+        };
+        if list == "0" {
+            let rooms = ctx
+                .core
+                .session(ctx.session())
+                .expect("registered")
+                .rooms
+                .clone();
+            for room in rooms {
+                self.run(Command::Part { room, reason: None }, ctx);
+            }
+            return;
+        }
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            if !name.starts_with('#') {
+                self.numeric(ctx, ERR_NOSUCHCHANNEL, &[name], "No such channel");
+                continue;
+            }
+            if self.run(Command::Join(name), ctx) {
+                let room = ctx.core.find_room(name).expect("joined");
+                self.topic_reply(room, false, ctx);
+                self.names(room, ctx);
+            }
+        }
+    }
+
+    /// `PART #a,#b [:reason]`.
+    pub(super) fn part<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(list) = m.param(0) else {
+            return self.need_more_params("PART", ctx);
+        };
+        let reason = m
+            .param(1)
+            .filter(|r| !r.is_empty())
+            .map(|r| cut(r, TEXT_LEN));
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            if let Some(room) = self.channel(name, ctx) {
+                self.run(Command::Part { room, reason }, ctx);
+            }
+        }
+    }
+
+    /// `TOPIC #chan` (query) or `TOPIC #chan :text` (set; empty clears).
+    pub(super) fn topic<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(name) = m.param(0) else {
+            return self.need_more_params("TOPIC", ctx);
+        };
+        let Some(room) = self.channel(name, ctx) else {
+            return;
+        };
+        match m.param(1) {
+            None => self.topic_reply(room, true, ctx),
+            Some(text) => {
+                self.run(
+                    Command::Topic {
+                        room,
+                        text: cut(text, TEXT_LEN),
+                    },
+                    ctx,
+                );
+            }
+        }
+    }
+
+    /// `332` and `333` for a room with a topic; `331` for one without, if
+    /// `say_none`.
+    pub(super) fn topic_reply<I: Io>(&self, room: RoomId, say_none: bool, ctx: &mut Ctx<'_, I>) {
+        let r = ctx.core.room(room);
+        let name = r.name.clone();
+        match r.topic.clone() {
+            Some(topic) => {
+                self.numeric(ctx, RPL_TOPIC, &[&name], &topic.text);
+                let at = topic.set_at.as_secs().to_string();
+                self.numeric_params(ctx, RPL_TOPICWHOTIME, &[&name, &topic.set_by, &at]);
+            }
+            None if say_none => self.numeric(ctx, RPL_NOTOPIC, &[&name], "No topic is set"),
+            None => {}
+        }
+    }
+
+    /// `NAMES [#a,#b]`.
+    pub(super) fn names_command<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(list) = m.param(0) else {
+            return self.numeric(ctx, RPL_ENDOFNAMES, &["*"], "End of /NAMES list");
+        };
+        for name in list.split(',').filter(|n| !n.is_empty()) {
+            match name
+                .starts_with('#')
+                .then(|| ctx.core.find_room(name))
+                .flatten()
+            {
+                Some(room) => self.names(room, ctx),
+                None => self.numeric(ctx, RPL_ENDOFNAMES, &[name], "End of /NAMES list"),
+            }
+        }
+    }
+
+    /// `353` lines (as many as the members need) and `366`.
+    pub(super) fn names<I: Io>(&self, room: RoomId, ctx: &mut Ctx<'_, I>) {
+        let nick = self.client_nick(ctx);
+        let server = &ctx.config.irc.server_name;
+        let r = ctx.core.room(room);
+        let head = format!(":{server} {RPL_NAMREPLY} {nick} = {} :", r.name);
+        let mut out = String::new();
+        let mut line = head.clone();
+        for &member in &r.members {
+            let Some(session) = ctx.core.session(member) else {
+                continue;
+            };
+            let prefix = if r.is_op(member) { "@" } else { "" };
+            if line.len() + prefix.len() + session.nick.len() + 3 > MAX_LINE {
+                out.push_str(line.trim_end());
+                out.push_str("\r\n");
+                line.clone_from(&head);
+            }
+            line.push_str(prefix);
+            line.push_str(&session.nick);
+            line.push(' ');
+        }
+        if line.len() > head.len() {
+            out.push_str(line.trim_end());
+            out.push_str("\r\n");
+        }
+        let name = r.name.clone();
+        ctx.reply_str(&out);
+        self.numeric(ctx, RPL_ENDOFNAMES, &[&name], "End of /NAMES list");
+    }
+
+    /// `LIST [#a,#b]`: `321`, a `322` per room, `323`.
+    pub(super) fn list<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let wanted: Option<Vec<&str>> = m.param(0).map(|l| l.split(',').collect());
+        self.numeric(ctx, RPL_LISTSTART, &["Channel"], "Users  Name");
+        let rows: Vec<(String, String, String)> = (ctx.core.rooms().list().into_iter())
+            .filter(|r| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| w.iter().any(|n| n.eq_ignore_ascii_case(&r.name)))
+            })
+            .map(|r| {
+                let topic = r.topic.as_ref().map_or("", |t| &t.text).to_string();
+                (r.name.clone(), r.members.len().to_string(), topic)
+            })
+            .collect();
+        for (name, users, topic) in rows {
+            self.numeric(ctx, RPL_LIST, &[&name, &users], &topic);
+        }
+        self.numeric(ctx, RPL_LISTEND, &[], "End of /LIST");
+    }
+
+    /// `KICK #chan nick[,nick] [:reason]`.
+    pub(super) fn kick<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let (Some(name), Some(nicks)) = (m.param(0), m.param(1)) else {
+            return self.need_more_params("KICK", ctx);
+        };
+        let Some(room) = self.channel(name, ctx) else {
+            return;
+        };
+        let me = ctx.nick().to_string();
+        let reason = cut(
+            m.param(2).filter(|r| !r.is_empty()).unwrap_or(&me),
+            TEXT_LEN,
+        );
+        for (i, nick) in nicks.split(',').filter(|n| !n.is_empty()).enumerate() {
+            if i == MAX_TARGETS {
+                self.numeric(ctx, ERR_TOOMANYTARGETS, &[nick], "Too many targets");
+                break;
+            }
+            self.run(Command::Kick { room, nick, reason }, ctx);
+        }
+    }
+
+    /// `MODE #chan [changes [nicks]]` or `MODE nick [changes]`.
+    pub(super) fn mode<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(target) = m.param(0) else {
+            return self.need_more_params("MODE", ctx);
+        };
+        if target.starts_with('#') {
+            self.room_mode(target, m, ctx)
+        } else {
+            self.user_mode(target, m, ctx)
+        }
+    }
+
+    pub(super) fn room_mode<I: Io>(
+        &mut self,
+        name: &str,
+        m: &IrcMessage<'_>,
+        ctx: &mut Ctx<'_, I>,
+    ) {
+        let Some(room) = self.channel(name, ctx) else {
+            return;
+        };
+        let r = ctx.core.room(room);
+        let name = r.name.clone();
+        let Some(changes) = m.param(1) else {
+            let modes: String = RoomMode::ALL
+                .iter()
+                .filter(|&&mode| r.mode(mode))
+                .map(|m| m.letter())
+                .collect();
+            let created = r.created.as_secs().to_string();
+            self.numeric_params(ctx, RPL_CHANNELMODEIS, &[&name, &format!("+{modes}")]);
+            return self.numeric_params(ctx, RPL_CREATIONTIME, &[&name, &created]);
+        };
+        let mut args = m.params()[2..].iter();
+        let mut on = true;
+        for letter in changes.chars() {
+            match letter {
+                '+' => on = true,
+                '-' => on = false,
+                'o' => match args.next() {
+                    Some(nick) => {
+                        self.run(Command::Op { room, nick, op: on }, ctx);
+                    }
+                    None => self.need_more_params("MODE", ctx),
+                },
+                't' | 'n' => {
+                    let mode = if letter == 't' {
+                        RoomMode::TopicOpsOnly
+                    } else {
+                        RoomMode::NoExternal
+                    };
+                    self.run(Command::RoomMode { room, mode, on }, ctx);
+                }
+                // A ban-list query (clients ask after joining): there are
+                // no bans here.
+                'b' if m.params().len() == 2 => {
+                    self.numeric(ctx, RPL_ENDOFBANLIST, &[&name], "End of channel ban list")
+                }
+                other => {
+                    let letter = other.to_string();
+                    self.numeric(
+                        ctx,
+                        ERR_UNKNOWNMODE,
+                        &[&letter],
+                        "is unknown mode char to me",
+                    );
+                }
+            }
+        }
+    }
+}
