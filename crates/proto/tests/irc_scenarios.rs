@@ -333,3 +333,145 @@ fn joining_past_chanlimit_gets_405() {
         [":switchboard.local 405 collector #c100 :You have joined too many channels"]
     );
 }
+
+/// Found by a hostile review: an AWAY message reached line clients with
+/// its escape sequences (window title, clear screen) intact.
+#[test]
+fn an_away_message_reaches_line_clients_without_escapes() {
+    let mut h = chat(unlimited());
+    let (line, _) = line_in_lobby(&mut h);
+    let irc = irc_in_lobby(&mut h, "evil");
+    send(
+        &mut h,
+        irc,
+        &["AWAY :\x1b]0;PWNED\x07\x1b[2J\x1b[31mred\x07 away"],
+    );
+    h.lines(line);
+    h.input(line, b"/msg evil hello\n");
+    assert_eq!(
+        h.lines(line),
+        ["[msg to evil] hello", "*** evil is away: red away"]
+    );
+}
+
+/// Found by a hostile review: a lone CR or a NUL inside an IRC line was
+/// relayed as is (a forged server line for clients that split on CR).
+#[test]
+fn cr_and_nul_never_leave_an_irc_line() {
+    let mut h = chat(unlimited());
+    let bob = irc_in_lobby(&mut h, "bob");
+    let alice = irc_in_lobby(&mut h, "alice");
+    h.lines(bob);
+    h.input(
+        alice,
+        b"PRIVMSG #lobby :hi\r:evil.server 001 bob :spoofed\r\n@+a=x\ry PRIVMSG #lobby :n\0ul\r\n",
+    );
+    assert_eq!(
+        h.lines(bob),
+        [
+            ":alice!~u@irc PRIVMSG #lobby :hi:evil.server 001 bob :spoofed",
+            ":alice!~u@irc PRIVMSG #lobby :nul"
+        ]
+    );
+}
+
+/// Found by a hostile review: `MODE #c +t-t+t-t...` made an event per
+/// letter, to every member.
+#[test]
+fn one_mode_command_makes_at_most_four_changes() {
+    let mut h = chat(unlimited());
+    let op = h.connect_to(FrontEnd::Irc);
+    send(&mut h, op, &["NICK op", "USER o 0 * :O", "JOIN #m"]);
+    let other = irc_in_lobby(&mut h, "other");
+    send(&mut h, other, &["JOIN #m"]);
+    h.lines(op);
+    h.lines(other);
+    send(&mut h, op, &[&format!("MODE #m {}", "-t+t".repeat(60))]);
+    assert_eq!(
+        h.lines(other),
+        [
+            ":op!~o@irc MODE #m -t",
+            ":op!~o@irc MODE #m +t",
+            ":op!~o@irc MODE #m -t",
+            ":op!~o@irc MODE #m +t"
+        ]
+    );
+}
+
+/// Found by a hostile review: LIST sorted every room on each call and
+/// answered with all of them (with 100,000 rooms: 70 ms of the server's
+/// time, and a reply past --max-output that cut the asker off).
+#[test]
+fn listings_are_bounded_and_rooms_asked_for_by_name_are_found() {
+    let mut h = chat(unlimited());
+    let per = 100; // ChatCore::MAX_ROOMS
+    for c in 0..11 {
+        let irc = h.connect_to(FrontEnd::Irc);
+        let joins: Vec<String> = (0..per)
+            .map(|i| format!("JOIN #r{:04}", c * per + i))
+            .collect();
+        let mut lines = vec![format!("NICK n{c}"), "USER u 0 * :U".to_string()];
+        lines.extend(joins);
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        send(&mut h, irc, &lines);
+    }
+    let asker = irc_in_lobby(&mut h, "asker"); // 1,101 rooms with #lobby
+    send(&mut h, asker, &["LIST"]);
+    let list = h.lines(asker);
+    assert_eq!(list.len(), 1 + 1000 + 1, "321, 1,000 rooms, 323");
+    assert!(list[1].contains(" 322 asker #lobby 1 :"), "{}", list[1]);
+    assert_eq!(
+        list.last().unwrap(),
+        ":switchboard.local 323 asker :End of /LIST (101 more channels not listed; LIST #name for one)"
+    );
+    send(&mut h, asker, &["LIST #r1099,#nope,#R0000"]);
+    assert_eq!(
+        h.lines(asker),
+        [
+            ":switchboard.local 321 asker Channel :Users  Name",
+            ":switchboard.local 322 asker #r1099 1 :",
+            ":switchboard.local 322 asker #r0000 1 :",
+            ":switchboard.local 323 asker :End of /LIST"
+        ]
+    );
+    let (line, _) = line_in_lobby(&mut h);
+    h.input(line, b"/rooms\n");
+    let rooms = h.lines(line).pop().unwrap();
+    assert!(
+        rooms.ends_with(", and 101 more"),
+        "{}",
+        &rooms[rooms.len() - 40..]
+    );
+}
+
+/// Empty lists and parameters get 461, and no reply carries an empty or
+/// spaced middle parameter.
+#[test]
+fn empty_lists_and_parameters_are_refused_cleanly() {
+    let mut h = chat(unlimited());
+    let c = irc_in_lobby(&mut h, "c");
+    send(
+        &mut h,
+        c,
+        &[
+            "JOIN :",
+            "PART ,",
+            "KICK #lobby ,",
+            "CAP",
+            "PRIVMSG a,,b :x",
+            "WHO :",
+        ],
+    );
+    assert_eq!(
+        h.lines(c),
+        [
+            ":switchboard.local 461 c JOIN :Not enough parameters",
+            ":switchboard.local 461 c PART :Not enough parameters",
+            ":switchboard.local 461 c KICK :Not enough parameters",
+            ":switchboard.local 461 c CAP :Not enough parameters",
+            ":switchboard.local 401 c a :No such nick/channel",
+            ":switchboard.local 401 c b :No such nick/channel",
+            ":switchboard.local 315 c * :End of WHO list"
+        ]
+    );
+}

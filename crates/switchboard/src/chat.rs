@@ -1,6 +1,9 @@
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use switchboard_net::{Config, Reactor};
 use switchboard_proto::chat::irc::IrcConfig;
 use switchboard_proto::chat::RateLimit;
@@ -9,13 +12,70 @@ use switchboard_proto::{ChatConfig, ChatService, FrontEnd};
 use crate::cli::ChatArgs;
 use crate::server::{listen, reactor_config, serve};
 
+/// Longest MOTD file: it is sent to every IRC client that registers, and
+/// must stay well within what a client may be owed (`--max-output`).
+const MAX_MOTD: u64 = 16 * 1024;
+
+/// Shortest ping interval and timeout: zero would drop every IRC client at
+/// once; anything under a second is for tests.
+const MIN_PING: Duration = Duration::from_millis(100);
+
+/// Refuses settings that would break the server for everyone, with what to
+/// do instead, before anything listens.
+fn check(args: &ChatArgs) -> Result<()> {
+    ensure!(
+        args.max_line <= args.max_output,
+        "--max-line ({}) must be at most --max-output ({}): a line goes to every member \
+         at once, and members owed more than they may be would all be cut off",
+        args.max_line,
+        args.max_output
+    );
+    let name = &args.server_name;
+    ensure!(
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_".contains(&b)),
+        "--server-name {name:?}: IRC needs a name of letters, digits, '.', '-' or '_' \
+         (it starts every reply)"
+    );
+    for (flag, value) in [
+        ("--ping-interval", args.ping_interval),
+        ("--ping-timeout", args.ping_timeout),
+    ] {
+        ensure!(
+            value >= MIN_PING,
+            "{flag} must be at least {MIN_PING:?} (a client needs time to answer)"
+        );
+    }
+    if args.irc_password.as_deref() == Some("") {
+        bail!("--irc-password must not be empty (clients without one send no PASS at all)");
+    }
+    Ok(())
+}
+
+/// The MOTD lines from `path`, refused if the file is too big for one.
+fn read_motd(path: &Path) -> Result<Vec<String>> {
+    let context = || format!("cannot read the MOTD file {}", path.display());
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .with_context(context)?
+        .take(MAX_MOTD + 1)
+        .read_to_string(&mut text)
+        .with_context(context)?;
+    ensure!(
+        text.len() as u64 <= MAX_MOTD,
+        "the MOTD file {} is over {} KiB: every IRC client is sent it",
+        path.display(),
+        MAX_MOTD / 1024
+    );
+    Ok(text.lines().map(str::to_string).collect())
+}
+
 pub fn run(args: ChatArgs) -> Result<ExitCode> {
+    check(&args)?;
     let motd = match &args.motd {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the MOTD file {}", path.display()))?
-            .lines()
-            .map(str::to_string)
-            .collect(),
+        Some(path) => read_motd(path)?,
         None => IrcConfig::default().motd,
     };
     let config = ChatConfig {

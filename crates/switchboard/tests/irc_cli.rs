@@ -1956,3 +1956,49 @@ fn a_full_server_and_a_shutdown_are_announced_in_irc() {
     drop(alice); // closed: the server need not linger for it
     assert_eq!(chat.server.wait_exit().code(), Some(0));
 }
+
+/// Settings that would break the server for everyone are refused before
+/// anything listens, with what is wrong (found by a hostile review: an
+/// endless --motd filled memory, a spaced --server-name broke every reply,
+/// a zero ping interval dropped every client at once).
+#[test]
+fn settings_that_break_everyone_are_refused_at_startup() {
+    let empty = TempFile::new("empty-motd", "");
+    for (flags, says) in [
+        (vec!["--motd", "/dev/zero"], "is over 16 KiB"),
+        (vec!["--server-name", "my server"], "--server-name"),
+        (vec!["--server-name", ""], "--server-name"),
+        (
+            vec!["--ping-interval", "0"],
+            "--ping-interval must be at least 100ms",
+        ),
+        (
+            vec!["--ping-timeout", "0.05"],
+            "--ping-timeout must be at least 100ms",
+        ),
+        (
+            vec!["--irc-password", ""],
+            "--irc-password must not be empty",
+        ),
+        (
+            vec!["--max-line", "2MiB"],
+            "--max-line (2097152) must be at most --max-output",
+        ),
+    ] {
+        let out = bin()
+            .args(["chat", "--listen", "127.0.0.1:0", "--irc", "127.0.0.1:0"])
+            .args(&flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flags:?}: {stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("listening"), "{flags:?} started: {stderr}");
+    }
+    // An empty MOTD file is fine: clients are told there is none (422).
+    let chat = Chat::start(&["--motd", empty.path()]);
+    let mut c = chat.irc_conn("c");
+    c.send("NICK c");
+    c.send("USER c 0 * :C");
+    c.expect("422", |l| l.contains(" 422 c :MOTD File is missing"));
+}

@@ -36,6 +36,11 @@ impl ChatCore {
     /// rooms without bound.
     pub const MAX_ROOMS: usize = 100;
 
+    /// Most rooms one listing shows (IRC's `LIST`, the line front-end's
+    /// `/rooms`): a reply to one command must stay small however many rooms
+    /// there are. Rooms asked for by name are always found.
+    pub const MAX_LISTED: usize = 1000;
+
     /// A chat with no one in it yet and these rooms, which always exist.
     pub fn new(permanent_rooms: &[&str]) -> Self {
         ChatCore {

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use slab::Slab;
 
@@ -109,7 +109,8 @@ impl Room {
 #[derive(Debug)]
 pub struct Rooms {
     rooms: Slab<Room>,
-    by_key: HashMap<String, RoomId>,
+    /// By key (see [`name_key`]): sorted, so listing needs no sort.
+    by_key: BTreeMap<String, RoomId>,
     /// Keys of the rooms that stay when empty.
     permanent: Vec<String>,
 }
@@ -119,7 +120,7 @@ impl Rooms {
     pub fn new(permanent: &[&str], now: Timestamp) -> Self {
         let mut rooms = Rooms {
             rooms: Slab::new(),
-            by_key: HashMap::new(),
+            by_key: BTreeMap::new(),
             permanent: permanent.iter().map(|n| name_key(n).into_owned()).collect(),
         };
         for name in permanent {
@@ -209,11 +210,10 @@ impl Rooms {
         self.rooms.is_empty()
     }
 
-    /// Every room, sorted by name.
-    pub fn list(&self) -> Vec<&Room> {
-        let mut rooms: Vec<&Room> = self.rooms.iter().map(|(_, r)| r).collect();
-        rooms.sort_by(|a, b| name_key(&a.name).cmp(&name_key(&b.name)));
-        rooms
+    /// Every room, in name order (ignoring case). Walking it costs nothing
+    /// up front, so a caller that wants only some stops early.
+    pub fn list(&self) -> impl Iterator<Item = &Room> {
+        self.by_key.values().map(|&id| self.get(id))
     }
 }
 
@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(rooms.find("#rust"), None);
         assert!(rooms.leave(lobby, a));
         assert_eq!(rooms.find("#lobby"), Some(lobby), "the lobby stays");
-        let names: Vec<&str> = rooms.list().iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = rooms.list().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["#lobby"]);
     }
 

@@ -2,19 +2,24 @@
 //! MODE.
 
 use crate::chat::chat_service::Ctx;
-use crate::chat::core::{Command, RoomId, RoomMode};
+use crate::chat::core::{ChatCore, Command, Room, RoomId, RoomMode};
 use crate::chat::irc::irc_commands::cut;
 use crate::chat::irc::irc_conn::{IrcConn, TEXT_LEN};
 use crate::chat::irc::irc_message::IrcMessage;
 use crate::chat::irc::irc_render::MAX_LINE;
 use crate::chat::irc::numeric::*;
-use crate::chat::irc::MAX_TARGETS;
+use crate::chat::irc::{MAX_MODES, MAX_TARGETS};
 use crate::Io;
+
+/// Whether a comma list names anything (`,` and `""` do not).
+fn has_items(list: &str) -> bool {
+    list.split(',').any(|item| !item.is_empty())
+}
 
 impl IrcConn {
     /// `JOIN #a,#b` (keys ignored) or `JOIN 0` (leave every channel).
     pub(super) fn join<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let Some(list) = m.param(0) else {
+        let Some(list) = m.param(0).filter(|l| has_items(l)) else {
             return self.need_more_params("JOIN", ctx);
         };
         if list == "0" {
@@ -44,7 +49,7 @@ impl IrcConn {
 
     /// `PART #a,#b [:reason]`.
     pub(super) fn part<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let Some(list) = m.param(0) else {
+        let Some(list) = m.param(0).filter(|l| has_items(l)) else {
             return self.need_more_params("PART", ctx);
         };
         let reason = m
@@ -98,7 +103,7 @@ impl IrcConn {
 
     /// `NAMES [#a,#b]`.
     pub(super) fn names_command<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let Some(list) = m.param(0) else {
+        let Some(list) = m.param(0).filter(|l| has_items(l)) else {
             return self.numeric(ctx, RPL_ENDOFNAMES, &["*"], "End of /NAMES list");
         };
         for name in list.split(',').filter(|n| !n.is_empty()) {
@@ -144,30 +149,41 @@ impl IrcConn {
         self.numeric(ctx, RPL_ENDOFNAMES, &[&name], "End of /NAMES list");
     }
 
-    /// `LIST [#a,#b]`: `321`, a `322` per room, `323`.
+    /// `LIST [#a,#b]`: `321`, a `322` per room, `323`. Without names, at
+    /// most [`ChatCore::MAX_LISTED`] rooms, in name order, and `323` says
+    /// how many more there are.
     pub(super) fn list<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let wanted: Option<Vec<&str>> = m.param(0).map(|l| l.split(',').collect());
+        let row = |r: &Room| {
+            let topic = r.topic.as_ref().map_or("", |t| &t.text).to_string();
+            (r.name.clone(), r.members.len().to_string(), topic)
+        };
+        let rooms = ctx.core.rooms();
+        let (rows, more): (Vec<_>, usize) = match m.param(0).filter(|l| !l.is_empty()) {
+            Some(names) => {
+                let found = (names.split(',').take(ChatCore::MAX_LISTED))
+                    .filter(|n| n.starts_with('#'))
+                    .filter_map(|n| Some(row(ctx.core.room(rooms.find(n)?))));
+                (found.collect(), 0)
+            }
+            None => {
+                let listed = rooms.list().take(ChatCore::MAX_LISTED).map(row).collect();
+                (listed, rooms.len().saturating_sub(ChatCore::MAX_LISTED))
+            }
+        };
         self.numeric(ctx, RPL_LISTSTART, &["Channel"], "Users  Name");
-        let rows: Vec<(String, String, String)> = (ctx.core.rooms().list().into_iter())
-            .filter(|r| {
-                wanted
-                    .as_ref()
-                    .is_none_or(|w| w.iter().any(|n| n.eq_ignore_ascii_case(&r.name)))
-            })
-            .map(|r| {
-                let topic = r.topic.as_ref().map_or("", |t| &t.text).to_string();
-                (r.name.clone(), r.members.len().to_string(), topic)
-            })
-            .collect();
         for (name, users, topic) in rows {
             self.numeric(ctx, RPL_LIST, &[&name, &users], &topic);
         }
-        self.numeric(ctx, RPL_LISTEND, &[], "End of /LIST");
+        let end = match more {
+            0 => "End of /LIST".to_string(),
+            n => format!("End of /LIST ({n} more channels not listed; LIST #name for one)"),
+        };
+        self.numeric(ctx, RPL_LISTEND, &[], &end);
     }
 
     /// `KICK #chan nick[,nick] [:reason]`.
     pub(super) fn kick<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let (Some(name), Some(nicks)) = (m.param(0), m.param(1)) else {
+        let (Some(name), Some(nicks)) = (m.param(0), m.param(1).filter(|l| has_items(l))) else {
             return self.need_more_params("KICK", ctx);
         };
         let Some(room) = self.channel(name, ctx) else {
@@ -222,7 +238,16 @@ impl IrcConn {
         };
         let mut args = m.params()[2..].iter();
         let mut on = true;
+        // At most MAX_MODES changes per command (ISUPPORT MODES): each is an
+        // event to every member, and one line must not fan out without bound.
+        let mut budget = MAX_MODES;
         for letter in changes.chars() {
+            if letter != '+' && letter != '-' {
+                if budget == 0 {
+                    break;
+                }
+                budget -= 1;
+            }
             match letter {
                 '+' => on = true,
                 '-' => on = false,

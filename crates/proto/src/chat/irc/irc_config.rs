@@ -52,6 +52,7 @@ pub(super) fn isupport(network: &str) -> Vec<String> {
         format!("CHANNELLEN={}", len + 1),
         "CHANTYPES=#".to_string(),
         format!("KICKLEN={TEXT_LEN}"),
+        format!("MODES={}", crate::chat::irc::MAX_MODES),
         format!("NETWORK={network}"),
         format!("NICKLEN={len}"),
         "PREFIX=(o)@".to_string(),

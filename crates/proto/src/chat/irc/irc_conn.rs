@@ -134,9 +134,13 @@ impl IrcConn {
         let too_long = |me: &Self, ctx: &mut Ctx<'_, I>| {
             me.numeric(ctx, ERR_INPUTTOOLONG, &[], "Input line was too long")
         };
-        let Ok(raw) = frame else {
+        let Ok(mut raw) = frame else {
             return too_long(self, ctx);
         };
+        // NUL and a lone CR may not appear in an IRC message: relayed, they
+        // would cut the line short for some clients, or pass for a line
+        // break (and a forged server line) to others.
+        raw.retain(|&b| b != 0 && b != b'\r');
         let line = String::from_utf8_lossy(&raw);
         let body = match line.strip_prefix('@') {
             Some(tagged) => match tagged.split_once(' ') {
@@ -269,7 +273,9 @@ impl IrcConn {
 
     /// `CAP LS|LIST|REQ|END`.
     pub(super) fn cap<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let sub = upper(m.param(0).unwrap_or(""));
+        let Some(sub) = m.param(0).filter(|s| !s.is_empty()).map(upper) else {
+            return self.need_more_params("CAP", ctx);
+        };
         let nick = self.client_nick(ctx);
         let server = &ctx.config.irc.server_name;
         let reply = |what: &str, caps: &str| server_line(server, "CAP", &[&nick, what], Some(caps));
@@ -359,7 +365,7 @@ impl IrcConn {
             Some(&format!("Closing Link: {HOST} ({why})")),
         );
         ctx.reply_str(&line);
-        let reason = reason.map(|r| r.chars().take(TEXT_LEN).collect());
+        let reason = reason.map(|r| super::irc_commands::cut(r, TEXT_LEN).to_string());
         ctx.close(Leaving::Quit(reason), CloseReason::Closed);
     }
 

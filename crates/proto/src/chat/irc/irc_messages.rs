@@ -51,7 +51,7 @@ impl IrcConn {
         if kind == MessageKind::Tags && tags.is_empty() {
             return; // nothing to relay
         }
-        for (i, target) in targets.split(',').enumerate() {
+        for (i, target) in targets.split(',').filter(|t| !t.is_empty()).enumerate() {
             if i == MAX_TARGETS {
                 if !quiet {
                     self.numeric(ctx, ERR_TOOMANYTARGETS, &[target], "Too many targets");

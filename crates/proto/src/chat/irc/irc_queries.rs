@@ -10,7 +10,7 @@ impl IrcConn {
     /// `WHO #chan` (its members) or `WHO nick`; any other mask lists no one
     /// (no one is listed to strangers wholesale).
     pub(super) fn who<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
-        let mask = m.param(0).unwrap_or("*");
+        let mask = m.param(0).filter(|m| !m.is_empty()).unwrap_or("*");
         let nick = self.client_nick(ctx);
         let server = ctx.config.irc.server_name.clone();
         let mut out = String::new();

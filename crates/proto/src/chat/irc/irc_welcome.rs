@@ -40,7 +40,9 @@ impl IrcConn {
         let server = ctx.config.irc.server_name.clone();
         self.numeric_params(ctx, RPL_MYINFO, &[&server, VERSION, "i", "not", "o"]);
         let isupport = isupport(&ctx.config.irc.network);
-        for tokens in isupport.chunks(12) {
+        // 13 tokens per line: with the nick and the trailing text, the 15
+        // parameters a message may have.
+        for tokens in isupport.chunks(13) {
             let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
             self.numeric(ctx, RPL_ISUPPORT, &tokens, "are supported by this server");
         }

@@ -28,3 +28,6 @@ pub use irc_render::{quit_reason, render, IrcTags, MAX_LINE};
 /// Most targets of one PRIVMSG, NOTICE, TAGMSG or KICK (`TARGMAX`): one
 /// line from a client must not fan out without bound.
 pub const MAX_TARGETS: usize = 4;
+
+/// Most mode changes one MODE command makes (`MODES`), for the same reason.
+pub const MAX_MODES: usize = 4;

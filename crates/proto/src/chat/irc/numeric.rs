@@ -90,8 +90,11 @@ pub fn source_line(
     }
     line.push_str(command);
     for param in params {
+        // A middle parameter can be neither empty nor hold a space (what
+        // clients sent may be either): `*` or its first word stands in.
+        let word = param.split(' ').next().filter(|w| !w.is_empty());
         line.push(' ');
-        line.push_str(param);
+        line.push_str(word.unwrap_or("*"));
     }
     if let Some(text) = trailing {
         line.push_str(" :");

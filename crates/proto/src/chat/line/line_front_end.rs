@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use tracing::{debug, info};
 
 use crate::chat::chat_service::{Ctx, Leaving};
-use crate::chat::core::{ChatError, Command, MessageKind, MessageTarget, Registration, RoomId};
+use crate::chat::core::{
+    ChatCore, ChatError, Command, MessageKind, MessageTarget, Registration, RoomId,
+};
 use crate::chat::line::line_command::{parse, Command as LineCommand, Input};
 use crate::chat::line::line_render::notice;
 use crate::chat::line::telnet_filter::TelnetFilter;
@@ -146,9 +148,13 @@ impl LineConn {
             }
             LineCommand::Join(name) => self.join(name, ctx).map_err(err)?,
             LineCommand::Rooms => {
-                let list: Vec<String> = (ctx.core.rooms().list().iter())
+                let rooms = ctx.core.rooms();
+                let mut list: Vec<String> = (rooms.list().take(ChatCore::MAX_LISTED))
                     .map(|r| format!("{} ({})", r.name, r.members.len()))
                     .collect();
+                if rooms.len() > ChatCore::MAX_LISTED {
+                    list.push(format!("and {} more", rooms.len() - ChatCore::MAX_LISTED));
+                }
                 ctx.reply_str(&notice(format_args!("rooms: {}", list.join(", "))));
             }
             LineCommand::Who => {
@@ -178,6 +184,7 @@ impl LineConn {
                 let (nick, away) = (target.nick.clone(), target.away.clone());
                 ctx.reply_str(&format!("[msg to {nick}] {text}\r\n"));
                 if let Some(away) = away {
+                    let away = crate::chat::sanitize::sanitize_str(&away);
                     ctx.reply_str(&notice(format_args!("{nick} is away: {away}")));
                 }
             }
