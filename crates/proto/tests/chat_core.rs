@@ -335,3 +335,26 @@ fn one_session_may_be_in_at_most_max_rooms() {
     core.handle_command(A, Command::Join("#one-more"), t(4), &mut rec)
         .unwrap();
 }
+
+#[test]
+fn a_room_id_gone_stale_is_refused_not_a_panic() {
+    let (mut core, mut rec) = three();
+    core.handle_command(A, Command::Join("#brief"), t(1), &mut rec)
+        .unwrap();
+    let brief = core.find_room("#brief").unwrap();
+    let part = Command::Part {
+        room: brief,
+        reason: None,
+    };
+    core.handle_command(A, part, t(2), &mut rec).unwrap();
+    assert_eq!(core.find_room("#brief"), None, "emptied: gone");
+    let kick = Command::Kick {
+        room: brief,
+        nick: "bob",
+        reason: "",
+    };
+    assert!(matches!(
+        core.handle_command(A, kick, t(3), &mut rec),
+        Err(ChatError::NoSuchRoom(_))
+    ));
+}

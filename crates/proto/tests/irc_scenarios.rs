@@ -475,3 +475,23 @@ fn empty_lists_and_parameters_are_refused_cleanly() {
         ]
     );
 }
+
+/// Found by fuzzing (chat_ops): an operator alone in a room kicked itself,
+/// which removed the room, and the next nick of the same KICK looked the
+/// room up by its stale id: a panic that took the whole server down.
+#[test]
+fn an_operator_kicking_itself_out_of_its_room_then_another_is_no_crash() {
+    let mut h = chat(unlimited());
+    let c = h.connect_to(FrontEnd::Irc);
+    send(&mut h, c, &["NICK alice", "USER u 0 * :A", "JOIN #a"]);
+    h.lines(c);
+    send(&mut h, c, &["KICK #a alice,bob", "PING :still up"]);
+    assert_eq!(
+        h.lines(c),
+        [
+            ":alice!~u@irc KICK #a alice :alice",
+            ":switchboard.local 403 alice #a :No such channel",
+            ":switchboard.local PONG switchboard.local :still up"
+        ]
+    );
+}

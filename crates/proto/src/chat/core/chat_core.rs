@@ -102,10 +102,12 @@ impl ChatCore {
     }
 
     /// Carries out `command` for session `id` at `now`, telling `out` what
-    /// happened; or says why not, changing nothing.
+    /// happened; or says why not, changing nothing. A room id that no longer
+    /// exists (its room emptied since it was looked up) is refused as no
+    /// such room.
     ///
     /// # Panics
-    /// If `id` is not registered, or a `RoomId` does not exist.
+    /// If `id` is not registered.
     pub fn handle_command(
         &mut self,
         id: SessionId,
@@ -113,6 +115,12 @@ impl ChatCore {
         now: Timestamp,
         out: &mut impl EventSink,
     ) -> Result<(), ChatError> {
+        if command
+            .room()
+            .is_some_and(|room| !self.rooms.contains(room))
+        {
+            return Err(ChatError::NoSuchRoom("(gone)".to_string()));
+        }
         match command {
             Command::Join(name) => return self.join(id, name, now, out),
             Command::Part { room, reason } => {

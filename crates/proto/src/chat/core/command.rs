@@ -76,3 +76,23 @@ pub enum MessageTarget<'a> {
     /// The user with this nick (any case).
     Nick(&'a str),
 }
+
+impl Command<'_> {
+    /// The room the command names by id, if it does.
+    pub fn room(&self) -> Option<RoomId> {
+        match *self {
+            Command::Part { room, .. }
+            | Command::Topic { room, .. }
+            | Command::Kick { room, .. }
+            | Command::Op { room, .. }
+            | Command::RoomMode { room, .. } => Some(room),
+            Command::Message {
+                to: MessageTarget::Room(room),
+                ..
+            } => Some(room),
+            Command::Join(_) | Command::Message { .. } | Command::Nick(_) | Command::Away(_) => {
+                None
+            }
+        }
+    }
+}

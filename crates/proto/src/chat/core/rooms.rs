@@ -187,6 +187,11 @@ impl Rooms {
         true
     }
 
+    /// Whether room `id` exists (an id goes stale when its room empties).
+    pub fn contains(&self, id: RoomId) -> bool {
+        self.rooms.contains(id.0)
+    }
+
     /// The room `id`.
     ///
     /// # Panics

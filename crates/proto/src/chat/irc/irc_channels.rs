@@ -186,9 +186,6 @@ impl IrcConn {
         let (Some(name), Some(nicks)) = (m.param(0), m.param(1).filter(|l| has_items(l))) else {
             return self.need_more_params("KICK", ctx);
         };
-        let Some(room) = self.channel(name, ctx) else {
-            return;
-        };
         let me = ctx.nick().to_string();
         let reason = cut(
             m.param(2).filter(|r| !r.is_empty()).unwrap_or(&me),
@@ -199,6 +196,11 @@ impl IrcConn {
                 self.numeric(ctx, ERR_TOOMANYTARGETS, &[nick], "Too many targets");
                 break;
             }
+            // Looked up for each nick: an operator who kicks itself out of
+            // a room it was alone in has just removed the room.
+            let Some(room) = self.channel(name, ctx) else {
+                return;
+            };
             self.run(Command::Kick { room, nick, reason }, ctx);
         }
     }
