@@ -115,7 +115,7 @@ type_in() { tm send-keys -t "sb:$1" -l "$2" && tm send-keys -t "sb:$1" Enter; }
 start_server() {
     [[ -x $SB ]] || cargo build -q -p switchboard
     # Port 0 everywhere: the kernel picks free ports, the log tells which.
-    "$SB" chat --listen 127.0.0.1:0 --irc 127.0.0.1:0 --shutdown-timeout 1s \
+    "$SB" chat --listen 127.0.0.1:0 --irc 127.0.0.1:0 --web 127.0.0.1:0 --shutdown-timeout 1s \
         2>"$WORK/server.log" &
     SERVER_PID=$!
     wait_until grep -q 'INFO irc listening on tcp' "$WORK/server.log" ||

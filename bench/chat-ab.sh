@@ -60,9 +60,9 @@ start_server() {
     local name=$1 port=$2
     local binary=$switchboard
     [[ $name == before ]] && binary=$before
-    # shellcheck disable=SC2046 # irc_off prints one flag or nothing
+    # shellcheck disable=SC2046 # front_ends_off prints flags or nothing
     env --default-signal=INT taskset -c "$SERVER_CORE" \
-        "$binary" chat --listen "127.0.0.1:$port" --rate-limit 0 $(irc_off "$binary") 2>/dev/null &
+        "$binary" chat --listen "127.0.0.1:$port" --rate-limit 0 $(front_ends_off "$binary") 2>/dev/null &
     server_pid=$!
 }
 

@@ -58,7 +58,7 @@ points=(
 start_server() {
     local name=$1 port=$2 log=$3
     local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
-    local chat=("$switchboard" chat --listen "127.0.0.1:$port" --rate-limit 0 --no-irc)
+    local chat=("$switchboard" chat --listen "127.0.0.1:$port" --rate-limit 0 --no-irc --no-web)
     case $name in
         switchboard) "${run[@]}" "${chat[@]}" 2>/dev/null & ;;
         switchboard-coalesce5ms) "${run[@]}" "${chat[@]}" --coalesce 5ms 2>/dev/null & ;;

@@ -63,7 +63,7 @@ points=(
 start_server() {
     local name=$1 port=$2 log=$3
     local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
-    local chat=("$switchboard" chat --rate-limit 0)
+    local chat=("$switchboard" chat --rate-limit 0 --no-web)
     case $name in
         switchboard) "${run[@]}" "${chat[@]}" --listen "127.0.0.1:$port" --no-irc 2>"$log" & ;;
         switchboard-irc)

@@ -208,13 +208,14 @@ run_chat_points() {
     done
 }
 
-# irc_off BINARY: the flag that keeps a switchboard build from listening for
-# IRC on its default port 6667, for builds that have one (none before the
-# IRC front-end).
-irc_off() {
-    if "$1" chat --help 2>/dev/null | grep -q -- --no-irc; then
-        echo --no-irc
-    fi
+# front_ends_off BINARY: the flags that keep a switchboard build from
+# listening for IRC (6667) and browsers (8080) on their default ports, for
+# builds that have those front-ends.
+front_ends_off() {
+    local help
+    help=$("$1" chat --help 2>/dev/null)
+    if grep -q -- --no-irc <<<"$help"; then echo --no-irc; fi
+    if grep -q -- --no-web <<<"$help"; then echo --no-web; fi
 }
 
 # Extra `switchboard bench` arguments a script's start_server may set for

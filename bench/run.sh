@@ -88,7 +88,7 @@ start_server() {
             SEED_QUIET=1 "${run[@]}" "$python" "$seeds/echo_server.py" "$port" 127.0.0.1 2>"$log" &
             ;;
         chat/switchboard)
-            "${run[@]}" "$switchboard" chat --listen "$addr" --rate-limit 0 --no-irc 2>/dev/null &
+            "${run[@]}" "$switchboard" chat --listen "$addr" --rate-limit 0 --no-irc --no-web 2>/dev/null &
             ;;
         chat/tokio) "${run[@]}" "$tokio_bin/tokio-chat" "$addr" 2>"$log" & ;;
         chat/tokio-nodelay) "${run[@]}" "$tokio_bin/tokio-chat" "$addr" --nodelay 2>"$log" & ;;

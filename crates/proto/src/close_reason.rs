@@ -22,11 +22,14 @@ pub enum CloseReason {
     OutputOverflow,
     /// The service closed it on the client's request (for example `/quit`).
     Closed,
+    /// The client broke its protocol beyond repair (a bad WebSocket frame,
+    /// a malformed HTTP request) and was told why.
+    ProtocolError,
 }
 
 impl CloseReason {
     /// Every reason kind, in the order used by [`CloseReason::index`].
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "peer closed",
         "reset",
         "hang-up",
@@ -36,6 +39,7 @@ impl CloseReason {
         "server full",
         "output overflow",
         "closed on request",
+        "protocol error",
     ];
 
     /// A dense index for counting closes per kind (see [`CloseReason::KINDS`]).
@@ -50,6 +54,7 @@ impl CloseReason {
             CloseReason::ServerFull => 6,
             CloseReason::OutputOverflow => 7,
             CloseReason::Closed => 8,
+            CloseReason::ProtocolError => 9,
         }
     }
 

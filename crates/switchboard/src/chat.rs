@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use switchboard_net::{Config, Reactor};
 use switchboard_proto::chat::irc::IrcConfig;
+use switchboard_proto::chat::web::WebConfig;
 use switchboard_proto::chat::RateLimit;
 use switchboard_proto::{ChatConfig, ChatService, FrontEnd};
 
@@ -42,10 +43,18 @@ fn check(args: &ChatArgs) -> Result<()> {
     for (flag, value) in [
         ("--ping-interval", args.ping_interval),
         ("--ping-timeout", args.ping_timeout),
+        ("--handshake-timeout", args.handshake_timeout),
     ] {
         ensure!(
             value >= MIN_PING,
             "{flag} must be at least {MIN_PING:?} (a client needs time to answer)"
+        );
+    }
+    for origin in &args.web_origin {
+        ensure!(
+            origin == "*" || origin.starts_with("http://") || origin.starts_with("https://"),
+            "--web-origin {origin:?}: an origin is scheme://host[:port], as browsers send it \
+             (for example https://chat.example.com), or '*' for any"
         );
     }
     if args.irc_password.as_deref() == Some("") {
@@ -93,6 +102,10 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
             ping_timeout: args.ping_timeout,
             ..IrcConfig::default()
         },
+        web: WebConfig {
+            origins: args.web_origin.clone(),
+            handshake_timeout: args.handshake_timeout,
+        },
         started: Some(std::time::SystemTime::now()),
     };
     let reactor_config = Config {
@@ -103,6 +116,9 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     listen(&mut reactor, "chat", FrontEnd::Line, &args.listen)?;
     if !args.no_irc {
         listen(&mut reactor, "irc", FrontEnd::Irc, &args.irc)?;
+    }
+    if !args.no_web {
+        listen(&mut reactor, "web", FrontEnd::Web, &args.web)?;
     }
     serve(reactor)
 }

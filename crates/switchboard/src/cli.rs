@@ -210,6 +210,33 @@ pub struct ChatArgs {
     #[arg(long)]
     pub no_irc: bool,
 
+    /// Address for browsers: http://ADDR/ is the chat page, ws://ADDR/ws
+    /// its WebSocket (JSON, or IRC with the text.ircv3.net subprotocol);
+    /// repeat for several.
+    #[arg(
+        long = "web",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        conflicts_with = "no_web"
+    )]
+    pub web: Vec<SocketAddr>,
+
+    /// Serve no web page and no WebSockets.
+    #[arg(long)]
+    pub no_web: bool,
+
+    /// An origin (scheme://host[:port]) whose pages may open a WebSocket
+    /// here; repeat for several, or '*' for any. [default: the page's own
+    /// origin, so that no other site can use a visitor's browser to chat]
+    #[arg(long = "web-origin", value_name = "ORIGIN")]
+    pub web_origin: Vec<String>,
+
+    /// Web: a connection that sends no complete HTTP request for this long
+    /// (before it upgrades to a WebSocket) is closed, so that slow or
+    /// silent clients cannot hold connections.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
     /// Longest line accepted from the line protocol, in bytes (IRC has its
     /// own limit of 512). A longer line is discarded up to its newline and
     /// its sender told; memory does not grow with its size.
@@ -249,13 +276,13 @@ pub struct ChatArgs {
     #[arg(long, value_name = "PASSWORD")]
     pub irc_password: Option<String>,
 
-    /// IRC: a client silent this long is sent a PING.
+    /// IRC and WebSocket: a client silent this long is sent a ping.
     #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration)]
     pub ping_interval: Duration,
 
-    /// IRC: a PING unanswered this long disconnects the client ("Ping
-    /// timeout"; its channels are told). A client that has not registered
-    /// within the ping interval is disconnected too.
+    /// IRC and WebSocket: a ping unanswered this long disconnects the
+    /// client ("Ping timeout"; its rooms are told). An IRC client that has
+    /// not registered within the ping interval is disconnected too.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub ping_timeout: Duration,
 

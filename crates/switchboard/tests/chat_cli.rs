@@ -74,7 +74,15 @@ impl Client {
 }
 
 fn chat(extra: &[&str]) -> Server {
-    let mut args = vec!["chat", "--listen", "127.0.0.1:0", "--irc", "127.0.0.1:0"];
+    let mut args = vec![
+        "chat",
+        "--listen",
+        "127.0.0.1:0",
+        "--irc",
+        "127.0.0.1:0",
+        "--web",
+        "127.0.0.1:0",
+    ];
     args.extend_from_slice(extra);
     Server::start(&args)
 }

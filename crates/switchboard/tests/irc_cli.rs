@@ -329,7 +329,15 @@ struct Chat {
 
 impl Chat {
     fn start(extra: &[&str]) -> Chat {
-        let mut args = vec!["chat", "--listen", "127.0.0.1:0", "--irc", "127.0.0.1:0"];
+        let mut args = vec![
+            "chat",
+            "--listen",
+            "127.0.0.1:0",
+            "--irc",
+            "127.0.0.1:0",
+            "--web",
+            "127.0.0.1:0",
+        ];
         args.extend_from_slice(extra);
         let mut server = Server::start(&args);
         let irc = server.listening_addr("irc");
@@ -1986,7 +1994,15 @@ fn settings_that_break_everyone_are_refused_at_startup() {
         ),
     ] {
         let out = bin()
-            .args(["chat", "--listen", "127.0.0.1:0", "--irc", "127.0.0.1:0"])
+            .args([
+                "chat",
+                "--listen",
+                "127.0.0.1:0",
+                "--irc",
+                "127.0.0.1:0",
+                "--web",
+                "127.0.0.1:0",
+            ])
             .args(&flags)
             .output()
             .unwrap();

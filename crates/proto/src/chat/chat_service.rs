@@ -3,13 +3,18 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use tracing::{debug, info};
+use tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::chat::core::{ChatCore, ChatError, Command, QuitReason, SessionId, Timestamp};
+use crate::chat::core::{
+    ChatCore, ChatError, Command, Event, EventKind, MessageKind, MessageTarget, QuitReason,
+    RoomStamp, SessionId, Target, Timestamp,
+};
 use crate::chat::delivery::{Batch, Delivery, Format, Formats};
 use crate::chat::irc::{IrcConfig, IrcConn};
 use crate::chat::line::{LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
 use crate::chat::token_bucket::{RateLimit, TokenBucket};
+use crate::chat::web::{self, close_frame, farewell, line_frames, WebConfig, WebConn};
 use crate::{CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
 
 /// The chat's limits and settings. Every field is a CLI flag of
@@ -25,8 +30,11 @@ pub struct ChatConfig {
     /// Per-client line rate, for every front-end; `None` disables it
     /// (benchmarks).
     pub rate_limit: Option<RateLimit>,
-    /// The IRC front-end's settings.
+    /// The IRC front-end's settings (its ping interval and timeout serve
+    /// the web front-end too).
     pub irc: IrcConfig,
+    /// The web front-end's settings.
+    pub web: WebConfig,
     /// When the server started (IRC's "This server was created"); unset,
     /// when the first client arrived (the service has no clock of its own).
     pub started: Option<SystemTime>,
@@ -39,6 +47,7 @@ impl Default for ChatConfig {
             max_output: 1024 * 1024,
             rate_limit: Some(RateLimit::default()),
             irc: IrcConfig::default(),
+            web: WebConfig::default(),
             started: None,
         }
     }
@@ -55,6 +64,8 @@ pub enum FrontEnd {
     Line,
     /// IRC (RFC 2812 as modern clients speak it, with IRCv3 capabilities).
     Irc,
+    /// HTTP: the chat page, and WebSockets speaking JSON or IRC.
+    Web,
 }
 
 /// Why a front-end closes its client: how the departure is announced.
@@ -64,6 +75,9 @@ pub(crate) enum Leaving {
     Quit(Option<String>),
     /// It stopped answering pings for this long.
     PingTimeout(Duration),
+    /// Its connection is closing for this reason (a WebSocket client's
+    /// close frame, a protocol error).
+    Closed(CloseReason),
 }
 
 impl Leaving {
@@ -71,6 +85,7 @@ impl Leaving {
         match self {
             Leaving::Quit(text) => QuitReason::Quit(text.as_deref()),
             Leaving::PingTimeout(after) => QuitReason::PingTimeout(after.as_secs()),
+            Leaving::Closed(reason) => QuitReason::Closed(*reason),
         }
     }
 }
@@ -140,6 +155,11 @@ impl<I: Io> Ctx<'_, I> {
     /// connection is finally gone (which can take the linger time).
     pub fn close(&mut self, leaving: Leaving, reason: CloseReason) {
         *self.closing = true;
+        let mut frame = Vec::new();
+        farewell(self.out.formats.get(self.conn), &leaving, &mut frame);
+        if !frame.is_empty() {
+            self.out.io.send(self.conn, &frame);
+        }
         self.out.io.close(self.conn, reason);
         let session = self.session();
         if let Some(s) = self.core.session(session) {
@@ -154,12 +174,70 @@ impl<I: Io> Ctx<'_, I> {
     pub fn is_leaving(&self) -> bool {
         *self.closing
     }
+
+    /// Calls `f` with the event of the message this session just sent to
+    /// `to` (with the room's sequence number, or the recipient as subject):
+    /// what front-ends that echo a sender's own messages render.
+    pub fn with_own_message<R>(
+        &self,
+        to: MessageTarget<'_>,
+        kind: MessageKind,
+        text: &str,
+        tags: &str,
+        f: impl FnOnce(&Event<'_>) -> R,
+    ) -> R {
+        let me = self.session();
+        let (target, subject, stamp) = match to {
+            MessageTarget::Room(id) => {
+                let room = self.core.room(id);
+                let stamp = RoomStamp {
+                    room: id,
+                    seq: room.seq,
+                };
+                (room.name.as_str(), None, Some(stamp))
+            }
+            MessageTarget::Nick(nick) => {
+                let id = self.core.find_nick(nick).expect("delivered to");
+                let session = self.core.session(id).expect("registered");
+                (session.nick.as_str(), Some(id), None)
+            }
+        };
+        let stamps: Vec<RoomStamp> = stamp.into_iter().collect();
+        f(&Event {
+            time: self.now(),
+            actor: me,
+            from: self.core.session(me).expect("registered").source(),
+            subject,
+            rooms: &stamps,
+            kind: EventKind::Message {
+                to: match subject {
+                    Some(_) => Target::User(target),
+                    None => Target::Room(target),
+                },
+                kind,
+                text,
+                tags,
+            },
+        })
+    }
 }
 
 /// A connection's front-end state.
 enum Client {
     Line(LineConn),
     Irc(Box<IrcConn>),
+    Web(Box<WebConn>),
+}
+
+impl Client {
+    /// Whether it speaks IRC and has not registered yet.
+    fn is_unregistered_irc(&self) -> bool {
+        match self {
+            Client::Line(_) => false,
+            Client::Irc(irc) => !irc.is_registered(),
+            Client::Web(web) => web.is_unregistered_irc(),
+        }
+    }
 }
 
 /// One connection: its input pipeline and its front-end.
@@ -268,6 +346,9 @@ impl ChatService {
     /// the rate limit allows; pauses reading when it does not.
     fn process_input(&mut self, conn: ConnId, io: &mut impl Io) {
         self.with_conn(conn, io, |c, ctx| {
+            if let Client::Web(web) = &mut c.client {
+                return web.process_input(&mut c.pending, &mut c.bucket, ctx);
+            }
             let input = std::mem::take(&mut c.pending);
             let mut at = 0;
             while at < input.len() && !ctx.is_leaving() {
@@ -298,6 +379,7 @@ fn handle_frame<I: Io>(client: &mut Client, frame: Frame, ctx: &mut Ctx<'_, I>) 
     match client {
         Client::Line(line) => line.handle_frame(frame, ctx),
         Client::Irc(irc) => irc.handle_frame(frame, ctx),
+        Client::Web(_) => unreachable!("web clients frame their own input"),
     }
 }
 
@@ -323,6 +405,9 @@ impl Service for ChatService {
         let (format, max_line) = match front_end {
             FrontEnd::Line => (Format::Line, self.shared.config.max_line),
             FrontEnd::Irc => (Format::Irc(Default::default()), IrcConn::MAX_LINE),
+            // Until it upgrades to a WebSocket, a web client is in no room
+            // and its replies go out as they are, as a line client's do.
+            FrontEnd::Web => (Format::Line, 0),
         };
         if self.conns.len() <= conn.0 {
             self.conns.resize_with(conn.0 + 1, || None);
@@ -340,6 +425,7 @@ impl Service for ChatService {
         let client = match front_end {
             FrontEnd::Line => Client::Line(LineConn::handle_connect(peer, &mut ctx)),
             FrontEnd::Irc => Client::Irc(Box::new(IrcConn::handle_connect(peer, &mut ctx))),
+            FrontEnd::Web => Client::Web(Box::new(WebConn::handle_connect(peer, &mut ctx))),
         };
         ctx.out.flush(ctx.core);
         let sessions = self.shared.core.session_count();
@@ -362,7 +448,7 @@ impl Service for ChatService {
         }
         match &mut c.client {
             Client::Line(line) => line.filter(data, &mut c.pending),
-            Client::Irc(_) => c.pending.extend_from_slice(data),
+            Client::Irc(_) | Client::Web(_) => c.pending.extend_from_slice(data),
         }
         self.process_input(conn, io);
     }
@@ -373,10 +459,13 @@ impl Service for ChatService {
 
     fn handle_timer(&mut self, conn: ConnId, io: &mut impl Io) {
         self.with_conn(conn, io, |c, ctx| {
-            if let Client::Irc(irc) = &mut c.client {
-                // Input held back by the rate limit is a client that talks
-                // (its PONG may be in there), not a silent one.
-                irc.handle_timer(!c.pending.is_empty(), ctx);
+            // Input held back by the rate limit is a client that talks (its
+            // PONG may be in there), not a silent one.
+            let holding_input = !c.pending.is_empty();
+            match &mut c.client {
+                Client::Irc(irc) => irc.handle_timer(holding_input, ctx),
+                Client::Web(web) => web.handle_timer(holding_input, ctx),
+                Client::Line(_) => {}
             }
         });
     }
@@ -387,11 +476,9 @@ impl Service for ChatService {
         };
         self.clients -= 1;
         self.shared.formats.remove(conn);
-        if let Client::Irc(irc) = &c.client {
-            if !irc.is_registered() {
-                self.shared.server.unregistered -= 1;
-                return debug!(%conn, %reason, "left before registering");
-            }
+        if c.client.is_unregistered_irc() {
+            self.shared.server.unregistered -= 1;
+            return debug!(%conn, %reason, "left before registering");
         }
         let session = SessionId::from(conn);
         let Some(nick) = self.shared.core.session(session).map(|s| s.nick.clone()) else {
@@ -415,11 +502,24 @@ impl Service for ChatService {
         self.shutting_down = true;
         let line = Bytes::from_static(SHUTDOWN.as_bytes());
         let irc = Bytes::from_static(IrcConn::SHUTDOWN);
+        // WebSocket clients get a close frame, "going away"; IRC ones the
+        // IRC goodbye before it.
+        let mut json = Vec::new();
+        close_frame(CloseCode::Away, "server shutting down", &mut json);
+        let mut ws_irc = Vec::new();
+        line_frames(IrcConn::SHUTDOWN, &mut ws_irc);
+        ws_irc.extend_from_slice(&json);
+        let (json, ws_irc) = (Bytes::from(json), Bytes::from(ws_irc));
         for (id, c) in self.conns.iter().enumerate() {
             let Some(c) = c else { continue };
-            let bytes = match c.client {
+            let bytes = match &c.client {
                 Client::Line(_) => &line,
                 Client::Irc(_) => &irc,
+                Client::Web(web) => match web.websocket() {
+                    None => continue,
+                    Some(false) => &json,
+                    Some(true) => &ws_irc,
+                },
             };
             io.send_shared(ConnId(id), bytes);
         }
@@ -429,6 +529,7 @@ impl Service for ChatService {
         Some(match front_end {
             FrontEnd::Line => SERVER_FULL,
             FrontEnd::Irc => IrcConn::SERVER_FULL,
+            FrontEnd::Web => web::SERVER_FULL,
         })
     }
 }

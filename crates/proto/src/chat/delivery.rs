@@ -12,6 +12,7 @@ use crate::chat::core::{
 };
 use crate::chat::irc::{render as irc_render, IrcTags};
 use crate::chat::line::{render as line_render, Role};
+use crate::chat::web::{json_render, line_frames, text_frame};
 use crate::{ConnId, Io};
 
 /// How a connection's events are rendered: its front-end and, for IRC, the
@@ -24,37 +25,80 @@ pub(crate) enum Format {
     Line,
     /// IRC, with these tags.
     Irc(IrcTags),
+    /// IRC over a WebSocket (`text.ircv3.net`): a text frame per line.
+    WsIrc(IrcTags),
+    /// JSON over a WebSocket: a text frame per event.
+    Json,
 }
 
 impl Format {
-    /// Distinct formats: line, and IRC with each combination of tags.
-    const COUNT: usize = 5;
+    /// Distinct formats: line, IRC and IRC over WebSocket with each
+    /// combination of tags, and JSON.
+    const COUNT: usize = 10;
+
+    /// IRC with `tags`, over a WebSocket or not.
+    pub fn irc(tags: IrcTags, websocket: bool) -> Format {
+        if websocket {
+            Format::WsIrc(tags)
+        } else {
+            Format::Irc(tags)
+        }
+    }
 
     /// A dense index, for rendering once per format.
     fn slot(self) -> usize {
+        let tags = |t: IrcTags| usize::from(t.server_time) + 2 * usize::from(t.message_tags);
         match self {
             Format::Line => 0,
-            Format::Irc(t) => 1 + usize::from(t.server_time) + 2 * usize::from(t.message_tags),
+            Format::Irc(t) => 1 + tags(t),
+            Format::WsIrc(t) => 5 + tags(t),
+            Format::Json => 9,
         }
     }
 
     /// The format of a [`Format::slot`].
     fn from_slot(slot: usize) -> Format {
+        let tags = |n: usize| IrcTags {
+            server_time: n & 1 == 1,
+            message_tags: n & 2 == 2,
+        };
         match slot {
             0 => Format::Line,
-            n => Format::Irc(IrcTags {
-                server_time: (n - 1) & 1 == 1,
-                message_tags: (n - 1) & 2 == 2,
-            }),
+            1..=4 => Format::Irc(tags(slot - 1)),
+            5..=8 => Format::WsIrc(tags(slot - 5)),
+            _ => Format::Json,
         }
     }
 
     /// Appends `event` as seen by a recipient of this format in `role`
     /// (`room`: the recipient's current room, for the line front-end).
-    fn render(self, event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u8>) {
+    fn render(
+        self,
+        event: &Event<'_>,
+        core: &ChatCore,
+        role: Role,
+        room: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
         match self {
             Format::Line => line_render(event, role, room, out),
             Format::Irc(tags) => irc_render(event, tags, out),
+            Format::WsIrc(tags) => {
+                let mut lines = Vec::new();
+                irc_render(event, tags, &mut lines);
+                line_frames(&lines, out);
+            }
+            Format::Json => json_render(event, core, out),
+        }
+    }
+
+    /// Appends `bytes`, a reply of this format's front-end, framed as its
+    /// connection needs.
+    fn frame_reply(self, bytes: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Format::WsIrc(_) => line_frames(bytes, out),
+            Format::Json => text_frame(bytes, out),
+            Format::Line | Format::Irc(_) => out.extend_from_slice(bytes),
         }
     }
 
@@ -196,7 +240,7 @@ impl<'a, I: Io> Delivery<'a, I> {
                         tags: &batch.text[item.tags.clone()],
                     },
                 };
-                format.render(&event, Role::Other, None, out);
+                format.render(&event, core, Role::Other, None, out);
             }
         };
         // The hot loops of a fan-out: an append per member, and when the
@@ -260,14 +304,14 @@ impl<'a, I: Io> Delivery<'a, I> {
             let room_name = room.map(|id| core.room(id).name.as_str());
             if format.is_personal(role) {
                 personal.clear();
-                format.render(event, role, room_name, &mut personal);
+                format.render(event, core, role, room_name, &mut personal);
                 if !personal.is_empty() {
                     self.io.send(recipient.conn(), &personal);
                 }
                 continue;
             }
             let bytes = rendered.get(format, room, |out| {
-                format.render(event, Role::Other, room_name, out)
+                format.render(event, core, Role::Other, room_name, out)
             });
             if !bytes.is_empty() {
                 self.io.send_shared(recipient.conn(), bytes);
@@ -275,9 +319,18 @@ impl<'a, I: Io> Delivery<'a, I> {
         }
     }
 
-    /// Sends `bytes` to `conn` (a reply to the client being served).
+    /// Sends `bytes` to `conn` (a reply to the client being served), in
+    /// its connection's framing: as they are, or for a WebSocket client in
+    /// text frames (a frame per line for IRC, one for JSON).
     pub fn reply(&mut self, conn: ConnId, bytes: &[u8]) {
-        self.io.send(conn, bytes);
+        match self.formats.get(conn) {
+            Format::Line | Format::Irc(_) => self.io.send(conn, bytes),
+            format => {
+                let mut framed = Vec::with_capacity(bytes.len() + 16);
+                format.frame_reply(bytes, &mut framed);
+                self.io.send(conn, &framed);
+            }
+        }
     }
 }
 

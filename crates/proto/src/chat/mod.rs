@@ -21,11 +21,13 @@ mod chat_service;
 pub mod core;
 mod delivery;
 pub mod irc;
+mod keep_alive;
 pub mod line;
 mod line_codec;
 mod names;
 mod sanitize;
 mod token_bucket;
+pub mod web;
 
 pub use self::core::ChatCore;
 pub use chat_service::{ChatConfig, ChatService, FrontEnd, LOBBY};

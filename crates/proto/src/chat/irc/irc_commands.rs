@@ -12,7 +12,7 @@ use crate::chat::irc::numeric::*;
 use crate::Io;
 
 /// `text` cut to at most `max` bytes, at a character boundary.
-pub(super) fn cut(text: &str, max: usize) -> &str {
+pub(crate) fn cut(text: &str, max: usize) -> &str {
     &text[..floor_char_boundary(text, max)]
 }
 

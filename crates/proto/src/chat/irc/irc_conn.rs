@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::{debug, info};
 
@@ -13,6 +13,7 @@ use crate::chat::delivery::Format;
 use crate::chat::irc::irc_message::IrcMessage;
 use crate::chat::irc::irc_render::{IrcTags, MAX_LINE};
 use crate::chat::irc::numeric::*;
+use crate::chat::keep_alive::{later, KeepAlive, KeepAliveDue};
 use crate::chat::line_codec::Frame;
 use crate::chat::names::validate_nick;
 use crate::{CloseReason, Io};
@@ -77,16 +78,9 @@ pub(crate) struct IrcConn {
     /// User mode `+i` (accepted; everyone is visible here regardless).
     pub(super) invisible: bool,
     connected: Instant,
-    /// When the client last sent anything.
-    last_heard: Instant,
-    /// When our unanswered `PING` went out.
-    ping_sent: Option<Instant>,
-}
-
-/// `now + d`, or far in the future where that overflows the clock.
-fn later(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    keep_alive: KeepAlive,
+    /// Over a WebSocket (`text.ircv3.net`), not a TCP stream.
+    pub websocket: bool,
 }
 
 impl IrcConn {
@@ -123,14 +117,14 @@ impl IrcConn {
             caps: Caps::default(),
             invisible: false,
             connected: now,
-            last_heard: now,
-            ping_sent: None,
+            keep_alive: KeepAlive::new(now),
+            websocket: false,
         }
     }
 
     /// Handles one line of input (or the report of an over-long one).
     pub fn handle_frame<I: Io>(&mut self, frame: Frame, ctx: &mut Ctx<'_, I>) {
-        self.last_heard = ctx.out.io.now();
+        self.keep_alive.heard(ctx.out.io.now());
         let too_long = |me: &Self, ctx: &mut Ctx<'_, I>| {
             me.numeric(ctx, ERR_INPUTTOOLONG, &[], "Input line was too long")
         };
@@ -341,7 +335,7 @@ impl IrcConn {
     fn sync_format<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
         ctx.out
             .formats
-            .set(ctx.conn, Format::Irc(self.tags()), true);
+            .set(ctx.conn, Format::irc(self.tags(), self.websocket), true);
     }
 
     /// `PING token` → `PONG`.
@@ -377,7 +371,7 @@ impl IrcConn {
     pub fn handle_timer<I: Io>(&mut self, holding_input: bool, ctx: &mut Ctx<'_, I>) {
         let now = ctx.out.io.now();
         if holding_input {
-            self.last_heard = now;
+            self.keep_alive.heard(now);
         }
         let (interval, timeout) = (ctx.config.irc.ping_interval, ctx.config.irc.ping_timeout);
         if !self.registered && now >= later(self.connected, interval) {
@@ -385,26 +379,20 @@ impl IrcConn {
             ctx.reply_str("ERROR :Closing Link: (Registration timed out)\r\n");
             return ctx.close(Leaving::Quit(None), CloseReason::IdleTimeout);
         }
-        if let Some(sent) = self.ping_sent {
-            if self.last_heard < sent {
-                if now < later(sent, timeout) {
-                    return ctx.out.io.set_timer(ctx.conn, later(sent, timeout));
-                }
-                let silent = now.saturating_duration_since(self.last_heard);
+        let due = match self.keep_alive.poll(now, interval, timeout) {
+            KeepAliveDue::Wait(due) => due,
+            KeepAliveDue::Ping(due) => {
+                let server = &ctx.config.irc.server_name;
+                let line = source_line(None, "PING", &[], Some(server));
+                ctx.reply_str(&line);
+                return ctx.out.io.set_timer(ctx.conn, due);
+            }
+            KeepAliveDue::TimedOut(silent) => {
                 let why = format!("Ping timeout: {} seconds", silent.as_secs());
                 ctx.reply_str(&format!("ERROR :Closing Link: {HOST} ({why})\r\n"));
                 return ctx.close(Leaving::PingTimeout(silent), CloseReason::IdleTimeout);
             }
-            self.ping_sent = None;
-        }
-        let due = later(self.last_heard, interval);
-        if now >= due {
-            let server = &ctx.config.irc.server_name;
-            let line = source_line(None, "PING", &[], Some(server));
-            ctx.reply_str(&line);
-            self.ping_sent = Some(now);
-            return ctx.out.io.set_timer(ctx.conn, later(now, timeout));
-        }
+        };
         let due = if self.registered {
             due
         } else {

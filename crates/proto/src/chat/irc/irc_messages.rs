@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use crate::chat::chat_service::Ctx;
-use crate::chat::core::{Command, Event, EventKind, MessageKind, MessageTarget, RoomStamp, Target};
+use crate::chat::core::{Command, MessageKind, MessageTarget};
 use crate::chat::irc::irc_conn::{Caps, IrcConn};
 use crate::chat::irc::irc_message::IrcMessage;
 use crate::chat::irc::irc_render::render;
@@ -94,18 +94,10 @@ impl IrcConn {
         tags: &str,
         ctx: &mut Ctx<'_, I>,
     ) {
-        let me = ctx.session();
         let echo = self.caps.has(Caps::ECHO_MESSAGE);
-        let (target, subject, stamp) = match to {
+        match to {
             MessageTarget::Room(_) if !echo => return,
-            MessageTarget::Room(id) => {
-                let room = ctx.core.room(id);
-                let stamp = RoomStamp {
-                    room: id,
-                    seq: room.seq,
-                };
-                (room.name.clone(), None, Some(stamp))
-            }
+            MessageTarget::Room(_) => {}
             MessageTarget::Nick(nick) => {
                 let id = ctx.core.find_nick(nick).expect("delivered to");
                 let session = ctx.core.session(id).expect("registered");
@@ -113,31 +105,15 @@ impl IrcConn {
                 if let Some(away) = session.away.clone().filter(|_| kind == MessageKind::Say) {
                     self.numeric(ctx, RPL_AWAY, &[&nick], &away);
                 }
-                if !(echo || id == me) {
+                if !(echo || id == ctx.session()) {
                     return;
                 }
-                (nick, Some(id), None)
             }
-        };
-        let stamps: Vec<RoomStamp> = stamp.into_iter().collect();
-        let event = Event {
-            time: ctx.now(),
-            actor: me,
-            from: ctx.core.session(me).expect("registered").source(),
-            subject,
-            rooms: &stamps,
-            kind: EventKind::Message {
-                to: match subject {
-                    Some(_) => Target::User(&target),
-                    None => Target::Room(&target),
-                },
-                kind,
-                text,
-                tags,
-            },
-        };
+        }
         let mut echo = Vec::new();
-        render(&event, self.tags(), &mut echo);
+        ctx.with_own_message(to, kind, text, tags, |event| {
+            render(event, self.tags(), &mut echo)
+        });
         ctx.out.reply(ctx.conn, &echo);
     }
 }

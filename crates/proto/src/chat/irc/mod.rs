@@ -17,6 +17,7 @@ mod irc_render;
 mod irc_welcome;
 mod numeric;
 
+pub(crate) use irc_commands::cut;
 pub use irc_config::IrcConfig;
 pub(crate) use irc_conn::IrcConn;
 pub use irc_conn::{HOST, TEXT_LEN, VERSION};

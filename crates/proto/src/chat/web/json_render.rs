@@ -1,0 +1,258 @@
+//! The JSON protocol's events and replies, server to client
+//! (docs/PROTOCOL.md): each rendered once per event, framed, and shared by
+//! every web client that receives it.
+
+use serde::Serialize;
+
+use crate::chat::core::{ChatCore, Event, EventKind, MessageKind, RoomMode, Target};
+use crate::chat::line::quit_reason;
+use crate::chat::web::web_socket::text_frame;
+
+/// A room and its sequence number, for events that span rooms.
+#[derive(Debug, Serialize)]
+pub(crate) struct RoomSeq<'a> {
+    pub room: &'a str,
+    pub seq: u64,
+}
+
+/// A member in a `names` reply.
+#[derive(Debug, Serialize)]
+pub(crate) struct Member<'a> {
+    pub nick: &'a str,
+    pub op: bool,
+}
+
+/// A room in a `rooms` reply.
+#[derive(Debug, Serialize)]
+pub(crate) struct RoomInfo<'a> {
+    pub room: &'a str,
+    pub members: usize,
+    pub topic: &'a str,
+}
+
+/// Every message the server sends, by its `"type"`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Out<'a> {
+    Hello {
+        server: &'a str,
+        max_line: usize,
+    },
+    Welcome {
+        nick: &'a str,
+    },
+    Join {
+        room: &'a str,
+        nick: &'a str,
+        members: usize,
+        seq: u64,
+        time: u64,
+    },
+    Part {
+        room: &'a str,
+        nick: &'a str,
+        reason: Option<&'a str>,
+        seq: u64,
+        time: u64,
+    },
+    Quit {
+        nick: &'a str,
+        reason: String,
+        rooms: Vec<RoomSeq<'a>>,
+        time: u64,
+    },
+    Nick {
+        nick: &'a str,
+        new: &'a str,
+        rooms: Vec<RoomSeq<'a>>,
+        time: u64,
+    },
+    Message {
+        kind: &'static str,
+        from: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<&'a str>,
+        text: &'a str,
+        time: u64,
+    },
+    Topic {
+        room: &'a str,
+        nick: &'a str,
+        text: &'a str,
+        seq: u64,
+        time: u64,
+    },
+    Kick {
+        room: &'a str,
+        nick: &'a str,
+        target: &'a str,
+        reason: &'a str,
+        seq: u64,
+        time: u64,
+    },
+    Op {
+        room: &'a str,
+        nick: &'a str,
+        target: &'a str,
+        op: bool,
+        seq: u64,
+        time: u64,
+    },
+    Mode {
+        room: &'a str,
+        nick: &'a str,
+        mode: &'static str,
+        on: bool,
+        seq: u64,
+        time: u64,
+    },
+    Names {
+        room: &'a str,
+        topic: &'a str,
+        members: Vec<Member<'a>>,
+    },
+    Rooms {
+        rooms: Vec<RoomInfo<'a>>,
+    },
+    Away {
+        nick: &'a str,
+        text: &'a str,
+    },
+    Info {
+        text: &'a str,
+    },
+    Error {
+        code: &'static str,
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a serde_json::Value>,
+    },
+}
+
+impl Out<'_> {
+    /// Appends this message as a text frame.
+    pub fn write_frame(&self, out: &mut Vec<u8>) {
+        let json = serde_json::to_vec(self).expect("plain data serializes");
+        text_frame(&json, out);
+    }
+}
+
+fn kind_name(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Say => "say",
+        MessageKind::Act => "act",
+        MessageKind::Notice => "notice",
+        MessageKind::Tags => "tags",
+    }
+}
+
+/// Appends `event` as a web client sees it: one text frame, or nothing
+/// for what the JSON protocol does not carry (tags-only messages).
+pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
+    let time = event.time.0;
+    let nick = event.from.nick;
+    // The room's sequence number, for events in one room.
+    let seq = event.rooms.first().map_or(0, |s| s.seq);
+    let stamps = || {
+        (event.rooms.iter())
+            .map(|s| RoomSeq {
+                room: &core.room(s.room).name,
+                seq: s.seq,
+            })
+            .collect()
+    };
+    let message = match event.kind {
+        EventKind::Join { room, members } => Out::Join {
+            room,
+            nick,
+            members,
+            seq,
+            time,
+        },
+        EventKind::Part { room, reason } => Out::Part {
+            room,
+            nick,
+            reason,
+            seq,
+            time,
+        },
+        EventKind::Quit { reason } => Out::Quit {
+            nick,
+            reason: quit_reason(reason),
+            rooms: stamps(),
+            time,
+        },
+        EventKind::Nick { new } => Out::Nick {
+            nick,
+            new,
+            rooms: stamps(),
+            time,
+        },
+        EventKind::Message {
+            kind: MessageKind::Tags,
+            ..
+        } => return,
+        EventKind::Message { to, kind, text, .. } => {
+            let (room, seq, to) = match to {
+                Target::Room(room) => (Some(room), Some(seq), None),
+                Target::User(to) => (None, None, Some(to)),
+            };
+            Out::Message {
+                kind: kind_name(kind),
+                from: nick,
+                room,
+                seq,
+                to,
+                text,
+                time,
+            }
+        }
+        EventKind::Topic { room, text } => Out::Topic {
+            room,
+            nick,
+            text,
+            seq,
+            time,
+        },
+        EventKind::Kick {
+            room,
+            nick: target,
+            reason,
+        } => Out::Kick {
+            room,
+            nick,
+            target,
+            reason,
+            seq,
+            time,
+        },
+        EventKind::Op {
+            room,
+            nick: target,
+            op,
+        } => Out::Op {
+            room,
+            nick,
+            target,
+            op,
+            seq,
+            time,
+        },
+        EventKind::RoomMode { room, mode, on } => Out::Mode {
+            room,
+            nick,
+            mode: match mode {
+                RoomMode::TopicOpsOnly => "t",
+                RoomMode::NoExternal => "n",
+            },
+            on,
+            seq,
+            time,
+        },
+    };
+    message.write_frame(out);
+}
