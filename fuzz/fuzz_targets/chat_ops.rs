@@ -522,6 +522,8 @@ impl Model {
                     self.learn(conn, line);
                 }
                 FrontEnd::Irc => self.learn_irc(conn, line),
+                // This target connects no web clients (web_input does).
+                FrontEnd::Web => unreachable!("no web clients here"),
             }
         }
     }
@@ -813,7 +815,7 @@ impl Service for Checked {
             // A line client lands in the lobby; an IRC client in no room.
             rooms: match listener {
                 FrontEnd::Line => BTreeSet::from([LOBBY.to_string()]),
-                FrontEnd::Irc => BTreeSet::new(),
+                FrontEnd::Irc | FrontEnd::Web => BTreeSet::new(),
             },
             names: Vec::new(),
             who: Vec::new(),

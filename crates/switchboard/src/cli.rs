@@ -128,6 +128,23 @@ pub struct BenchChatArgs {
     #[arg(long, value_name = "ADDR")]
     pub irc_addr: Option<SocketAddr>,
 
+    /// A room with browsers in it: this many of the clients (spread evenly,
+    /// senders included; all of them for a room of browsers) speak the
+    /// JSON WebSocket protocol to --ws-addr instead and join #lobby.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        requires = "ws_addr",
+        conflicts_with = "irc_clients"
+    )]
+    pub ws_clients: usize,
+
+    /// Where the --ws-clients connect (switchboard's web port; the path is
+    /// /ws).
+    #[arg(long, value_name = "ADDR")]
+    pub ws_addr: Option<SocketAddr>,
+
     #[command(flatten)]
     pub load: LoadArgs,
 }

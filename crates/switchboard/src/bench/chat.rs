@@ -8,6 +8,7 @@
 //! but its sender.
 
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -43,7 +44,14 @@ struct Dialect {
     ready: String,
     message: String,
     irc: bool,
+    /// A WebSocket client: `hello` is the upgrade request (then a
+    /// registration frame), lines go in masked text frames, and what
+    /// arrives is frames, not lines.
+    websocket: bool,
 }
+
+/// Any 4 bytes: servers must accept every masking key.
+const MASK: [u8; 4] = [0x5b, 0xa1, 0x3c, 0x07];
 
 impl Dialect {
     /// IRC in channel `room`: register, join, PRIVMSG, answer PINGs.
@@ -53,6 +61,44 @@ impl Dialect {
             ready: " 366 ".to_string(),
             message: format!("PRIVMSG {room} :{{payload}}"),
             irc: true,
+            websocket: false,
+        }
+    }
+
+    /// switchboard's JSON WebSocket protocol (docs/PROTOCOL.md), at
+    /// `host`: upgrades, registers as `b{id}` and so lands in #lobby.
+    fn websocket(host: SocketAddr) -> Self {
+        Dialect {
+            hello: format!(
+                "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: c3dpdGNoYm9hcmRiZW5jaA==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            ),
+            ready: r#""type":"names""#.to_string(),
+            message: format!(r#"{{"type":"message","to":"{LOBBY}","text":"{{payload}}"}}"#),
+            irc: false,
+            websocket: true,
+        }
+    }
+
+    /// What client `id` sends on connect.
+    fn greeting(&self, id: usize) -> Vec<u8> {
+        let mut out = self.hello.replace("{id}", &id.to_string()).into_bytes();
+        if self.websocket {
+            let nick = format!(r#"{{"type":"nick","nick":"b{id}"}}"#);
+            ws_frame(0x1, nick.as_bytes(), &mut out);
+        }
+        out
+    }
+
+    /// `payload` as this dialect sends a line.
+    fn wrap(&self, payload: &str, out: &mut Vec<u8>) {
+        let text = self.message.replace("{payload}", payload);
+        if self.websocket {
+            ws_frame(0x1, text.as_bytes(), out);
+        } else {
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
     }
 
@@ -62,6 +108,7 @@ impl Dialect {
             ready: ready.to_string(),
             message: "{payload}".to_string(),
             irc: false,
+            websocket: false,
         };
         let preset = match args.preset {
             ChatPreset::Switchboard => plain("*** welcome"),
@@ -74,6 +121,7 @@ impl Dialect {
             ready: args.ready.clone().unwrap_or(preset.ready),
             message: args.message.clone().unwrap_or(preset.message),
             irc: preset.irc,
+            websocket: false,
         }
     }
 }
@@ -130,6 +178,8 @@ struct ChatConn {
     filled: usize,
     out: Vec<u8>,
     ready: bool,
+    /// A WebSocket client has read the upgrade's response.
+    upgraded: bool,
     /// A join check from client 0 arrived: the server relays to us.
     synced: bool,
     dead: bool,
@@ -171,7 +221,8 @@ impl Accounts {
 
 struct Run<'a> {
     args: &'a BenchChatArgs,
-    /// The preset's dialect, then IRC in #lobby for `--irc-clients`.
+    /// The preset's dialect, then that of the clients that go elsewhere:
+    /// IRC in #lobby for `--irc-clients`, WebSocket for `--ws-clients`.
     dialects: [Dialect; 2],
     conns: Vec<ChatConn>,
     senders: Vec<Sender>,
@@ -229,7 +280,13 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     let mut poll = Poll::new()?;
     let epoch = Instant::now();
     let mut run = Run {
-        dialects: [Dialect::new(args), Dialect::irc(LOBBY)],
+        dialects: [
+            Dialect::new(args),
+            match args.ws_addr {
+                Some(addr) if args.ws_clients > 0 => Dialect::websocket(addr),
+                _ => Dialect::irc(LOBBY),
+            },
+        ],
         conns: Vec::with_capacity(args.clients),
         senders: Vec::new(),
         accounts: Accounts::default(),
@@ -327,6 +384,9 @@ impl Run<'_> {
         if let Some(irc) = args.irc_addr {
             connector = connector.with_share(irc, args.irc_clients, args.clients);
         }
+        if let Some(ws) = args.ws_addr {
+            connector = connector.with_share(ws, args.ws_clients, args.clients);
+        }
         let streams = connector.connect_all(
             poll,
             args.clients,
@@ -343,11 +403,12 @@ impl Run<'_> {
                 filled: 0,
                 out: Vec::new(),
                 ready: d.ready.is_empty(),
+                upgraded: false,
                 synced: false,
                 dead: false,
             };
-            let hello = d.hello.replace("{id}", &n.to_string());
-            queue(&mut conn, hello.as_bytes());
+            let hello = d.greeting(n);
+            queue(&mut conn, &hello);
             flush(&mut conn).with_context(|| format!("greeting from client {n}"))?;
             self.conns.push(conn);
         }
@@ -379,11 +440,7 @@ impl Run<'_> {
             if self.conns[0].ready && now >= next_sync {
                 next_sync = now + SYNC_EVERY;
                 let first = &mut self.conns[0];
-                let line = self.dialects[first.dialect]
-                    .message
-                    .replace("{payload}", SYNC)
-                    + "\r\n";
-                queue(first, line.as_bytes());
+                self.dialects[first.dialect].wrap(SYNC, &mut first.out);
                 flush(first).context("client 0 sending the join check")?;
             }
             let wait = deadline.min(next_sync).saturating_duration_since(now);
@@ -442,11 +499,7 @@ impl Run<'_> {
                     self.accounts.sent += 1;
                 }
                 let conn = &mut self.conns[i];
-                let line = self.dialects[conn.dialect]
-                    .message
-                    .replace("{payload}", &payload)
-                    + "\r\n";
-                queue(conn, line.as_bytes());
+                self.dialects[conn.dialect].wrap(&payload, &mut conn.out);
             }
             let conn = &mut self.conns[i];
             if !conn.dead && flush(conn).is_err() {
@@ -479,9 +532,13 @@ impl Run<'_> {
             // Stamps are microseconds since `epoch`; one clock read per read.
             let now_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
             let mut consumed = 0;
-            for nl in memchr::memchr_iter(b'\n', &buf[..filled]) {
-                self.handle_line(index, &buf[consumed..nl], now_us);
-                consumed = nl + 1;
+            if self.dialects[conn.dialect].websocket {
+                consumed = self.handle_frames(index, &buf[..filled], now_us);
+            } else {
+                for nl in memchr::memchr_iter(b'\n', &buf[..filled]) {
+                    self.handle_line(index, &buf[consumed..nl], now_us);
+                    consumed = nl + 1;
+                }
             }
             let conn = &mut self.conns[index];
             // A partial line waits in `inbuf`; a line longer than the
@@ -508,6 +565,29 @@ impl Run<'_> {
                 return;
             }
         }
+    }
+
+    /// Handles the complete WebSocket frames at the start of `buf` (after
+    /// the upgrade's response head, the first time): each text frame is a
+    /// line. Returns the bytes handled.
+    fn handle_frames(&mut self, index: usize, buf: &[u8], now_us: u64) -> usize {
+        let mut at = 0;
+        if !self.conns[index].upgraded {
+            let Some(end) = memmem::find(buf, b"\r\n\r\n") else {
+                return 0;
+            };
+            self.conns[index].upgraded = true;
+            at = end + 4;
+        }
+        while let Some((opcode, payload, next)) = next_frame(&buf[at..]) {
+            match opcode {
+                0x1 => self.handle_line(index, payload, now_us),
+                0x9 => ws_frame(0xa, payload, &mut self.conns[index].out),
+                _ => {}
+            }
+            at += next;
+        }
+        at
     }
 
     fn handle_line(&mut self, index: usize, line: &[u8], now_us: u64) {
@@ -581,6 +661,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             "addr": args.addr.to_string(),
             "clients": args.clients,
             "irc_clients": args.irc_clients,
+            "ws_clients": args.ws_clients,
             "senders": args.senders,
             "rate": args.rate,
             "window": args.window,
@@ -631,6 +712,43 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             );
         }
     }
+}
+
+/// Appends a final, masked (client) WebSocket frame.
+fn ws_frame(opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
+    out.push(0x80 | opcode);
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&MASK);
+    out.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
+}
+
+/// The server frame (never masked) at the start of `buf`, if complete:
+/// its opcode, its payload and where the next one starts.
+fn next_frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let (len, head): (usize, usize) = match b1 & 0x7f {
+        126 => (
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
+            4,
+        ),
+        127 => (
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
+            10,
+        ),
+        n => (n as usize, 2),
+    };
+    let payload = buf.get(head..head.checked_add(len)?)?;
+    Some((b0 & 0x0f, payload, head + len))
 }
 
 fn queue(conn: &mut ChatConn, bytes: &[u8]) {
