@@ -77,6 +77,9 @@ pub(crate) enum Out<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         to: Option<&'a str>,
         text: &'a str,
+        /// IRCv3 client tags (`+typing=active`), as on the wire.
+        #[serde(skip_serializing_if = "str::is_empty")]
+        tags: &'a str,
         time: u64,
     },
     Topic {
@@ -150,8 +153,9 @@ fn kind_name(kind: MessageKind) -> &'static str {
     }
 }
 
-/// Appends `event` as a web client sees it: one text frame, or nothing
-/// for what the JSON protocol does not carry (tags-only messages).
+/// Appends `event` as a web client sees it: one text frame. Every event is
+/// carried (even a tags-only message, which a page may ignore), so that a
+/// room's sequence numbers reach web clients without gaps.
 pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
     let time = event.time.0;
     let nick = event.from.nick;
@@ -193,10 +197,11 @@ pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
             time,
         },
         EventKind::Message {
-            kind: MessageKind::Tags,
-            ..
-        } => return,
-        EventKind::Message { to, kind, text, .. } => {
+            to,
+            kind,
+            text,
+            tags,
+        } => {
             let (room, seq, to) = match to {
                 Target::Room(room) => (Some(room), Some(seq), None),
                 Target::User(to) => (None, None, Some(to)),
@@ -208,6 +213,7 @@ pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
                 seq,
                 to,
                 text,
+                tags,
                 time,
             }
         }

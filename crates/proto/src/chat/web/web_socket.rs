@@ -220,4 +220,3 @@ mod tests {
         assert_eq!(out, b"\x81\x07PING :a\x81\x06PONG b");
     }
 }
-

@@ -491,7 +491,8 @@ function roomItem(conv) {
 
   const leave = el('button', 'leave', '×');
   leave.type = 'button';
-  leave.setAttribute('aria-label', conv.kind === 'room' ? `Leave ${conv.name}` : `Close conversation with ${conv.name}`);
+  const what = conv.kind === 'room' ? `Leave ${conv.name}` : `Close conversation with ${conv.name}`;
+  leave.setAttribute('aria-label', what);
   leave.title = conv.kind === 'room' ? 'Leave' : 'Close';
   li.append(button, leave);
   return li;
@@ -571,9 +572,11 @@ function showStatusText() {
     text = `Reconnecting in ${seconds}s`;
   }
   ui.statusText.textContent = text;
-  // The sign-in form only needs to hear about trouble.
+  // The sign-in form only needs to hear about trouble, and while it waits
+  // to retry, its button tries at once (with what is typed by then).
   const trouble = state.conn === 'reconnecting' || state.conn === 'disconnected';
-  ui.loginStatus.textContent = trouble ? text : '';
+  ui.loginStatus.textContent = trouble ? `Cannot reach the server. ${text}` : '';
+  if (trouble) setLoginBusy(false);
 }
 
 // -------------------------------------------------------------- the socket
@@ -699,7 +702,9 @@ function send(command) {
 function register() {
   state.registered = false;
   const ws = state.ws;
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'nick', nick: state.wantedNick }));
+  if (ws && ws.readyState === WebSocket.OPEN) {
+    ws.send(JSON.stringify({ type: 'nick', nick: state.wantedNick }));
+  }
 }
 
 function onNickSubmit(ev) {
@@ -909,11 +914,9 @@ function onNick(e) {
   const newNick = clean(e.new);
   const date = eventDate(e.time);
   const mine = isMe(oldNick);
-  const convs = mine ? [...state.convs.values()].filter((c) => c.kind === 'room' && c.joined) : convsOf(oldNick, e.rooms);
+  const convs = mine ? roomConvs().filter((c) => c.joined) : convsOf(oldNick, e.rooms);
   for (const conv of convs) {
-    const member = conv.members.get(fold(oldNick));
-    conv.members.delete(fold(oldNick));
-    if (member || conv.kind === 'room') conv.members.set(fold(newNick), { nick: newNick, op: member ? member.op : false });
+    renameMember(conv, oldNick, newNick);
     systemLine(conv, date, '•', oldNick, ['is now known as ', { nick: newNick }]);
   }
   renameQuery(oldNick, newNick);
@@ -931,7 +934,16 @@ function onNick(e) {
   updateTitle();
 }
 
+function renameMember(conv, oldNick, newNick) {
+  if (conv.kind !== 'room') return;
+  const member = conv.members.get(fold(oldNick));
+  conv.members.delete(fold(oldNick));
+  conv.members.set(fold(newNick), { nick: newNick, op: Boolean(member && member.op) });
+}
+
 function onMessage(e) {
+  // Tags alone (an IRC client's typing notifications) have nothing to show.
+  if (e.kind === 'tags') return;
   const from = clean(e.from);
   let conv;
   if (e.room != null) {
@@ -979,7 +991,9 @@ function onOp(e) {
   const target = clean(e.target);
   const member = conv.members.get(fold(target));
   if (member) member.op = Boolean(e.op);
-  const text = e.op ? ['made ', { nick: target }, ' an operator'] : ['removed ', { nick: target }, ' as operator'];
+  const text = e.op
+    ? ['made ', { nick: target }, ' an operator']
+    : ['removed ', { nick: target }, ' as operator'];
   systemLine(conv, eventDate(e.time), '•', clean(e.nick), text);
   refresh(conv);
 }
@@ -1004,7 +1018,8 @@ function onNames(e) {
   const conv = state.convs.get(key);
   if (conv && conv.kind === 'room' && conv.joined) {
     conv.topic = str(e.topic);
-    conv.members = new Map(members.map((m) => [fold(str(m.nick)), { nick: clean(m.nick), op: Boolean(m.op) }]));
+    const entries = members.map((m) => [fold(str(m.nick)), { nick: clean(m.nick), op: Boolean(m.op) }]);
+    conv.members = new Map(entries);
     refresh(conv);
     if (conv === currentConv()) renderHeader();
   }
@@ -1022,7 +1037,8 @@ function onRooms(e) {
   for (const r of rooms) {
     const topic = clean(r && r.topic);
     const count = Number(r && r.members) || 0;
-    serverLine('info', `${clean(r && r.room)}: ${count} member${count === 1 ? '' : 's'}${topic ? `: ${topic}` : ''}`);
+    const members = `${count} member${count === 1 ? '' : 's'}`;
+    serverLine('info', `${clean(r && r.room)}: ${members}${topic ? `: ${topic}` : ''}`);
   }
 }
 
@@ -1039,13 +1055,13 @@ function onInfo(e) {
 
 function onError(e) {
   const code = str(e.code);
-  if (!state.registered) {
-    if (code === 'nick_taken' || code === 'bad_nick' || ui.login.hidden === false) {
-      onRegisterError(e);
-      return;
-    }
+  const aboutNick = code === 'nick_taken' || code === 'bad_nick';
+  if (!state.registered && (aboutNick || !ui.login.hidden)) {
+    onRegisterError(e);
+    return;
   }
-  if (code === 'already_in_room' || code === 'bad_room' || code === 'too_many_rooms') state.pendingSwitch = null;
+  // A join that failed: do not jump to that room if it is joined later.
+  if (['already_in_room', 'bad_room', 'too_many_rooms'].includes(code)) state.pendingSwitch = null;
   serverLine('error', clean(e.text) || code || 'error');
 }
 
@@ -1072,7 +1088,8 @@ function command(names, usage, about, run) {
 command(['help'], '/help', 'this list', () => {
   serverLine('info', 'Commands:');
   for (const [usage, about] of HELP) serverLine('info', `${usage} — ${about}`);
-  serverLine('info', 'Keys: Up/Down recall what you sent; Alt+Up/Down or Ctrl+PageUp/PageDown switch conversations; PageUp/PageDown scroll.');
+  serverLine('info', 'Keys: Up/Down recall what you sent; Alt+Up/Down or Ctrl+PageUp/PageDown '
+    + 'switch conversations; PageUp/PageDown scroll; Escape closes a side panel.');
   return true;
 });
 
@@ -1147,7 +1164,8 @@ command(['kick'], '/kick NICK [REASON]', 'remove someone from this room (operato
   const [, nick, reason] = /^(\S+)\s*(.*)$/.exec(args) || [];
   if (!nick) return usage('/kick NICK [REASON]');
   if (!conv || conv.kind !== 'room') return notInRoom();
-  return send(reason ? { type: 'kick', room: conv.name, nick, reason } : { type: 'kick', room: conv.name, nick });
+  const kick = { type: 'kick', room: conv.name, nick };
+  return send(reason ? { ...kick, reason } : kick);
 });
 
 command(['clear'], '/clear', 'empty this conversation on screen', () => {

@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Acceptance test: the chat page in real browsers against a real
+`switchboard chat`.
+
+Two headless Chromium pages (Debian's chromium and chromium-driver, driven
+by selenium) and one plain TCP client on the line port, as nc would be, meet
+in #lobby. The script types into each and checks what each shows: lines in
+both directions, a nick change, a /me, a room switch with an unread count, a
+message of HTML shown as text (and no alert), the server shutting down and
+the pages reconnecting once it is back on the same ports. It also checks
+that the browsers logged no errors (no CSP violations, no script errors).
+
+Exit status: 0 when every check passed, 1 on the first failed one (the
+server log and the pages' text are printed). Screenshots are saved in
+${ARTIFACTS:-/tmp}/web-clients/; `--screenshot FILE` also saves the page in
+use there (docs/web-page.png is made that way).
+
+Needs python3 with selenium, chromium and chromedriver (.ci/run installs
+them). Every wait has a deadline.
+"""
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+TIMEOUT = 20  # seconds any one expected state may take
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SB = os.environ.get("SWITCHBOARD", os.path.join(ROOT, "target/debug/switchboard"))
+OUT = os.path.join(os.environ.get("ARTIFACTS", "/tmp"), "web-clients")
+XSS = "<img src=x onerror=alert(1)>"
+
+checks = 0
+
+
+class Failed(Exception):
+    pass
+
+
+def wait_until(what, cond, timeout=TIMEOUT):
+    """Polls `cond` until it returns something true, and returns that."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            got = cond()
+        except Exception:  # a stale element while the page re-renders
+            got = None
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise Failed(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def check(what, cond, timeout=TIMEOUT):
+    global checks
+    wait_until(what, cond, timeout)
+    checks += 1
+    print(f"ok {checks} - {what}", flush=True)
+
+
+class Server:
+    """`switchboard chat` on free ports (or the given ones), its log in a
+    file."""
+
+    def __init__(self, work, ports=None):
+        self.log_path = os.path.join(work, f"server-{time.monotonic_ns()}.log")
+        self.log = open(self.log_path, "w")
+        line, irc, web = ports or ("0", "0", "0")
+        self.proc = subprocess.Popen(
+            [SB, "chat", "--listen", f"127.0.0.1:{line}", "--irc", f"127.0.0.1:{irc}",
+             "--web", f"127.0.0.1:{web}", "--shutdown-timeout", "1s"],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        self.ports = wait_until("the server's ports", self.read_ports)
+
+    def read_ports(self):
+        text = open(self.log_path).read()
+        found = [re.search(rf"INFO {kind} listening on tcp 127\.0\.0\.1:(\d+)", text)
+                 for kind in ("chat", "irc", "web")]
+        return tuple(m.group(1) for m in found) if all(found) else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class LineClient:
+    """A line-protocol client, as nc is: lines in, lines out."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", int(port)), timeout=TIMEOUT)
+        self.buf = b""
+        self.seen = []
+        welcome = self.expect("the welcome", r"welcome to switchboard, (\w+)!")
+        self.nick = re.search(r"welcome to switchboard, (\w+)!", welcome).group(1)
+
+    def send(self, text):
+        self.sock.sendall(text.encode() + b"\n")
+
+    def expect(self, what, pattern):
+        """Reads lines until one matches `pattern` (a regex)."""
+        global checks
+        end = time.monotonic() + TIMEOUT
+        for line in self.seen:
+            if re.search(pattern, line):
+                self.seen.remove(line)
+                checks += 1
+                print(f"ok {checks} - nc shows {what}", flush=True)
+                return line
+        while time.monotonic() < end:
+            while b"\n" in self.buf:
+                raw, self.buf = self.buf.split(b"\n", 1)
+                line = raw.decode(errors="replace").rstrip("\r")
+                if re.search(pattern, line):
+                    checks += 1
+                    print(f"ok {checks} - nc shows {what}", flush=True)
+                    return line
+                self.seen.append(line)
+            self.sock.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            self.buf += chunk
+        raise Failed(f"nc never showed {what} ({pattern!r}); it saw {self.seen[-20:]}")
+
+
+class Page:
+    """One browser, one chat page."""
+
+    def __init__(self, name, web_port, size=(1280, 800)):
+        self.name = name
+        options = webdriver.ChromeOptions()
+        options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                    "--disable-gpu", f"--window-size={size[0]},{size[1]}",
+                    "--force-device-scale-factor=1"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
+        self.driver = webdriver.Chrome(options=options, service=service)
+        self.driver.set_page_load_timeout(TIMEOUT)
+        self.url = f"http://127.0.0.1:{web_port}/"
+        self.driver.get(self.url)
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def finds(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def sign_in(self, nick):
+        field = wait_until("the nick form", lambda: self.find("#nick-input"))
+        field.clear()
+        field.send_keys(nick + Keys.ENTER)
+        check(f"{self.name} is connected", lambda: self.state() == "connected")
+        check(f"{self.name} is in #lobby", lambda: self.current_room() == "#lobby")
+
+    def state(self):
+        return self.find("#status").get_attribute("data-state")
+
+    def current_room(self):
+        return self.find("#room-title").text.strip()
+
+    def type(self, text):
+        box = self.find("#input")
+        box.send_keys(text + Keys.ENTER)
+
+    def members(self):
+        """The nicks in the member list."""
+        return {m.get_attribute("data-nick") for m in self.finds("#members .member")}
+
+    def messages(self):
+        """The text of every message line shown (.msg), in order."""
+        return [m.text for m in self.finds("#messages .msg")]
+
+    def shows(self, what, pattern, css="#messages .msg"):
+        check(f"{self.name} shows {what}",
+              lambda: any(re.search(pattern, m.text) for m in self.finds(css)))
+
+    def screenshot(self, name):
+        path = os.path.join(OUT, name)
+        self.driver.save_screenshot(path)
+        return path
+
+    def errors(self):
+        """Browser log entries that are errors (CSP violations and script
+        errors), but for the refused connections of the reconnect test,
+        while the server was down on purpose."""
+        return [e for e in self.driver.get_log("browser")
+                if e["level"] == "SEVERE" and "ERR_CONNECTION_REFUSED" not in e["message"]]
+
+    def quit(self):
+        self.driver.quit()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--screenshot", help="also save the page in use here")
+    args = parser.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="web-clients-")
+    server = Server(work)
+    line_port, irc_port, web_port = server.ports
+    print(f"server: line port {line_port}, web port {web_port}", flush=True)
+    pages = []
+    try:
+        run(server, pages, args, work)
+    except Failed as e:
+        print(f"not ok - {e}", flush=True)
+        for page in pages:
+            page.screenshot(f"failed-{page.name}.png")
+            print(f"--- {page.name} shows:\n" + "\n".join(page.messages()[-30:]))
+        print("--- server log:\n" + open(server.log_path).read()[-5000:])
+        return 1
+    finally:
+        for page in pages:
+            page.quit()
+        server.stop()
+    print(f"all {checks} checks passed; screenshots in {OUT}")
+    return 0
+
+
+def run(server, pages, args, work):
+    line_port, _, web_port = server.ports
+    alice = Page("alice's page", web_port)
+    pages.append(alice)
+    bob = Page("bob's page", web_port)
+    pages.append(bob)
+    csp = alice.driver.execute_script(
+        "return document.querySelectorAll('script:not([src])').length")
+    check("the page has no inline script", lambda: csp == 0)
+    alice.sign_in("alice")
+    bob.sign_in("bob")
+    nc = LineClient(line_port)
+    alice.shows("nc's join", rf"{nc.nick}")
+    check("alice sees bob and nc in the member list",
+          lambda: {"bob", nc.nick} <= alice.members())
+
+    # Lines in both directions.
+    nc.send("hello from the terminal")
+    alice.shows("nc's line", r"hello from the terminal")
+    bob.shows("nc's line", r"hello from the terminal")
+    alice.type("hi from the browser")
+    nc.expect("alice's line", r"^<alice> hi from the browser$")
+    bob.shows("alice's line", r"hi from the browser")
+
+    # An action, a nick change.
+    bob.type("/me waves")
+    nc.expect("bob's action", r"^\* bob waves$")
+    alice.shows("bob's action", r"bob waves", "#messages .msg.action")
+    alice.type("/nick alicia")
+    nc.expect("the nick change", r"alice is now known as alicia")
+    bob.shows("the nick change", r"alicia")
+    check("bob's member list has alicia", lambda: "alicia" in bob.members())
+
+    # HTML in a message is text.
+    nc.send(XSS)
+    alice.shows("the HTML as text", re.escape(XSS))
+    check("alice's page made no image of it",
+          lambda: not alice.finds("#messages img"))
+    check("no alert was raised", lambda: no_alert(alice) and no_alert(bob))
+
+    # A room switch: alicia joins #rust; bob's lines there count as unread
+    # while she looks at #lobby.
+    alice.type("/join #rust")
+    check("alicia's page switched to #rust", lambda: alice.current_room() == "#rust")
+    check("#rust is in her room list",
+          lambda: alice.finds('#rooms .room[data-room="#rust"]'))
+    bob.type("/join rust")
+    check("bob's page switched to #rust", lambda: bob.current_room() == "#rust")
+    alice.find('#rooms .room[data-room="#lobby"]').click()
+    check("alicia is back in #lobby", lambda: alice.current_room() == "#lobby")
+    bob.type("anyone here in rust?")
+    check("#rust shows an unread count on alicia's page", lambda: unread(alice, "#rust") == "1")
+    alice.find('#rooms .room[data-room="#rust"]').click()
+    alice.shows("bob's line in #rust", r"anyone here in rust\?")
+    check("the unread count is cleared", lambda: unread(alice, "#rust") in ("", "0"))
+    alice.type("yes, me")
+    bob.shows("alicia's answer in #rust", r"yes, me")
+    alice.find('#rooms .room[data-room="#lobby"]').click()
+    nc.send("back in the lobby?")
+    alice.shows("nc's line after the switch", r"back in the lobby\?")
+    path = alice.screenshot("in-use.png")
+    if args.screenshot:
+        # In the dark theme, which suits a README on either background.
+        dark = [{"name": "prefers-color-scheme", "value": "dark"}]
+        alice.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": dark})
+        alice.driver.save_screenshot(args.screenshot)
+        alice.driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    print(f"screenshot: {path}")
+
+    # The server goes away: the pages say so, then reconnect by themselves
+    # once it is back, on the same ports.
+    ports = server.ports
+    server.stop()
+    check("alicia's page shows it lost the server",
+          lambda: alice.state() in ("reconnecting", "connecting", "disconnected"))
+    bob.shows("the server's goodbye", r"shutting down|reconnect|lost", "#messages .msg")
+    alice.screenshot("server-gone.png")
+    server.__init__(work, ports)
+    check("alicia's page reconnected", lambda: alice.state() == "connected", 45)
+    check("bob's page reconnected", lambda: bob.state() == "connected", 45)
+    check("bob's page is back in #rust", lambda: bob.current_room() == "#rust")
+    check("bob's page rejoined #lobby too",
+          lambda: bob.finds('#rooms .room[data-room="#lobby"]'))
+    nc2 = LineClient(ports[0])
+    nc2.send("welcome back")
+    alice.shows("a line after the restart", r"welcome back")
+    bob.find('#rooms .room[data-room="#lobby"]').click()
+    bob.shows("a line after the restart", r"welcome back")
+    alice.type("glad to be back")
+    nc2.expect("alicia's line after the restart", r"^<alicia> glad to be back$")
+    alice.screenshot("reconnected.png")
+
+    # A phone-sized screen shows the same chat.
+    alice.driver.set_window_size(375, 667)
+    check("on a phone's width the side panels fold away behind buttons",
+          lambda: alice.find("#toggle-rooms").is_displayed()
+          and not alice.find("#sidebar").is_displayed()
+          and not alice.find("#memberbar").is_displayed())
+    check("the input box fits a phone's width",
+          lambda: alice.find("#input").is_displayed()
+          and alice.find("#input").size["width"] <= 375)
+    alice.find("#toggle-rooms").click()
+    check("the rooms panel opens on a phone", lambda: alice.driver.execute_script(
+        "return document.getElementById('sidebar').getBoundingClientRect().left >= 0;")
+        and alice.find('#rooms .room[data-room="#rust"]').is_displayed())
+    alice.screenshot("phone-rooms.png")
+    alice.find("#toggle-rooms").send_keys(Keys.ESCAPE)
+    check("Escape closes it", lambda: not alice.find("#sidebar").is_displayed())
+    alice.screenshot("phone.png")
+
+    for page in pages:
+        errors = page.errors()
+        check(f"{page.name} logged no errors ({errors[:3]})", lambda: not errors)
+
+
+def no_alert(page):
+    try:
+        page.driver.switch_to.alert
+        return False
+    except NoAlertPresentException:
+        return True
+
+
+def unread(page, room):
+    badge = page.finds(f'#rooms .room[data-room="{room}"] .unread')
+    return badge[0].text.strip() if badge and badge[0].is_displayed() else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
