@@ -32,6 +32,7 @@ import time
 from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -297,6 +298,16 @@ def run(server, pages, args, work):
     check("the unread count is cleared", lambda: unread(alice, "#rust") in ("", "0"))
     alice.type("yes, me")
     bob.shows("alicia's answer in #rust", r"yes, me")
+    # Keyboard only: Alt+Up and Alt+Down move between conversations, and
+    # the input keeps the focus.
+    keys = ActionChains(alice.driver)
+    keys.key_down(Keys.ALT).send_keys(Keys.ARROW_UP).key_up(Keys.ALT).perform()
+    check("Alt+Up goes to #lobby", lambda: alice.current_room() == "#lobby")
+    keys = ActionChains(alice.driver)
+    keys.key_down(Keys.ALT).send_keys(Keys.ARROW_DOWN).key_up(Keys.ALT).perform()
+    check("Alt+Down goes back to #rust", lambda: alice.current_room() == "#rust")
+    check("the input box has the focus", lambda: alice.driver.switch_to.active_element
+          == alice.find("#input"))
     alice.find('#rooms .room[data-room="#lobby"]').click()
     nc.send("back in the lobby?")
     alice.shows("nc's line after the switch", r"back in the lobby\?")

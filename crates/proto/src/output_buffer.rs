@@ -19,6 +19,10 @@ pub struct OutputBuffer {
     chunks: VecDeque<Bytes>,
     /// Where small pushes are copied to, after every chunk in `chunks`.
     tail: BytesMut,
+    /// Bytes copied into `tail` since it was last emptied: a bound on its
+    /// allocation that, unlike `BytesMut::capacity`, does not shrink as
+    /// sent bytes are split or advanced off its front.
+    tail_pushed: usize,
     len: usize,
 }
 
@@ -54,6 +58,7 @@ impl OutputBuffer {
     /// Queues a copy of `data`.
     pub fn push_slice(&mut self, data: &[u8]) {
         self.tail.extend_from_slice(data);
+        self.tail_pushed += data.len();
         self.len += data.len();
     }
 
@@ -112,11 +117,16 @@ impl OutputBuffer {
             // consumed bytes, which is nothing (it would reclaim the whole
             // allocation on the next push).
             self.chunks.clear();
-            if self.tail.capacity() > Self::KEEP_CAPACITY {
+            // A tail that took more than KEEP_CAPACITY may hold an
+            // allocation that big even when sent in pieces, which leave
+            // `capacity()` counting only what lies past them.
+            if self.tail_pushed > Self::KEEP_CAPACITY || self.tail.capacity() > Self::KEEP_CAPACITY
+            {
                 self.tail = BytesMut::new();
             } else {
                 self.tail.clear();
             }
+            self.tail_pushed = 0;
             self.len = 0;
             return;
         }
@@ -139,6 +149,7 @@ impl OutputBuffer {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.tail = BytesMut::new();
+        self.tail_pushed = 0;
         self.len = 0;
     }
 }
@@ -253,6 +264,25 @@ mod tests {
         // back (which BytesMut would reclaim, reporting capacity 0 till then).
         out.push_slice(b"x");
         assert!(out.tail.capacity() <= OutputBuffer::KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn big_tail_sent_in_pieces_is_released_too() {
+        let mut out = OutputBuffer::new();
+        out.push_slice(&vec![0u8; 30_000]);
+        // Sent 1,000 bytes at a time, the tail's `capacity()` ends up
+        // counting only what lies past the sent bytes: small.
+        let mut w = trickle(1000);
+        while !out.is_empty() {
+            out.write_to(&mut w).unwrap();
+        }
+        // A push too big for what `capacity()` shows makes BytesMut
+        // reclaim its whole allocation, if it still holds the old one.
+        out.push_slice(&[0u8; 5000]);
+        assert!(
+            out.tail.capacity() < 30_000,
+            "the 30 KB allocation was kept"
+        );
     }
 
     #[test]

@@ -501,10 +501,11 @@ fn web_line_and_irc_users_share_the_lobby() {
     alice.send_json(json!({"type": "names", "room": "lobby"}));
     let names = alice.expect_json("names", |v| v["type"] == "names");
     let nicks: Vec<&str> = (names["members"].as_array().unwrap().iter())
-        .map(|m| m["nick"].as_str().unwrap())
+        .map(|m| m.as_str().unwrap())
         .collect();
     assert_eq!(nicks.len(), 3);
     assert!(nicks.contains(&"alicia") && nicks.contains(&"ivy"));
+    assert_eq!(names["ops"], json!(["alicia"]), "the lobby's first member");
     alice.send_json(json!({"type": "join", "room": "rust"}));
     alice.expect_json("the join", |v| v["type"] == "join" && v["room"] == "#rust");
     alice.send_json(json!({"type": "rooms"}));

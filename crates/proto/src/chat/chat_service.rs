@@ -353,14 +353,8 @@ impl ChatService {
             let mut at = 0;
             while at < input.len() && !ctx.is_leaving() {
                 // A token is spent only on a line that is complete.
-                if let Some(bucket) = &mut c.bucket {
-                    if input[at..].contains(&b'\n') {
-                        if let Err(when) = bucket.try_take(ctx.out.io.now()) {
-                            debug!(%conn, "rate limited: reading paused");
-                            ctx.out.io.pause_reading_until(conn, when);
-                            break;
-                        }
-                    }
+                if input[at..].contains(&b'\n') && !take_token(&mut c.bucket, ctx) {
+                    break;
                 }
                 let (n, frame) = c.codec.decode_next(&input[at..]);
                 at += n;
@@ -372,6 +366,22 @@ impl ChatService {
             input.drain(..at);
             c.pending = input;
         });
+    }
+}
+
+/// Spends a token of the client's rate limit, or pauses reading its input
+/// until there is one: the client is slowed, and nothing it sent is lost.
+pub(crate) fn take_token<I: Io>(bucket: &mut Option<TokenBucket>, ctx: &mut Ctx<'_, I>) -> bool {
+    let Some(bucket) = bucket else {
+        return true;
+    };
+    match bucket.try_take(ctx.out.io.now()) {
+        Ok(()) => true,
+        Err(when) => {
+            debug!(conn = %ctx.conn, "rate limited: reading paused");
+            ctx.out.io.pause_reading_until(ctx.conn, when);
+            false
+        }
     }
 }
 

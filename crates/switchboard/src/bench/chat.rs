@@ -74,7 +74,9 @@ impl Dialect {
                  Connection: Upgrade\r\nSec-WebSocket-Key: c3dpdGNoYm9hcmRiZW5jaA==\r\n\
                  Sec-WebSocket-Version: 13\r\n\r\n"
             ),
-            ready: r#""type":"names""#.to_string(),
+            // Sent as the session starts, after which it is in #lobby (the
+            // join and `names` follow in the same write).
+            ready: r#""type":"welcome""#.to_string(),
             message: format!(r#"{{"type":"message","to":"{LOBBY}","text":"{{payload}}"}}"#),
             irc: false,
             websocket: true,
@@ -180,6 +182,8 @@ struct ChatConn {
     ready: bool,
     /// A WebSocket client has read the upgrade's response.
     upgraded: bool,
+    /// Bytes still to skip of a WebSocket frame too big for the buffer.
+    skip: usize,
     /// A join check from client 0 arrived: the server relays to us.
     synced: bool,
     dead: bool,
@@ -404,6 +408,7 @@ impl Run<'_> {
                 out: Vec::new(),
                 ready: d.ready.is_empty(),
                 upgraded: false,
+                skip: 0,
                 synced: false,
                 dead: false,
             };
@@ -569,23 +574,36 @@ impl Run<'_> {
 
     /// Handles the complete WebSocket frames at the start of `buf` (after
     /// the upgrade's response head, the first time): each text frame is a
-    /// line. Returns the bytes handled.
+    /// line. A frame that could never fit the buffer (a `names` reply of a
+    /// big room) is skipped, over as many reads as it takes. Returns the
+    /// bytes handled.
     fn handle_frames(&mut self, index: usize, buf: &[u8], now_us: u64) -> usize {
-        let mut at = 0;
-        if !self.conns[index].upgraded {
-            let Some(end) = memmem::find(buf, b"\r\n\r\n") else {
-                return 0;
+        let conn = &mut self.conns[index];
+        let mut at = conn.skip.min(buf.len());
+        conn.skip -= at;
+        if !conn.upgraded {
+            let Some(end) = memmem::find(&buf[at..], b"\r\n\r\n") else {
+                return at;
             };
-            self.conns[index].upgraded = true;
-            at = end + 4;
+            conn.upgraded = true;
+            at += end + 4;
         }
-        while let Some((opcode, payload, next)) = next_frame(&buf[at..]) {
+        while let Some((opcode, head, len)) = frame_header(&buf[at..]) {
+            let end = at + head + len;
+            if end > buf.len() {
+                if head + len > INBUF {
+                    self.conns[index].skip = end - buf.len();
+                    return buf.len();
+                }
+                break;
+            }
+            let payload = &buf[at + head..end];
             match opcode {
                 0x1 => self.handle_line(index, payload, now_us),
                 0x9 => ws_frame(0xa, payload, &mut self.conns[index].out),
                 _ => {}
             }
-            at += next;
+            at = end;
         }
         at
     }
@@ -732,23 +750,22 @@ fn ws_frame(opcode: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.extend(payload.iter().zip(MASK.iter().cycle()).map(|(b, m)| b ^ m));
 }
 
-/// The server frame (never masked) at the start of `buf`, if complete:
-/// its opcode, its payload and where the next one starts.
-fn next_frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+/// The header of the server frame (never masked) at the start of `buf`, if
+/// it is all there: its opcode, header length and payload length.
+fn frame_header(buf: &[u8]) -> Option<(u8, usize, usize)> {
     let (&b0, &b1) = (buf.first()?, buf.get(1)?);
-    let (len, head): (usize, usize) = match b1 & 0x7f {
+    let (head, len) = match b1 & 0x7f {
         126 => (
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
             4,
+            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
         ),
         127 => (
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
             10,
+            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
         ),
-        n => (n as usize, 2),
+        n => (2, n as usize),
     };
-    let payload = buf.get(head..head.checked_add(len)?)?;
-    Some((b0 & 0x0f, payload, head + len))
+    Some((b0 & 0x0f, head, len))
 }
 
 fn queue(conn: &mut ChatConn, bytes: &[u8]) {

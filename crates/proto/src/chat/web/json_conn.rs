@@ -11,7 +11,7 @@ use crate::chat::irc::cut;
 use crate::chat::irc::TEXT_LEN;
 use crate::chat::names::{name_key, parse_room};
 use crate::chat::web::json_command::{Envelope, JsonCommand, Kind, TYPES};
-use crate::chat::web::json_render::{Member, Out, RoomInfo};
+use crate::chat::web::json_render::{Out, RoomInfo};
 use crate::chat::LOBBY;
 use crate::{CloseReason, Io};
 
@@ -260,23 +260,21 @@ fn message<I: Io>(to: &str, text: &str, kind: Kind, ctx: &mut Ctx<'_, I>) -> Res
     Ok(())
 }
 
-/// Sends who is in `room`, ops first marked, in name order.
+/// Sends who is in `room`, in name order, and which of them are its
+/// operators.
 fn names<I: Io>(room: RoomId, ctx: &mut Ctx<'_, I>) {
     let r = ctx.core.room(room);
-    let mut members: Vec<Member> = (r.members.iter())
-        .filter_map(|&m| {
-            Some(Member {
-                nick: &ctx.core.session(m)?.nick,
-                op: r.is_op(m),
-            })
-        })
-        .collect();
-    members.sort_by(|a, b| name_key(a.nick).cmp(&name_key(b.nick)));
+    let nick = |&m| Some(ctx.core.session(m)?.nick.as_str());
+    let mut members: Vec<&str> = r.members.iter().filter_map(nick).collect();
+    members.sort_by(|a, b| name_key(a).cmp(&name_key(b)));
+    let mut ops: Vec<&str> = r.ops.iter().filter_map(nick).collect();
+    ops.sort_by(|a, b| name_key(a).cmp(&name_key(b)));
     let topic = r.topic.as_ref().map_or("", |t| t.text.as_str());
     let names = Out::Names {
         room: &r.name,
         topic,
         members,
+        ops,
     };
     let json = serde_json::to_vec(&names).expect("plain data serializes");
     ctx.out.reply(ctx.conn, &json);

@@ -15,13 +15,6 @@ pub(crate) struct RoomSeq<'a> {
     pub seq: u64,
 }
 
-/// A member in a `names` reply.
-#[derive(Debug, Serialize)]
-pub(crate) struct Member<'a> {
-    pub nick: &'a str,
-    pub op: bool,
-}
-
 /// A room in a `rooms` reply.
 #[derive(Debug, Serialize)]
 pub(crate) struct RoomInfo<'a> {
@@ -113,10 +106,13 @@ pub(crate) enum Out<'a> {
         seq: u64,
         time: u64,
     },
+    /// Nicks as plain strings: a big room's list is sent to every joiner,
+    /// so it is kept as short as IRC's `NAMES`.
     Names {
         room: &'a str,
         topic: &'a str,
-        members: Vec<Member<'a>>,
+        members: Vec<&'a str>,
+        ops: Vec<&'a str>,
     },
     Rooms {
         rooms: Vec<RoomInfo<'a>>,

@@ -10,7 +10,7 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Utf8Bytes;
 
-use crate::chat::chat_service::{Ctx, Leaving};
+use crate::chat::chat_service::{take_token, Ctx, Leaving};
 use crate::chat::delivery::Format;
 use crate::chat::irc::{IrcConn, IrcTags};
 use crate::chat::keep_alive::{later, KeepAlive, KeepAliveDue};
@@ -379,22 +379,6 @@ impl WebSocket {
     fn heard<I: Io>(&mut self, ctx: &Ctx<'_, I>) {
         if let Speaker::Json(_, keep_alive) = &mut self.client {
             keep_alive.heard(ctx.out.io.now());
-        }
-    }
-}
-
-/// Spends a token of the client's rate limit, or pauses reading until
-/// there is one.
-fn take_token<I: Io>(bucket: &mut Option<TokenBucket>, ctx: &mut Ctx<'_, I>) -> bool {
-    let Some(bucket) = bucket else {
-        return true;
-    };
-    match bucket.try_take(ctx.out.io.now()) {
-        Ok(()) => true,
-        Err(when) => {
-            debug!(conn = %ctx.conn, "rate limited: reading paused");
-            ctx.out.io.pause_reading_until(ctx.conn, when);
-            false
         }
     }
 }

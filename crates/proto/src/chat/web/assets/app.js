@@ -1014,7 +1014,10 @@ function onMode(e) {
 
 function onNames(e) {
   const key = fold(str(e.room));
-  const members = Array.isArray(e.members) ? e.members.filter((m) => m && m.nick) : [];
+  // Nicks as strings, and which of them are operators.
+  const ops = new Set((Array.isArray(e.ops) ? e.ops : []).map((n) => fold(str(n))));
+  const nicks = Array.isArray(e.members) ? e.members.filter((n) => typeof n === 'string' && n) : [];
+  const members = nicks.map((n) => ({ nick: n, op: ops.has(fold(n)) }));
   const conv = state.convs.get(key);
   if (conv && conv.kind === 'room' && conv.joined) {
     conv.topic = str(e.topic);
