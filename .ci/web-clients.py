@@ -3,8 +3,7 @@
 `switchboard chat`.
 
 Two headless Chromium pages (Debian's chromium and chromium-driver, driven
-by selenium) and one plain TCP client on the line port, as nc would be, meet
-in #lobby. The script types into each and checks what each shows: lines in
+by selenium) and `nc` on the line port meet in #lobby. The script types into each and checks what each shows: lines in
 both directions, a nick change, a /me, a room switch with an unread count, a
 message of HTML shown as text (and no alert), the server shutting down and
 the pages reconnecting once it is back on the same ports. It also checks
@@ -15,15 +14,15 @@ server log and the pages' text are printed). Screenshots are saved in
 ${ARTIFACTS:-/tmp}/web-clients/; `--screenshot FILE` also saves the page in
 use there (docs/web-page.png is made that way).
 
-Needs python3 with selenium, chromium and chromedriver (.ci/run installs
-them). Every wait has a deadline.
+Needs python3 with selenium, chromium, chromedriver and nc (.ci/run
+installs them). Every wait has a deadline.
 """
 
 import argparse
 import os
 import re
+import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ OUT = os.path.join(os.environ.get("ARTIFACTS", "/tmp"), "web-clients")
 XSS = "<img src=x onerror=alert(1)>"
 
 checks = 0
+nc_clients = []  # stopped at the end, whatever happened
 
 
 class Failed(Exception):
@@ -103,17 +103,22 @@ class Server:
 
 
 class LineClient:
-    """A line-protocol client, as nc is: lines in, lines out."""
+    """`nc` on the line port, as a terminal user runs it: lines typed into
+    its stdin, what the server sends read from its stdout."""
 
     def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", int(port)), timeout=TIMEOUT)
+        self.proc = subprocess.Popen(["nc", "127.0.0.1", str(port)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        nc_clients.append(self)
+        os.set_blocking(self.proc.stdout.fileno(), False)
         self.buf = b""
         self.seen = []
         welcome = self.expect("the welcome", r"welcome to switchboard, (\w+)!")
         self.nick = re.search(r"welcome to switchboard, (\w+)!", welcome).group(1)
 
     def send(self, text):
-        self.sock.sendall(text.encode() + b"\n")
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
 
     def expect(self, what, pattern):
         """Reads lines until one matches `pattern` (a regex)."""
@@ -125,6 +130,7 @@ class LineClient:
                 checks += 1
                 print(f"ok {checks} - nc shows {what}", flush=True)
                 return line
+        out = self.proc.stdout.fileno()
         while time.monotonic() < end:
             while b"\n" in self.buf:
                 raw, self.buf = self.buf.split(b"\n", 1)
@@ -134,15 +140,18 @@ class LineClient:
                     print(f"ok {checks} - nc shows {what}", flush=True)
                     return line
                 self.seen.append(line)
-            self.sock.settimeout(max(0.01, end - time.monotonic()))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
+            ready, _, _ = select.select([out], [], [], max(0.01, end - time.monotonic()))
+            if not ready:
                 break
+            chunk = os.read(out, 65536)
             if not chunk:
                 break
             self.buf += chunk
         raise Failed(f"nc never showed {what} ({pattern!r}); it saw {self.seen[-20:]}")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
 
 
 class Page:
@@ -236,6 +245,8 @@ def main():
     finally:
         for page in pages:
             page.quit()
+        for nc in nc_clients:
+            nc.close()
         server.stop()
     print(f"all {checks} checks passed; screenshots in {OUT}")
     return 0
