@@ -26,24 +26,18 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-4s}
-WARMUP=1s
-SERVER_CORE=0
-CLIENT_CORE=1
 
 if [[ $# -lt 1 || ! -x $1 ]]; then
     echo "usage: $0 BEFORE_BINARY [AFTER_BINARY]" >&2
     exit 2
 fi
 before=$(realpath "$1")
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [[ $# -ge 2 ]]; then
     switchboard=$(realpath "$2")
 else
     log "building switchboard (release)"
     cargo build --release --quiet -p switchboard
-    switchboard=$repo/target/release/switchboard
 fi
 
 ab="switchboard before"

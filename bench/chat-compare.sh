@@ -26,14 +26,8 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
-WARMUP=1s
-SERVER_CORE=0
-CLIENT_CORE=1
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-source bench/lib.sh
-switchboard=$repo/target/release/switchboard
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seed_chat=$repo/../shared/seeds/runnable/chat_server.py
 
 log "building switchboard (release)"

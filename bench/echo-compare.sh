@@ -35,14 +35,8 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-50}
 SIZES=(64 4096)
-WARMUP=1s
-SERVER_CORE=0
-CLIENT_CORE=1
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-source bench/lib.sh
-switchboard=$repo/target/release/switchboard
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 tokio_echo=$repo/bench/tokio-baseline/target/release/tokio-echo
 seed_echo=$repo/../shared/seeds/runnable/echo_server.py
 
@@ -59,7 +53,6 @@ for name in ${SERVERS:-switchboard python-seed tokio}; do
     fi
     servers+=("$name")
 done
-
 
 # --- helpers ---------------------------------------------------------------
 

@@ -34,13 +34,8 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-4s}
-WARMUP=1s
-SERVER_CORE=0
-CLIENT_CORE=1
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-source bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source bench/ngircd.sh
 switchboard=$repo/target/release/switchboard
 

@@ -1,8 +1,18 @@
-# Shared by the bench/*.sh scripts: sourced, not run. Expects
-# SERVER_CORE, CLIENT_CORE and $out (the results file) to be set by the
-# script (and start_server, for measure), and
-# provides $logdir (per-run server stderr), $python (the real interpreter)
-# and an EXIT trap that leaves no server of ours running.
+# Shared by the bench/*.sh scripts: sourced, not run (source
+# "$(dirname "${BASH_SOURCE[0]}")/lib.sh"). Makes the repository the working
+# directory ($repo) and sets what every script shares: the server on core 0
+# and the load on core 1 (SERVER_CORE, CLIENT_CORE), a 1 s warm-up (WARMUP)
+# and the build under test ($switchboard, built by the script). Expects $out
+# (the results file) to be set by the script (and start_server, for
+# measure), and provides $logdir (per-run server stderr), $python (the real
+# interpreter) and an EXIT trap that leaves no server of ours running.
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+repo=$PWD
+WARMUP=1s
+SERVER_CORE=0
+CLIENT_CORE=1
+switchboard=$repo/target/release/switchboard
 
 log() { echo "==> $*" >&2; }
 

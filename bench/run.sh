@@ -40,17 +40,11 @@ set -euo pipefail
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 SUITES=${SUITES:-echo chat}
-WARMUP=1s
-SERVER_CORE=0
-CLIENT_CORE=1
 CHAT_RATE=1000
 ECHO_CONNECTIONS=${ECHO_CONNECTIONS:-1 50 500 5000}
 CHAT_CLIENTS=${CHAT_CLIENTS:-10 100 1000}
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-source bench/lib.sh
-switchboard=$repo/target/release/switchboard
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 tokio_bin=$repo/bench/tokio-baseline/target/release
 seeds=$repo/../shared/seeds/runnable
 

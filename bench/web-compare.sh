@@ -25,14 +25,8 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-4s}
-WARMUP=1s
-SERVER_CORE=0
-CLIENT_CORE=1
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-repo=$PWD
-source bench/lib.sh
-switchboard=$repo/target/release/switchboard
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log "building switchboard (release)"
 cargo build --release --quiet -p switchboard

@@ -74,15 +74,7 @@ impl Client {
 }
 
 fn chat(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "chat",
-        "--listen",
-        "127.0.0.1:0",
-        "--irc",
-        "127.0.0.1:0",
-        "--web",
-        "127.0.0.1:0",
-    ];
+    let mut args = CHAT.to_vec();
     args.extend_from_slice(extra);
     Server::start(&args)
 }

@@ -329,15 +329,7 @@ struct Chat {
 
 impl Chat {
     fn start(extra: &[&str]) -> Chat {
-        let mut args = vec![
-            "chat",
-            "--listen",
-            "127.0.0.1:0",
-            "--irc",
-            "127.0.0.1:0",
-            "--web",
-            "127.0.0.1:0",
-        ];
+        let mut args = CHAT.to_vec();
         args.extend_from_slice(extra);
         let mut server = Server::start(&args);
         let irc = server.listening_addr("irc");
@@ -1993,19 +1985,7 @@ fn settings_that_break_everyone_are_refused_at_startup() {
             "--max-line (2097152) must be at most --max-output",
         ),
     ] {
-        let out = bin()
-            .args([
-                "chat",
-                "--listen",
-                "127.0.0.1:0",
-                "--irc",
-                "127.0.0.1:0",
-                "--web",
-                "127.0.0.1:0",
-            ])
-            .args(&flags)
-            .output()
-            .unwrap();
+        let out = bin().args(CHAT).args(&flags).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flags:?}: {stderr}");
         assert!(stderr.contains(says), "{flags:?}: {stderr}");

@@ -26,8 +26,7 @@ struct Chat {
 }
 
 fn chat(extra: &[&str]) -> Chat {
-    let mut args = vec!["chat", "--listen", "127.0.0.1:0", "--irc", "127.0.0.1:0"];
-    args.extend(["--web", "127.0.0.1:0"]);
+    let mut args = CHAT.to_vec();
     args.extend(extra);
     let mut server = Server::start(&args);
     let (line, irc, web) = (

@@ -13,6 +13,18 @@ use std::time::{Duration, Instant};
 /// Every wait in these tests gives up after this long.
 pub const DEADLINE: Duration = Duration::from_secs(30);
 
+/// `switchboard chat` with every front-end on a free port of 127.0.0.1:
+/// tests never bind the default ports.
+pub const CHAT: &[&str] = &[
+    "chat",
+    "--listen",
+    "127.0.0.1:0",
+    "--irc",
+    "127.0.0.1:0",
+    "--web",
+    "127.0.0.1:0",
+];
+
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_switchboard"))
 }

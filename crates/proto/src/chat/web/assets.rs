@@ -10,40 +10,33 @@ pub(crate) struct Asset {
     pub body: &'static [u8],
 }
 
-/// The page and what it loads, by request path.
-const ASSETS: &[(&str, Asset)] = &[
+/// The page and what it loads, by request path: (path, type, bytes).
+const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "/",
-        Asset {
-            content_type: "text/html; charset=utf-8",
-            body: include_bytes!("assets/index.html"),
-        },
+        "text/html; charset=utf-8",
+        include_bytes!("assets/index.html"),
     ),
     (
         "/app.js",
-        Asset {
-            content_type: "text/javascript; charset=utf-8",
-            body: include_bytes!("assets/app.js"),
-        },
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/app.js"),
     ),
     (
         "/app.css",
-        Asset {
-            content_type: "text/css; charset=utf-8",
-            body: include_bytes!("assets/app.css"),
-        },
+        "text/css; charset=utf-8",
+        include_bytes!("assets/app.css"),
     ),
     (
         "/favicon.svg",
-        Asset {
-            content_type: "image/svg+xml",
-            body: include_bytes!("assets/favicon.svg"),
-        },
+        "image/svg+xml",
+        include_bytes!("assets/favicon.svg"),
     ),
 ];
 
 /// The asset at `path` (the query string, if any, already removed).
 pub(crate) fn asset(path: &str) -> Option<Asset> {
     let path = if path == "/index.html" { "/" } else { path };
-    ASSETS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+    let (_, content_type, body) = ASSETS.iter().find(|(p, ..)| *p == path)?;
+    Some(Asset { content_type, body })
 }
