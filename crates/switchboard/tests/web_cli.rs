@@ -197,8 +197,12 @@ fn refuses_what_is_not_http_or_too_big_and_stays_up() {
     let r = read_response(&mut BufReader::new(slow.try_clone().unwrap()), false);
     assert_eq!(r.status, 408);
     assert!(closed(slow));
-    let silent = connect(c.web);
-    assert!(closed(silent), "a silent connection is closed too");
+    // A silent one is closed without a word (an idle keep-alive
+    // connection must not get a 408 it could take for another answer).
+    let mut silent = connect(c.web);
+    let mut got = Vec::new();
+    silent.read_to_end(&mut got).unwrap();
+    assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
     assert_eq!(http(c.web, "GET / HTTP/1.1\r\n\r\n").status, 200);
 }
 

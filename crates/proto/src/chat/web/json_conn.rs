@@ -1,6 +1,8 @@
 //! The JSON front-end: one web client speaking docs/PROTOCOL.md, one JSON
 //! object per WebSocket text frame.
 
+use std::net::SocketAddr;
+
 use tracing::info;
 
 use crate::chat::chat_service::{Ctx, Leaving};
@@ -57,8 +59,9 @@ fn one_line<'t>(field: &str, text: &'t str) -> Result<&'t str, Refusal> {
 }
 
 /// A web client speaking JSON.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct JsonConn {
+    peer: SocketAddr,
     registered: bool,
 }
 
@@ -69,14 +72,17 @@ fn send<I: Io>(ctx: &mut Ctx<'_, I>, message: &Out<'_>) {
 }
 
 impl JsonConn {
-    /// A new client: told who we are; it registers with `nick`.
-    pub fn handle_connect<I: Io>(ctx: &mut Ctx<'_, I>) -> JsonConn {
+    /// A new client from `peer`: told who we are; it registers with `nick`.
+    pub fn handle_connect<I: Io>(peer: SocketAddr, ctx: &mut Ctx<'_, I>) -> JsonConn {
         let hello = Out::Hello {
             server: &ctx.config.irc.server_name,
             max_line: ctx.config.max_line,
         };
         send(ctx, &hello);
-        JsonConn::default()
+        JsonConn {
+            peer,
+            registered: false,
+        }
     }
 
     /// Handles one text message from the client.
@@ -193,7 +199,7 @@ impl JsonConn {
             .register(ctx.session(), registration, now)
             .map_err(refused)?;
         self.registered = true;
-        info!(conn = %ctx.conn, %nick, "joined");
+        info!(conn = %ctx.conn, peer = %self.peer, %nick, front_end = "web", "joined");
         send(ctx, &Out::Welcome { nick });
         join(LOBBY, ctx)
     }

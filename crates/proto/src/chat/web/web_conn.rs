@@ -142,19 +142,17 @@ impl WebConn {
                     InvalidRequest::TooLarge => (Status::HeadersTooLarge, "request too large\n"),
                 };
                 info!(conn = %ctx.conn, peer = %self.peer, ?why, "bad HTTP request");
-                return self.refuse(Response::text(status, text, true), ctx);
+                self.respond(Response::text(status, text, true), ctx);
+                return None;
             }
         };
         if !take_token(bucket, ctx) {
             return None;
         }
-        let now = ctx.out.io.now();
-        self.phase = Phase::Http {
-            deadline: later(now, ctx.config.web.handshake_timeout),
-        };
-        if let Phase::Http { deadline } = self.phase {
-            ctx.out.io.set_timer(ctx.conn, deadline);
-        }
+        // The next request (or the upgrade's first frame) has its own time.
+        let deadline = later(ctx.out.io.now(), ctx.config.web.handshake_timeout);
+        self.phase = Phase::Http { deadline };
+        ctx.out.io.set_timer(ctx.conn, deadline);
         self.handle_request(&request, ctx);
         Some(n)
     }
@@ -164,12 +162,10 @@ impl WebConn {
         let head_only = r.method == "HEAD";
         if r.method != "GET" && !head_only {
             let text = "only GET and HEAD\n";
-            self.refuse(Response::text(Status::MethodNotAllowed, text, true), ctx);
+            self.respond(Response::text(Status::MethodNotAllowed, text, true), ctx);
         } else if r.has_body {
-            self.refuse(
-                Response::text(Status::BadRequest, "no body here\n", true),
-                ctx,
-            );
+            let text = "no body here\n";
+            self.respond(Response::text(Status::BadRequest, text, true), ctx);
         } else if r.path == "/ws" {
             self.upgrade(r, ctx);
         } else {
@@ -205,12 +201,6 @@ impl WebConn {
             };
             ctx.close(Leaving::Closed(reason), reason);
         }
-    }
-
-    /// Sends `response` (which closes the connection): nothing more is read.
-    fn refuse<I: Io>(&mut self, response: Response<'_>, ctx: &mut Ctx<'_, I>) -> Option<usize> {
-        self.respond(response, ctx);
-        None
     }
 
     /// Completes a WebSocket upgrade (RFC 6455 section 4.2), or refuses it.
@@ -259,7 +249,7 @@ impl WebConn {
             let now = ctx.out.io.now();
             let ping = later(now, ctx.config.irc.ping_interval);
             ctx.out.io.set_timer(ctx.conn, ping);
-            let json = JsonConn::handle_connect(ctx);
+            let json = JsonConn::handle_connect(self.peer, ctx);
             (
                 Speaker::Json(json, KeepAlive::new(now)),
                 ctx.config.max_line,
@@ -280,11 +270,19 @@ impl WebConn {
             Phase::Http { deadline } if now < *deadline => {
                 return ctx.out.io.set_timer(ctx.conn, *deadline);
             }
-            Phase::Http { .. } => {
-                debug!(conn = %ctx.conn, peer = %self.peer, "no request in time");
+            // Half a request: say why it is closed. An idle keep-alive
+            // connection is closed without a word: an unasked-for 408 could
+            // be taken for the answer to a request crossing it.
+            Phase::Http { .. } if holding_input => {
+                debug!(conn = %ctx.conn, peer = %self.peer, "no whole request in time");
                 let text = "no request in time\n";
                 self.respond(Response::text(Status::RequestTimeout, text, true), ctx);
                 return;
+            }
+            Phase::Http { .. } => {
+                debug!(conn = %ctx.conn, peer = %self.peer, "idle: closed");
+                let reason = CloseReason::IdleTimeout;
+                return ctx.close(Leaving::Closed(reason), reason);
             }
             Phase::WebSocket(ws) => ws,
         };
