@@ -254,9 +254,11 @@ pub struct ChatArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
-    /// Longest line accepted from the line protocol, in bytes (IRC has its
-    /// own limit of 512). A longer line is discarded up to its newline and
-    /// its sender told; memory does not grow with its size.
+    /// Longest line accepted from the line protocol, and longest WebSocket
+    /// message, in bytes (IRC has its own limit of 512). A longer line is
+    /// discarded up to its newline and its sender told; a longer WebSocket
+    /// message closes its socket (code 1009); memory does not grow with
+    /// its size.
     #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_bytes)]
     pub max_line: usize,
 

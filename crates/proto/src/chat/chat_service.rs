@@ -23,7 +23,8 @@ use crate::{CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
 pub struct ChatConfig {
     /// Longest accepted line in bytes for the line front-end (IRC's own
     /// limit is 512); longer ones are discarded up to their newline, with
-    /// an error to the sender.
+    /// an error to the sender. Also the longest JSON WebSocket message
+    /// (longer: close code 1009).
     pub max_line: usize,
     /// Unsent output a client may accumulate before it is disconnected.
     pub max_output: usize,
