@@ -9,12 +9,16 @@
 //! level-triggered `select(2)` or `poll(2)` backend never busy-loops.
 
 mod mio_poller;
+mod poll_poller;
+mod select_poller;
 
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub use mio_poller::MioPoller;
+pub use poll_poller::PollPoller;
+pub use select_poller::{FdTooLarge, SelectPoller};
 
 /// Names a registered descriptor in the events a poller returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,18 +73,34 @@ pub enum PollerKind {
     /// epoll on Linux, kqueue on the BSDs and macOS, through mio.
     #[default]
     Mio,
+    /// `poll(2)`: level-triggered, O(n) per wait.
+    Poll,
+    /// `select(2)`, as the seeds use it: level-triggered, O(highest
+    /// descriptor) per wait, descriptors below `FD_SETSIZE` only.
+    Select,
 }
 
 impl PollerKind {
     /// Every backend this build has, for tests that run once per backend.
-    pub const ALL: &'static [PollerKind] = &[PollerKind::Mio];
+    pub const ALL: &'static [PollerKind] = &[PollerKind::Mio, PollerKind::Poll, PollerKind::Select];
 
     /// Creates a poller of this kind.
     pub fn create(self) -> io::Result<Box<dyn Poller>> {
-        match self {
-            PollerKind::Mio => Ok(Box::new(MioPoller::new()?)),
-        }
+        Ok(match self {
+            PollerKind::Mio => Box::new(MioPoller::new()?),
+            PollerKind::Poll => Box::new(PollPoller::new()),
+            PollerKind::Select => Box::new(SelectPoller::new()),
+        })
     }
+}
+
+/// A wait of `timeout` in whole milliseconds for `poll(2)`, rounded up (a
+/// wait cut short of a deadline would only spin until it), at most
+/// `i32::MAX`.
+pub(crate) fn wait_millis(timeout: Duration) -> libc::c_int {
+    let nanos = timeout.as_nanos();
+    let millis = nanos.div_ceil(1_000_000);
+    millis.min(libc::c_int::MAX as u128) as libc::c_int
 }
 
 /// A readiness backend: register descriptors, wait for events.

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::connection::{Connection, State};
 use crate::connections::Connections;
 use crate::listener::{is_per_connection, is_resource_exhaustion};
-use crate::poller::{Event, Interest, Poller, Token};
+use crate::poller::{Event, FdTooLarge, Interest, Poller, Token};
 use crate::reactor_handle::ReactorHandle;
 use crate::stats::Stats;
 
@@ -86,6 +86,9 @@ pub struct Reactor<S: Service> {
     exhaustion_logged: bool,
     /// The connection limit was logged; log again only after dropping below.
     full_logged: bool,
+    /// The poller's descriptor limit (select's FD_SETSIZE) was logged; log
+    /// again only after a connection could be watched.
+    poller_full_logged: bool,
 }
 
 impl<S: Service> Reactor<S> {
@@ -119,6 +122,7 @@ impl<S: Service> Reactor<S> {
             forced: false,
             exhaustion_logged: false,
             full_logged: false,
+            poller_full_logged: false,
             config,
         })
     }
@@ -191,7 +195,9 @@ impl<S: Service> Reactor<S> {
                 "waiting for the next event"
             );
             self.poll_events(timeout)?;
-            trace!(ready = self.events.len(), "events ready");
+            if tracing::enabled!(tracing::Level::TRACE) {
+                self.trace_ready();
+            }
             let now = Instant::now();
             self.conns.now = now;
             self.conns.system_time = SystemTime::now();
@@ -299,6 +305,44 @@ impl<S: Service> Reactor<S> {
             Source::Udp(i) => self.serve_udp(i),
             Source::Conn(key) => self.handle_conn_event(key, event),
         }
+    }
+
+    /// `--trace`: what the wait returned, in the seed's terms: which
+    /// sockets are readable, writable and "exceptional" (an error or a
+    /// hang-up; the seed passes its inputs as the exceptional list).
+    fn trace_ready(&self) {
+        let (mut readable, mut writable, mut exceptional) = (Vec::new(), Vec::new(), Vec::new());
+        for event in &self.events {
+            let name = match source(event.token) {
+                Source::Control => continue,
+                Source::Listener(i) => format!("listening socket {}", self.listeners[i].addr),
+                Source::Udp(i) => match self.udp[i].socket.local_addr() {
+                    Ok(addr) => format!("udp socket {addr}"),
+                    Err(_) => "udp socket".to_string(),
+                },
+                Source::Conn(key) => match self.conns.slab.get(key) {
+                    Some(c) => c.peer.to_string(),
+                    None => continue,
+                },
+            };
+            if event.readable || event.read_closed {
+                readable.push(name.clone());
+            }
+            if event.writable {
+                writable.push(name.clone());
+            }
+            if event.error {
+                exceptional.push(name);
+            }
+        }
+        let list = |names: Vec<String>| format!("[{}]", names.join(", "));
+        trace!(
+            ready = self.events.len(),
+            readable = %list(readable),
+            writable = %list(writable),
+            exceptional = %list(exceptional),
+            "events ready"
+        );
     }
 
     fn handle_conn_event(&mut self, key: usize, event: Event) {
@@ -444,9 +488,29 @@ impl<S: Service> Reactor<S> {
             .poller
             .register(stream.as_raw_fd(), Token(key), Interest::READABLE)
         {
+            // select(2)'s FD_SETSIZE: the connection cannot be watched, so
+            // it is refused like one past the connection limit, and the
+            // operator told once per episode what to do.
+            if let Some(too_large) = e.get_ref().and_then(|e| e.downcast_ref::<FdTooLarge>()) {
+                if !self.poller_full_logged {
+                    self.poller_full_logged = true;
+                    warn!(
+                        poller = self.poller.name(),
+                        limit = too_large.limit,
+                        "{too_large}; refusing new clients until lower descriptors are free"
+                    );
+                }
+                debug!(%peer, "refused: descriptor past the poller's limit");
+                if let Some(notice) = self.service.rejection_notice(kind) {
+                    let _ = (&stream).write(notice);
+                }
+                self.conns.stats.count_close(CloseReason::ServerFull);
+                return;
+            }
             warn!(%peer, error = %e, "cannot watch new connection; dropping it");
             return;
         }
+        self.poller_full_logged = false;
         let mut conn = Connection::new(stream, peer, now);
         conn.registered = Interest::READABLE;
         entry.insert(conn);

@@ -14,9 +14,10 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Print the event narrative: each wait with the number of ready
-    /// sockets, new connections, bytes received and sent per peer, emptied
-    /// output queues, and each close with its reason.
+    /// Print the event narrative, as the seeds do: each wait and which
+    /// sockets it found readable, writable or exceptional, new
+    /// connections, bytes received and sent per peer, emptied output
+    /// queues, and each close with its reason.
     #[arg(long, global = true)]
     pub trace: bool,
 
@@ -167,6 +168,30 @@ pub struct ServerArgs {
     /// CPU spent spinning (up to this much per wait). Off by default.
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
     pub busy_poll: Duration,
+
+    /// The readiness mechanism: epoll (the kernel tracks the watched
+    /// sockets), or poll and select, which pass every watched socket to the
+    /// kernel on every wait (select, the seeds' own, takes descriptors
+    /// below 1024 only).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "POLLER",
+        default_value = "epoll",
+        env = "SWITCHBOARD_POLLER"
+    )]
+    pub poller: PollerArg,
+}
+
+/// `--poller`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollerArg {
+    /// epoll (Linux), kqueue (BSD, macOS), through mio.
+    Epoll,
+    /// poll(2).
+    Poll,
+    /// select(2).
+    Select,
 }
 
 #[derive(Args, Debug)]

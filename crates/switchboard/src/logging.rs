@@ -7,7 +7,8 @@ use tracing_subscriber::EnvFilter;
 /// (every wait, accept, read, write and close, as the seed prints them).
 pub fn init(verbose: u8, narrative: bool) {
     let default = match (narrative, verbose) {
-        (true, _) | (_, 2..) => "trace",
+        // mio's own trace lines (each registration) are not the story.
+        (true, _) | (_, 2..) => "trace,mio=info",
         (false, 1) => "debug",
         (false, 0) => "info",
     };

@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use switchboard_net::{bind_tcp, Config, Reactor};
+use switchboard_net::{bind_tcp, Config, PollerKind, Reactor};
 use switchboard_proto::Service;
 use tracing::{debug, info, warn};
 
-use crate::cli::ServerArgs;
+use crate::cli::{PollerArg, ServerArgs};
 
 /// The reactor configuration a server's flags ask for.
 pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
@@ -18,6 +18,11 @@ pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
         idle_timeout: args.idle_timeout,
         shutdown_timeout: args.shutdown_timeout,
         busy_poll: args.busy_poll,
+        poller: match args.poller {
+            PollerArg::Epoll => PollerKind::Mio,
+            PollerArg::Poll => PollerKind::Poll,
+            PollerArg::Select => PollerKind::Select,
+        },
         ..Config::default()
     }
 }
