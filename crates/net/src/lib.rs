@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod clock;
 mod config;
 mod connection;
 mod connections;
@@ -36,6 +37,7 @@ mod reactor_handle;
 mod stats;
 mod timer_queue;
 
+pub use clock::{Clock, SystemClock};
 pub use config::Config;
 pub use fd_limit::raise_fd_limit;
 pub use listener::{bind_tcp, bind_udp, BACKLOG};

@@ -2,12 +2,13 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use switchboard_proto::{CloseReason, ConnId, Io, Service};
 use tracing::{debug, error, info, trace, warn};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connection::{Connection, State};
 use crate::connections::Connections;
@@ -67,6 +68,7 @@ pub struct RunOutcome {
 pub struct Reactor<S: Service> {
     service: S,
     poller: Box<dyn Poller>,
+    clock: Box<dyn Clock>,
     config: Config,
     conns: Connections,
     listeners: Vec<ListenerSlot<S::Listener>>,
@@ -94,7 +96,18 @@ pub struct Reactor<S: Service> {
 impl<S: Service> Reactor<S> {
     /// A reactor for `service`, with no listeners yet.
     pub fn new(service: S, config: Config) -> io::Result<Self> {
-        let mut poller = config.poller.create()?;
+        let poller = config.poller.create()?;
+        Self::with_parts(service, config, poller, Box::new(SystemClock))
+    }
+
+    /// A reactor on a given poller and clock (`config.poller` is not
+    /// used): how tests drive it turn by turn in virtual time.
+    pub fn with_parts(
+        service: S,
+        config: Config,
+        mut poller: Box<dyn Poller>,
+        clock: Box<dyn Clock>,
+    ) -> io::Result<Self> {
         let (tx, control) = UnixStream::pair()?;
         tx.set_nonblocking(true)?;
         control.set_nonblocking(true)?;
@@ -105,9 +118,12 @@ impl<S: Service> Reactor<S> {
             config.linger_timeout,
         );
         conns.write_through = service.writes_through() && config.coalesce.is_zero();
+        conns.now = clock.now();
+        conns.system_time = clock.system_time();
         Ok(Reactor {
             service,
             poller,
+            clock,
             conns,
             listeners: Vec::new(),
             udp: Vec::new(),
@@ -187,8 +203,16 @@ impl<S: Service> Reactor<S> {
     /// that connection only.
     pub fn run(mut self) -> io::Result<RunOutcome> {
         debug!(poller = self.poller.name(), "reactor running");
-        loop {
-            let now = Instant::now();
+        while self.turn()? {}
+        Ok(self.finish())
+    }
+
+    /// One turn of the loop: wait for events (up to the next deadline),
+    /// handle them, read what is ready, fire due timers, flush. Returns
+    /// `false` once the reactor has stopped; then [`Reactor::finish`].
+    pub fn turn(&mut self) -> io::Result<bool> {
+        {
+            let now = self.clock.now();
             let timeout = self.poll_timeout(now);
             trace!(
                 timeout_ms = timeout.map(|t| t.as_millis() as u64),
@@ -198,15 +222,15 @@ impl<S: Service> Reactor<S> {
             if tracing::enabled!(tracing::Level::TRACE) {
                 self.trace_ready();
             }
-            let now = Instant::now();
+            let now = self.clock.now();
             self.conns.now = now;
-            self.conns.system_time = SystemTime::now();
+            self.conns.system_time = self.clock.system_time();
             for i in 0..self.events.len() {
                 let event = self.events[i];
                 self.dispatch(event, now);
             }
             if self.forced {
-                break;
+                return Ok(false);
             }
             self.resume_listeners(now);
             self.serve_pending_udp();
@@ -231,7 +255,7 @@ impl<S: Service> Reactor<S> {
             self.finish_turn(now);
             if let Some(deadline) = self.shutdown_deadline {
                 if self.conns.slab.is_empty() {
-                    break;
+                    return Ok(false);
                 }
                 if now >= deadline {
                     warn!(
@@ -239,10 +263,15 @@ impl<S: Service> Reactor<S> {
                         "shutdown deadline passed; closing connections with output unsent"
                     );
                     self.close_all(CloseReason::Shutdown);
-                    break;
+                    return Ok(false);
                 }
             }
         }
+        Ok(true)
+    }
+
+    /// After the last turn: closes what is left and reports.
+    pub fn finish(mut self) -> RunOutcome {
         if self.forced {
             warn!(
                 connections = self.conns.slab.len(),
@@ -251,10 +280,10 @@ impl<S: Service> Reactor<S> {
             self.close_all(CloseReason::Shutdown);
         }
         info!(stats = %self.conns.stats, "reactor stopped");
-        Ok(RunOutcome {
+        RunOutcome {
             stats: self.conns.stats.clone(),
             forced: self.forced,
-        })
+        }
     }
 
     /// Zero when work is queued; otherwise until the next timer, listener
@@ -284,10 +313,10 @@ impl<S: Service> Reactor<S> {
         if spin.is_zero() {
             return self.poller.poll(&mut self.events, timeout);
         }
-        let start = Instant::now();
+        let start = self.clock.now();
         loop {
             self.poller.poll(&mut self.events, Some(Duration::ZERO))?;
-            let spent = start.elapsed();
+            let spent = self.clock.now().saturating_duration_since(start);
             if !self.events.is_empty() {
                 return Ok(());
             }
@@ -725,6 +754,6 @@ impl<S: Service> Reactor<S> {
         for key in keys {
             self.conns.mark_dead(key, reason);
         }
-        self.finish_turn(Instant::now());
+        self.finish_turn(self.clock.now());
     }
 }

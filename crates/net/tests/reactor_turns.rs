@@ -1,0 +1,326 @@
+//! The reactor's turn logic, one turn at a time in virtual time.
+//!
+//! A fake poller reports every watched socket ready for whatever it is
+//! watched for, on every turn (spurious readiness everywhere: the reactor
+//! must treat readiness as a hint), and never sleeps; a fake clock moves only
+//! when the test moves it. Sockets are real loopback sockets, so every read
+//! and write is the kernel's: what a turn does is exactly what the reactor
+//! decides, with no wall clock and no sleeps in the tests.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use switchboard_net::poller::{Event, Interest, Poller, Token};
+use switchboard_net::{bind_tcp, Clock, Config, Reactor};
+use switchboard_proto::{CloseReason, EchoService, Service};
+
+/// Watched descriptors, shared with the test.
+type Watched = Arc<Mutex<BTreeMap<RawFd, (Token, Interest)>>>;
+
+/// Reports every watched descriptor ready for its interest, at once.
+#[derive(Default)]
+struct FakePoller {
+    watched: Watched,
+}
+
+impl Poller for FakePoller {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn register(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        let mut w = self.watched.lock().unwrap();
+        assert!(
+            w.insert(fd, (token, interest)).is_none(),
+            "{fd} registered twice"
+        );
+        Ok(())
+    }
+
+    fn reregister(&mut self, fd: RawFd, token: Token, interest: Interest) -> io::Result<()> {
+        let mut w = self.watched.lock().unwrap();
+        assert!(
+            w.insert(fd, (token, interest)).is_some(),
+            "{fd} not registered"
+        );
+        Ok(())
+    }
+
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()> {
+        let mut w = self.watched.lock().unwrap();
+        assert!(w.remove(&fd).is_some(), "{fd} not registered");
+        Ok(())
+    }
+
+    fn poll(&mut self, events: &mut Vec<Event>, _timeout: Option<Duration>) -> io::Result<()> {
+        events.clear();
+        let w = self.watched.lock().unwrap();
+        events.extend(w.values().map(|&(token, interest)| Event {
+            token,
+            readable: interest.readable,
+            writable: interest.writable,
+            read_closed: false,
+            error: false,
+        }));
+        Ok(())
+    }
+}
+
+/// A clock that moves only when told.
+#[derive(Clone)]
+struct FakeClock(Arc<Mutex<(Instant, SystemTime)>>);
+
+impl FakeClock {
+    fn new() -> Self {
+        FakeClock(Arc::new(Mutex::new((Instant::now(), SystemTime::now()))))
+    }
+
+    fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap();
+        t.0 += by;
+        t.1 += by;
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Instant {
+        self.0.lock().unwrap().0
+    }
+
+    fn system_time(&self) -> SystemTime {
+        self.0.lock().unwrap().1
+    }
+}
+
+/// A reactor on the fake poller and clock, with one listener.
+struct Turns<S: Service> {
+    reactor: Reactor<S>,
+    clock: FakeClock,
+    addr: SocketAddr,
+}
+
+impl<S: Service> Turns<S> {
+    fn start(service: S, config: Config) -> Self {
+        let clock = FakeClock::new();
+        let mut reactor = Reactor::with_parts(
+            service,
+            config,
+            Box::new(FakePoller::default()),
+            Box::new(clock.clone()),
+        )
+        .unwrap();
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = reactor.add_listener(listener).unwrap();
+        Turns {
+            reactor,
+            clock,
+            addr,
+        }
+    }
+
+    /// One turn; the reactor must still be running.
+    fn turn(&mut self) {
+        assert!(self.reactor.turn().unwrap(), "the reactor stopped");
+    }
+
+    /// A client, accepted by the next turn.
+    fn connect(&mut self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_nonblocking(true).unwrap();
+        self.turn();
+        s
+    }
+}
+
+/// Everything `s` can read now, and whether it saw EOF.
+fn read_now(s: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (got, false),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+#[test]
+fn one_busy_connection_cannot_starve_the_others() {
+    let config = Config {
+        read_buffer_size: 1024,
+        max_read_per_turn: 4096,
+        ..Config::default()
+    };
+    let mut t = Turns::start(EchoService::default(), config);
+    let mut busy = t.connect();
+    let mut quiet = t.connect();
+    busy.write_all(&[7u8; 64 * 1024]).unwrap();
+    quiet.write_all(b"hi").unwrap();
+    t.turn();
+    // In one turn the busy connection is read up to the cap, and the quiet
+    // one is served all the same.
+    let (echoed, _) = read_now(&mut busy);
+    assert!(
+        echoed.len() <= 4096,
+        "{} bytes read in one turn",
+        echoed.len()
+    );
+    assert_eq!(read_now(&mut quiet).0, b"hi");
+    // The rest comes on later turns: nothing is lost.
+    let mut total = echoed.len();
+    let mut turns = 1;
+    while total < 64 * 1024 {
+        t.turn();
+        turns += 1;
+        total += read_now(&mut busy).0.len();
+        assert!(turns <= 64, "{total} bytes after {turns} turns");
+    }
+    assert_eq!(total, 64 * 1024);
+    assert!(turns >= 16, "the cap held on every turn ({turns} turns)");
+}
+
+#[test]
+fn idle_connections_close_at_their_deadline_in_virtual_time() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(30)),
+        ..Config::default()
+    };
+    let mut t = Turns::start(EchoService::default(), config);
+    let mut idle = t.connect();
+    t.clock.advance(Duration::from_secs(20));
+    let mut active = t.connect();
+    t.clock.advance(Duration::from_secs(9));
+    t.turn();
+    assert_eq!(read_now(&mut idle), (vec![], false), "29 s: still open");
+    // Activity moves the deadline on; silence reaches it.
+    active.write_all(b"ping").unwrap();
+    t.turn();
+    assert_eq!(read_now(&mut active).0, b"ping");
+    t.clock.advance(Duration::from_secs(1));
+    t.turn();
+    assert_eq!(read_now(&mut idle), (vec![], true), "30 s: closed");
+    t.clock.advance(Duration::from_secs(28));
+    t.turn();
+    assert_eq!(
+        read_now(&mut active),
+        (vec![], false),
+        "28 s after its echo"
+    );
+    t.clock.advance(Duration::from_secs(2));
+    t.turn();
+    assert_eq!(read_now(&mut active), (vec![], true));
+    let stats = t.reactor.finish().stats;
+    assert_eq!(stats.closes(CloseReason::IdleTimeout), 2);
+}
+
+#[test]
+fn a_closed_connections_slot_is_reused_without_mixing_the_two() {
+    let mut t = Turns::start(EchoService::default(), Config::default());
+    let mut first = t.connect();
+    first.write_all(b"one").unwrap();
+    t.turn();
+    assert_eq!(read_now(&mut first).0, b"one");
+    drop(first);
+    t.turn(); // EOF: closed and reaped
+    let mut second = t.connect();
+    second.write_all(b"two").unwrap();
+    t.turn();
+    assert_eq!(read_now(&mut second).0, b"two");
+    let stats = t.reactor.finish().stats;
+    assert_eq!(stats.accepted, 2);
+    assert_eq!(stats.closes(CloseReason::PeerClosed), 1);
+}
+
+#[test]
+fn half_close_gets_everything_back_then_eof() {
+    let mut t = Turns::start(EchoService::default(), Config::default());
+    let mut c = t.connect();
+    c.write_all(b"last words").unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    t.turn();
+    t.turn();
+    assert_eq!(read_now(&mut c), (b"last words".to_vec(), true));
+}
+
+/// Answers "bye" with a long goodbye, then closes (as a chat's `/quit`
+/// does), whatever else the client sent or still sends.
+struct LongGoodbye;
+
+/// The goodbye's length: far more than a small receive window holds.
+const GOODBYE: usize = 256 * 1024;
+
+impl Service for LongGoodbye {
+    type Listener = ();
+
+    fn output_limits(&self) -> switchboard_proto::OutputLimits {
+        switchboard_proto::OutputLimits {
+            high_water: 1 << 20,
+            low_water: 1 << 19,
+            policy: switchboard_proto::OverflowPolicy::Disconnect,
+        }
+    }
+
+    fn handle_connect(
+        &mut self,
+        _conn: switchboard_proto::ConnId,
+        _peer: SocketAddr,
+        _listener: (),
+        _io: &mut impl switchboard_proto::Io,
+    ) {
+    }
+
+    fn handle_data(
+        &mut self,
+        conn: switchboard_proto::ConnId,
+        data: &[u8],
+        io: &mut impl switchboard_proto::Io,
+    ) {
+        if data.starts_with(b"bye") {
+            io.send(conn, &vec![b'g'; GOODBYE]);
+            io.close(conn, CloseReason::Closed);
+        }
+    }
+}
+
+#[test]
+fn a_close_lingers_so_that_late_input_cannot_reset_away_the_goodbye() {
+    let mut t = Turns::start(LongGoodbye, Config::default());
+    // A small receive window (set before connecting): the goodbye leaves
+    // slowly, and most of it still waits in the server's buffers.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&t.addr.into()).unwrap();
+    let mut c: TcpStream = socket.into();
+    c.set_nonblocking(true).unwrap();
+    t.turn();
+    c.write_all(b"bye").unwrap();
+    // The client reads slowly and keeps talking: had the server closed its
+    // socket with input arriving, the kernel would answer with a reset and
+    // throw away the goodbye's unsent tail.
+    let mut got = 0;
+    let mut buf = [0u8; 4096];
+    for turn in 0.. {
+        assert!(turn < 10_000, "{got} bytes after {turn} turns");
+        t.turn();
+        let _ = c.write(b"more");
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("after {got} of {GOODBYE} bytes: {e}"),
+        }
+    }
+    assert_eq!(got, GOODBYE, "the whole goodbye, then EOF");
+    // Our EOF ends the lingering.
+    drop(c);
+    t.turn();
+    t.turn();
+    let stats = t.reactor.finish().stats;
+    assert_eq!(stats.closes(CloseReason::Closed), 1);
+}
