@@ -105,6 +105,12 @@ struct Turns<S: Service> {
 
 impl<S: Service> Turns<S> {
     fn start(service: S, config: Config) -> Self {
+        Self::start_with(service, config, |_| {})
+    }
+
+    /// With `setup` applied to the listening socket first (accepted
+    /// sockets inherit its buffer sizes).
+    fn start_with(service: S, config: Config, setup: impl FnOnce(&socket2::SockRef)) -> Self {
         let clock = FakeClock::new();
         let mut reactor = Reactor::with_parts(
             service,
@@ -114,6 +120,7 @@ impl<S: Service> Turns<S> {
         )
         .unwrap();
         let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+        setup(&socket2::SockRef::from(&listener));
         let addr = reactor.add_listener(listener).unwrap();
         Turns {
             reactor,
@@ -323,4 +330,94 @@ fn a_close_lingers_so_that_late_input_cannot_reset_away_the_goodbye() {
     t.turn();
     let stats = t.reactor.finish().stats;
     assert_eq!(stats.closes(CloseReason::Closed), 1);
+}
+
+/// Sends 127 KiB to whoever says "flood" (the limit is 64 KiB), echoes
+/// anything else, and records its timers firing.
+#[derive(Default)]
+struct Flood {
+    fired: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Service for Flood {
+    type Listener = ();
+
+    fn output_limits(&self) -> switchboard_proto::OutputLimits {
+        switchboard_proto::OutputLimits {
+            high_water: 64 * 1024,
+            low_water: 32 * 1024,
+            policy: switchboard_proto::OverflowPolicy::Disconnect,
+        }
+    }
+
+    fn handle_connect(
+        &mut self,
+        conn: switchboard_proto::ConnId,
+        _peer: SocketAddr,
+        _listener: (),
+        io: &mut impl switchboard_proto::Io,
+    ) {
+        // The first connection's timer is due last, the third's first.
+        let due = io.now() + Duration::from_secs(3 - conn.0 as u64 % 3);
+        io.set_timer(conn, due);
+    }
+
+    fn handle_data(
+        &mut self,
+        conn: switchboard_proto::ConnId,
+        data: &[u8],
+        io: &mut impl switchboard_proto::Io,
+    ) {
+        if data.starts_with(b"flood") {
+            // Under twice the limit: the reactor judges it after trying
+            // to write it, by what the client failed to take.
+            io.send(conn, &[b'f'; 127 * 1024]);
+        } else {
+            io.send(conn, data);
+        }
+    }
+
+    fn handle_timer(
+        &mut self,
+        conn: switchboard_proto::ConnId,
+        _io: &mut impl switchboard_proto::Io,
+    ) {
+        self.fired.lock().unwrap().push(conn.0);
+    }
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_at_the_limit_and_only_it() {
+    // Small kernel buffers on both sides: what the client fails to take
+    // stays with the reactor, where the limit applies.
+    let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
+    let mut t = Turns::start_with(Flood::default(), Config::default(), small_send_buffer);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&t.addr.into()).unwrap();
+    let mut slow: TcpStream = socket.into();
+    slow.set_nonblocking(true).unwrap();
+    t.turn();
+    let mut other = t.connect();
+    slow.write_all(b"flood").unwrap();
+    other.write_all(b"still served").unwrap();
+    t.turn();
+    assert_eq!(read_now(&mut other).0, b"still served");
+    t.turn();
+    let stats = t.reactor.finish().stats;
+    assert_eq!(stats.closes(CloseReason::OutputOverflow), 1);
+}
+
+#[test]
+fn service_timers_fire_at_their_time_in_deadline_order() {
+    let service = Flood::default();
+    let fired = service.fired.clone();
+    let mut t = Turns::start(service, Config::default());
+    let _clients: Vec<TcpStream> = (0..3).map(|_| t.connect()).collect();
+    t.clock.advance(Duration::from_millis(999));
+    t.turn();
+    assert!(fired.lock().unwrap().is_empty(), "none is due before 1 s");
+    t.clock.advance(Duration::from_secs(5));
+    t.turn();
+    assert_eq!(*fired.lock().unwrap(), [2, 1, 0], "earliest deadline first");
 }
