@@ -21,6 +21,9 @@ pub struct Config {
     /// Most bytes read from one connection per loop turn, so one fast sender
     /// cannot starve the others.
     pub max_read_per_turn: usize,
+    /// Most datagrams served from one UDP socket per loop turn, for the
+    /// same reason.
+    pub max_datagrams_per_turn: usize,
     /// How long to stop accepting after running out of descriptors.
     pub accept_backoff: Duration,
     /// Which readiness backend to use.
@@ -45,6 +48,7 @@ impl Default for Config {
             linger_timeout: Duration::from_secs(2),
             read_buffer_size: 64 * 1024,
             max_read_per_turn: 256 * 1024,
+            max_datagrams_per_turn: 256,
             accept_backoff: Duration::from_millis(100),
             poller: PollerKind::default(),
             coalesce: Duration::ZERO,

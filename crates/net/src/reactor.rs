@@ -21,8 +21,6 @@ use crate::stats::Stats;
 const CONTROL: usize = usize::MAX;
 const LISTENER_BASE: usize = usize::MAX - 1;
 const UDP_BASE: usize = usize::MAX - 1 - 4096;
-/// Datagrams served per socket per turn before others get a go.
-const MAX_DATAGRAMS_PER_TURN: usize = 256;
 
 enum Source {
     Control,
@@ -51,7 +49,9 @@ struct ListenerSlot<L> {
 
 struct UdpSlot {
     socket: UdpSocket,
-    /// The per-turn cap was hit: serve again without waiting for an event.
+    /// To serve this turn: it was reported readable, or the per-turn cap
+    /// was hit last turn (so it is served again without waiting for an
+    /// event).
     pending: bool,
 }
 
@@ -331,7 +331,14 @@ impl<S: Service> Reactor<S> {
         match source(event.token) {
             Source::Control => self.handle_control(now),
             Source::Listener(i) => self.accept_all(i, now),
-            Source::Udp(i) => self.serve_udp(i),
+            // Served once per turn, after the events, with what was left
+            // from the last turn: the per-turn cap holds however the
+            // socket's readiness arrives.
+            Source::Udp(i) => {
+                if let Some(slot) = self.udp.get_mut(i) {
+                    slot.pending = true;
+                }
+            }
             Source::Conn(key) => self.handle_conn_event(key, event),
         }
     }
@@ -343,7 +350,7 @@ impl<S: Service> Reactor<S> {
         let (mut readable, mut writable, mut exceptional) = (Vec::new(), Vec::new(), Vec::new());
         for event in &self.events {
             let name = match source(event.token) {
-                Source::Control => continue,
+                Source::Control => "control socket (shutdown request)".to_string(),
                 Source::Listener(i) => format!("listening socket {}", self.listeners[i].addr),
                 Source::Udp(i) => match self.udp[i].socket.local_addr() {
                     Ok(addr) => format!("udp socket {addr}"),
@@ -644,7 +651,7 @@ impl<S: Service> Reactor<S> {
         let Some(slot) = self.udp.get_mut(i) else {
             return;
         };
-        for _ in 0..MAX_DATAGRAMS_PER_TURN {
+        for _ in 0..self.config.max_datagrams_per_turn {
             match slot.socket.recv_from(&mut self.read_buf) {
                 Ok((n, peer)) => {
                     self.conns.stats.datagrams_in += 1;

@@ -421,3 +421,34 @@ fn service_timers_fire_at_their_time_in_deadline_order() {
     t.turn();
     assert_eq!(*fired.lock().unwrap(), [2, 1, 0], "earliest deadline first");
 }
+
+#[test]
+fn one_turn_serves_at_most_its_share_of_datagrams_and_the_rest_the_next() {
+    let config = Config {
+        max_datagrams_per_turn: 8,
+        ..Config::default()
+    };
+    let mut t = Turns::start(EchoService::default(), config);
+    let udp = switchboard_net::bind_udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let server = t.reactor.add_udp(udp).unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    for i in 0..20u8 {
+        client.send_to(&[i], server).unwrap();
+    }
+    let replies = |client: &std::net::UdpSocket| {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while let Ok((n, _)) = client.recv_from(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    };
+    // The socket is reported readable on every turn, and the datagrams
+    // left over from a turn are served again: still 8 a turn, in order.
+    for turn in 0..3u8 {
+        t.turn();
+        let want: Vec<u8> = (turn * 8..(turn * 8 + 8).min(20)).collect();
+        assert_eq!(replies(&client), want, "turn {turn}");
+    }
+}
