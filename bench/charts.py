@@ -154,12 +154,28 @@ def chat_charts(out_dir, rows):
     return made
 
 
+def poller_charts(out_dir, rows):
+    """bench/poller-compare.sh: CPU per round trip against the sockets
+    watched (busy and idle), one line per poller."""
+    path = os.path.join(out_dir, "echo-pollers-idle.svg")
+    for r in rows:
+        r["watched"] = r["connections"] + r["idle"]
+    plot(path, "Echo, 10 busy connections beside idle ones: server CPU per round trip",
+         "sockets watched (10 busy + idle)", "server CPU µs per round trip",
+         series(rows, "watched", lambda r: (r.get("server") or {}).get("cpu_us_per_round_trip")),
+         logy=True)
+    return [path]
+
+
 def main(out_dir, paths):
     os.makedirs(out_dir, exist_ok=True)
     for path in paths:
         rows = good(load(path))
         chat = any(r.get("mode") == "chat" for r in rows)
-        made = chat_charts(out_dir, rows) if chat else echo_charts(out_dir, rows)
+        if any("idle" in r for r in rows):
+            made = poller_charts(out_dir, rows)
+        else:
+            made = chat_charts(out_dir, rows) if chat else echo_charts(out_dir, rows)
         for m in made:
             print(f"chart: {m}", file=sys.stderr)
 

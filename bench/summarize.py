@@ -27,7 +27,8 @@ def fmt_size(n):
 
 def echo_point(r):
     size = fmt_size(r["size"])
-    return f"{r['connections']} × {size}" if "connections" in r else size
+    point = f"{r['connections']} × {size}" if "connections" in r else size
+    return point + (f" + {r['idle']:,} idle" if r.get("idle") is not None else "")
 
 
 def chat_point(r):

@@ -271,6 +271,36 @@ fn every_way_of_leaving_is_announced_with_its_reason() {
     assert_eq!(h.io.sends_after_close, 0);
 }
 
+/// The harness applies the reactor's output limit: a client that stops
+/// reading is disconnected once its unsent output passes `max_output`, what
+/// it had not read is dropped, and the room is told why.
+#[test]
+fn a_client_that_stops_reading_is_dropped_when_too_far_behind() {
+    let config = ChatConfig {
+        max_output: 1000,
+        ..unlimited()
+    };
+    let (mut h, c) = room_of(3, config);
+    h.stop_reading(c[1]);
+    // Each delivery is "<guest1> " + 90 bytes + CRLF: 101 bytes.
+    let line = format!("{}\n", "x".repeat(90));
+    for i in 1..=9 {
+        h.input(c[0], line.as_bytes());
+        assert!(!h.is_gone(c[1]), "{} bytes unread", i * 101);
+    }
+    h.input(c[0], line.as_bytes()); // 1,010 bytes unread
+    assert_eq!(h.io.closed(c[1]), Some(CloseReason::OutputOverflow));
+    assert!(h.is_gone(c[1]));
+    assert!(h.lines(c[1]).is_empty(), "never delivered");
+    let seen = h.lines(c[2]);
+    assert_eq!(seen.len(), 11, "{seen:?}");
+    assert_eq!(
+        seen[10],
+        "*** guest2 left #lobby (too far behind; disconnected)"
+    );
+    assert_eq!(h.io.sends_after_close, 0);
+}
+
 #[test]
 fn hostile_text_is_sanitized() {
     let (mut h, c) = room_of(2, unlimited());

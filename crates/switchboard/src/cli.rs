@@ -381,6 +381,12 @@ pub struct BenchEchoArgs {
     #[arg(short, long, value_name = "K", default_value_t = 1)]
     pub pipeline: usize,
 
+    /// Also hold this many connections open that send nothing: what a
+    /// server pays per wait for the sockets it watches but that are quiet
+    /// (select and poll scan them all; epoll does not).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub idle: usize,
+
     /// How long to measure, after the warm-up (e.g. 10s).
     #[arg(short, long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,

@@ -213,6 +213,11 @@ pub struct Accounts {
     pub reordered: u64,
     /// Clients whose connection ended.
     pub disconnects: u64,
+    /// Reads that completed a line (WebSocket: a frame) begun in an earlier
+    /// read: the tests' proof that a partial line was really put back
+    /// together.
+    #[cfg(test)]
+    pub split_lines: u64,
 }
 
 impl Accounts {
@@ -544,6 +549,10 @@ impl Run<'_> {
                     self.handle_line(index, &buf[consumed..nl], now_us);
                     consumed = nl + 1;
                 }
+            }
+            #[cfg(test)]
+            if start > 0 && consumed > 0 {
+                self.accounts.split_lines += 1;
             }
             let conn = &mut self.conns[index];
             // A partial line waits in `inbuf`; a line longer than the
@@ -979,6 +988,14 @@ mod tests {
         let out = measure(&args(addr, 4)).unwrap();
         let a = &out.accounts;
         assert!(a.sent > 20, "lines were sent: {}", a.sent);
+        // The split really made the generator read partial lines (client 1
+        // gets each stamped line in two pieces, 2 ms apart).
+        assert!(
+            a.split_lines > 0 && a.split_lines <= a.sent,
+            "{} lines put back together of {} sent",
+            a.split_lines,
+            a.sent
+        );
         assert_eq!(a.delivered, a.expected(4));
         assert!(out.is_clean(4));
     }

@@ -203,17 +203,24 @@ fn explain(e: anyhow::Error, n: usize) -> anyhow::Error {
     }
 }
 
+const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
 /// The number of ephemeral ports (`net.ipv4.ip_local_port_range`), i.e.
 /// connections one source address can make to one destination.
 fn ephemeral_ports() -> usize {
-    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| {
-            let mut it = s.split_whitespace().map(|v| v.parse::<usize>().ok());
-            let (lo, hi) = (it.next()??, it.next()??);
-            hi.checked_sub(lo).map(|d| d + 1)
-        })
-        .unwrap_or(28_232) // Linux's default range, 32768-60999
+    read_ephemeral_ports().unwrap_or(28_232) // Linux's default range, 32768-60999
+}
+
+/// The number of ports in [`PORT_RANGE`], if it can be read.
+fn read_ephemeral_ports() -> Option<usize> {
+    port_count(&std::fs::read_to_string(PORT_RANGE).ok()?)
+}
+
+/// The number of ports in a range written `LOW HIGH`.
+fn port_count(range: &str) -> Option<usize> {
+    let mut it = range.split_whitespace().map(|v| v.parse::<usize>().ok());
+    let (lo, hi) = (it.next()??, it.next()??);
+    hi.checked_sub(lo).map(|d| d + 1)
 }
 
 /// `IP_BIND_ADDRESS_NO_PORT` (Linux): socket2 does not wrap it.
@@ -266,6 +273,24 @@ mod tests {
 
     #[test]
     fn the_port_range_is_read() {
-        assert!(ephemeral_ports() > 1000);
+        // Against the file itself, through the reading path without the
+        // fallback: on a machine with Linux's default range, the fallback
+        // gives the same number.
+        let text = std::fs::read_to_string(PORT_RANGE).expect("Linux has the port range");
+        let (lo, hi) = text.trim().split_once('\t').expect("LOW<TAB>HIGH");
+        let want = hi.parse::<usize>().unwrap() - lo.parse::<usize>().unwrap() + 1;
+        assert_eq!(read_ephemeral_ports(), Some(want), "{text:?}");
+        assert_eq!(ephemeral_ports(), want);
+    }
+
+    #[test]
+    fn port_ranges_are_parsed() {
+        assert_eq!(port_count("32768\t60999\n"), Some(28_232));
+        assert_eq!(port_count("1024 65535"), Some(64_512));
+        assert_eq!(port_count("5000 5000"), Some(1));
+        assert_eq!(port_count("5001 5000"), None);
+        assert_eq!(port_count("5000"), None);
+        assert_eq!(port_count("low 5000"), None);
+        assert_eq!(port_count(""), None);
     }
 }

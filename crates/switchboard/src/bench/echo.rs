@@ -110,18 +110,26 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
         bail!("--connections, --size and --pipeline must be at least 1");
     }
     let pattern = Pattern::new(args.size);
+    // The idle connections are opened first and held, never polled.
+    let mut idle_poll = Poll::new()?;
+    let connector = Connector::new(args.addr, args.load.per_source, args.load.connect_window);
+    let _idle = connector.connect_all(
+        &mut idle_poll,
+        args.idle,
+        Interest::READABLE,
+        args.load.connect_timeout,
+    )?;
     let mut poll = Poll::new()?;
-    let mut conns: Vec<LoadConn> =
-        Connector::new(args.addr, args.load.per_source, args.load.connect_window)
-            .connect_all(
-                &mut poll,
-                args.connections,
-                Interest::READABLE,
-                args.load.connect_timeout,
-            )?
-            .into_iter()
-            .map(LoadConn::new)
-            .collect();
+    let mut conns: Vec<LoadConn> = connector
+        .connect_all(
+            &mut poll,
+            args.connections,
+            Interest::READABLE,
+            args.load.connect_timeout,
+        )?
+        .into_iter()
+        .map(LoadConn::new)
+        .collect();
     let start = Instant::now();
     for (i, c) in conns.iter_mut().enumerate() {
         for _ in 0..args.pipeline {
@@ -324,6 +332,7 @@ fn report(
             "mode": "echo",
             "addr": args.addr.to_string(),
             "connections": args.connections,
+            "idle": args.idle,
             "size": args.size,
             "pipeline": args.pipeline,
             "duration_s": secs,

@@ -62,16 +62,44 @@ impl ServerProbe {
 mod tests {
     use super::*;
 
+    /// CPU time of this whole process, from the kernel's precise clock
+    /// rather than `/proc`'s clock ticks.
+    fn process_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: writes into `ts`.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
     #[test]
     fn reads_own_process() {
+        const BURN: Duration = Duration::from_millis(200);
+        let before = process_cpu();
         let probe = ServerProbe::start(std::process::id()).unwrap();
-        // Burn a little CPU so the counter can move; it must never go back.
         let mut x = 0u64;
-        for i in 0..10_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        while process_cpu() - before < BURN {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
         }
-        std::hint::black_box(x);
-        assert!(probe.cpu_used().unwrap() < Duration::from_secs(3600));
+        let used = probe.cpu_used().unwrap();
+        let total = process_cpu() - before;
+        // `/proc` counts whole clock ticks, and may lag a running thread by
+        // one: half the burn is plenty of margin below, two ticks above.
+        let tick = Duration::from_secs_f64(1.0 / probe.ticks_per_sec);
+        assert!(
+            used >= BURN / 2,
+            "{used:?} of CPU seen while burning {BURN:?}"
+        );
+        assert!(
+            used <= total + 2 * tick,
+            "{used:?} of CPU seen, more than the {total:?} used"
+        );
         assert!(probe.peak_rss().unwrap() > 1024 * 1024);
     }
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -121,9 +121,44 @@ impl Server {
         }
     }
 
-    /// Collects the log lines that arrived so far, without waiting.
-    pub fn drain_log(&mut self) {
+    /// The log lines the server writes during the next `window`: waits
+    /// for them until the window's end (lines it wrote before the window
+    /// and not yet read are kept in [`Server::log`], not returned).
+    pub fn log_during(&mut self, window: Duration) -> Vec<String> {
         self.log.extend(self.lines.try_iter());
+        let start = self.log.len();
+        let end = Instant::now() + window;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the server closed its stderr; log:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+        self.log[start..].to_vec()
+    }
+
+    /// Collects the rest of the log: every line until the server's stderr
+    /// closes (its reader thread ends at EOF), which happens when it exits.
+    /// Not just what has arrived so far: the reader thread may not have
+    /// passed the last lines on yet.
+    fn read_log_to_eof(&mut self) {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "server did not exit (its stderr is open); log so far:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
     }
 
     pub fn signal(&self, signal: i32) {
@@ -131,22 +166,64 @@ impl Server {
         assert_eq!(unsafe { libc::kill(self.pid(), signal) }, 0, "kill failed");
     }
 
-    /// Waits for the process to exit.
+    /// Waits for the process to exit, and reads its log to the end.
     pub fn wait_exit(&mut self) -> ExitStatus {
+        // Its stderr closes when it exits: every line is read on the way.
+        self.read_log_to_eof();
         let end = Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Collect the rest of the log.
-                self.log.extend(self.lines.try_iter());
                 return status;
             }
             assert!(
                 Instant::now() < end,
-                "server did not exit; log:\n{}",
+                "server closed its stderr but did not exit; log:\n{}",
                 self.log.join("\n")
             );
             thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// User + system CPU time the process has used so far, in clock ticks
+    /// (`/proc/PID/stat`), and the length of a tick in seconds.
+    pub fn cpu_ticks(&self) -> (u64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields resume after the command name's ')'; utime and stime are
+        // fields 14 and 15.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        (
+            ticks,
+            1.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64,
+        )
+    }
+
+    /// Checks the `server` section of a load generator's JSON report, run
+    /// since the server had used `ticks_before` (from
+    /// [`Server::cpu_ticks`]): the CPU time it reports lies within what the
+    /// server used during the run, and is not zero unless the server
+    /// used too little for the clock ticks to show (under three ticks for
+    /// the whole run); its peak memory is there.
+    pub fn assert_measured(&self, report: &serde_json::Value, ticks_before: u64) {
+        let cpu = report["server"]["cpu_s"].as_f64().expect("server.cpu_s");
+        let (ticks, tick) = self.cpu_ticks();
+        let during = (ticks - ticks_before) as f64 * tick;
+        assert!(
+            cpu <= during + 1e-6,
+            "server CPU {cpu} s, more than the {during} s it used during the run: {report}"
+        );
+        assert!(
+            cpu > 0.0 || ticks - ticks_before < 3,
+            "no server CPU measured, though it used {during} s during the run: {report}"
+        );
+        let rss = report["server"]["peak_rss_bytes"].as_u64().unwrap();
+        assert!(rss > 1 << 20, "{report}");
     }
 
     /// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`).
@@ -197,6 +274,24 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     dir.is_dir().then(|| dir.canonicalize().unwrap())
+}
+
+/// Set to 1 where `../shared/` and `python3` must be present (CI with the
+/// seeds, a developer's machine): the tests that need them fail instead of
+/// skipping.
+pub const REQUIRE_SHARED: &str = "SWITCHBOARD_REQUIRE_SHARED";
+
+/// Skips the calling test `test` for want of a prerequisite, visibly: the
+/// `SKIPPED` line goes straight to stderr, past the test harness's output
+/// capture, so `cargo test` shows it whether the test passes or not. Panics
+/// instead when [`REQUIRE_SHARED`] is 1.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var_os(REQUIRE_SHARED).is_some_and(|v| v == "1") {
+        panic!("{test}: {why}, and {REQUIRE_SHARED}=1 requires it");
+    }
+    // Not eprintln!: the harness would capture that and show it only when
+    // the test fails.
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 /// Whether `python3` can be run.
