@@ -94,6 +94,18 @@ impl PollerKind {
     }
 }
 
+/// The outcome of a `poll(2)` or `select(2)` call that returned `rc`: a
+/// signal interrupting the wait is a wait with no events.
+pub(crate) fn wait_result(rc: libc::c_int) -> io::Result<()> {
+    if rc >= 0 {
+        return Ok(());
+    }
+    match io::Error::last_os_error() {
+        e if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+        e => Err(e),
+    }
+}
+
 /// A wait of `timeout` in whole milliseconds for `poll(2)`, rounded up (a
 /// wait cut short of a deadline would only spin until it), at most
 /// `i32::MAX`.

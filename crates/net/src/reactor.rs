@@ -509,11 +509,7 @@ impl<S: Service> Reactor<S> {
                 );
             }
             debug!(%peer, "refused: server full");
-            if let Some(notice) = self.service.rejection_notice(kind) {
-                let _ = (&stream).write(notice);
-            }
-            self.conns.stats.count_close(CloseReason::ServerFull);
-            return;
+            return self.refuse(&stream, kind);
         }
         self.full_logged = false;
         // Small replies must leave now, not wait for Nagle's algorithm.
@@ -537,11 +533,7 @@ impl<S: Service> Reactor<S> {
                     );
                 }
                 debug!(%peer, "refused: descriptor past the poller's limit");
-                if let Some(notice) = self.service.rejection_notice(kind) {
-                    let _ = (&stream).write(notice);
-                }
-                self.conns.stats.count_close(CloseReason::ServerFull);
-                return;
+                return self.refuse(&stream, kind);
             }
             warn!(%peer, error = %e, "cannot watch new connection; dropping it");
             return;
@@ -555,6 +547,16 @@ impl<S: Service> Reactor<S> {
         self.service
             .handle_connect(ConnId(key), peer, kind, &mut self.conns);
         self.conns.arm_timer(key);
+    }
+
+    /// Turns a new client away as the server is full: the service's notice
+    /// if it has one (best effort: the socket is new, its buffer empty),
+    /// then the close.
+    fn refuse(&mut self, stream: &TcpStream, kind: S::Listener) {
+        if let Some(notice) = self.service.rejection_notice(kind) {
+            let _ = (&*stream).write(notice);
+        }
+        self.conns.stats.count_close(CloseReason::ServerFull);
     }
 
     /// A service pause ended: let the service catch up, then read again.

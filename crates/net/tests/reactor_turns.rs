@@ -134,6 +134,19 @@ impl<S: Service> Turns<S> {
         assert!(self.reactor.turn().unwrap(), "the reactor stopped");
     }
 
+    /// A client with a small receive window (set before connecting, so
+    /// that it holds): what it does not read stays on the server's side.
+    fn connect_slow(&mut self) -> TcpStream {
+        let domain = socket2::Domain::IPV4;
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&self.addr.into()).unwrap();
+        let s: TcpStream = socket.into();
+        s.set_nonblocking(true).unwrap();
+        self.turn();
+        s
+    }
+
     /// A client, accepted by the next turn.
     fn connect(&mut self) -> TcpStream {
         let s = TcpStream::connect(self.addr).unwrap();
@@ -251,15 +264,13 @@ fn half_close_gets_everything_back_then_eof() {
     // with it.
     let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
     let mut t = Turns::start_with(EchoService::default(), Config::default(), small_send_buffer);
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&t.addr.into()).unwrap();
-    let mut c: TcpStream = socket.into();
-    t.turn();
+    let mut c = t.connect_slow();
     let sent: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    // Into the server's receive buffer, which holds it all.
+    c.set_nonblocking(false).unwrap();
     c.write_all(&sent).unwrap();
-    c.shutdown(std::net::Shutdown::Write).unwrap();
     c.set_nonblocking(true).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
     let mut got = Vec::new();
     for turn in 0.. {
         assert!(turn < 10_000, "{} bytes after {turn} turns", got.len());
@@ -323,12 +334,7 @@ fn a_close_lingers_so_that_late_input_cannot_reset_away_the_goodbye() {
     let mut t = Turns::start(LongGoodbye, Config::default());
     // A small receive window (set before connecting): the goodbye leaves
     // slowly, and most of it still waits in the server's buffers.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&t.addr.into()).unwrap();
-    let mut c: TcpStream = socket.into();
-    c.set_nonblocking(true).unwrap();
-    t.turn();
+    let mut c = t.connect_slow();
     c.write_all(b"bye").unwrap();
     // The client reads slowly and keeps talking: had the server closed its
     // socket with input arriving, the kernel would answer with a reset and
@@ -415,12 +421,7 @@ fn a_client_that_does_not_read_is_cut_at_the_limit_and_only_it() {
     // stays with the reactor, where the limit applies.
     let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
     let mut t = Turns::start_with(Flood::default(), Config::default(), small_send_buffer);
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&t.addr.into()).unwrap();
-    let mut slow: TcpStream = socket.into();
-    slow.set_nonblocking(true).unwrap();
-    t.turn();
+    let mut slow = t.connect_slow();
     let mut other = t.connect();
     slow.write_all(b"flood").unwrap();
     other.write_all(b"still served").unwrap();

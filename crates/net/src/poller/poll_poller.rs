@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{wait_millis, Event, Interest, Poller, Token};
+use super::{wait_millis, wait_result, Event, Interest, Poller, Token};
 
 /// What the kernel reports as "the peer will send no more": a hang-up, and
 /// on Linux the read half closed (`POLLRDHUP`, asked for with every read).
@@ -91,13 +91,7 @@ impl Poller for PollPoller {
                 millis,
             )
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::Interrupted => Ok(()),
-                _ => Err(e),
-            };
-        }
+        wait_result(n)?;
         for (pfd, &token) in self.fds.iter().zip(&self.tokens) {
             let r = pfd.revents;
             if r == 0 {

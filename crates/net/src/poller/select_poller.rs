@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{Event, Interest, Poller, Token};
+use super::{wait_result, Event, Interest, Poller, Token};
 
 /// A descriptor too large for `select(2)`: the poller refuses to watch it
 /// (setting its bit would write past the bitmap: undefined behaviour).
@@ -149,13 +149,7 @@ impl Poller for SelectPoller {
                 tv_ptr,
             )
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::Interrupted => Ok(()),
-                _ => Err(e),
-            };
-        }
+        wait_result(n)?;
         for (fd, watched) in self.watched[..self.end].iter().enumerate() {
             let Some((token, _)) = *watched else {
                 continue;
