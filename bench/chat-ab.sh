@@ -36,8 +36,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [[ $# -ge 2 ]]; then
     switchboard=$(realpath "$2")
 else
-    log "building switchboard (release)"
-    cargo build --release --quiet -p switchboard
+    build_switchboard
 fi
 
 ab="switchboard before"

@@ -30,8 +30,7 @@ DURATION=${DURATION:-5s}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 seed_chat=$repo/../shared/seeds/runnable/chat_server.py
 
-log "building switchboard (release)"
-cargo build --release --quiet -p switchboard
+build_switchboard
 
 seed=python-seed
 if [[ ! -f $seed_chat ]]; then

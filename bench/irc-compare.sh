@@ -39,8 +39,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source bench/ngircd.sh
 switchboard=$repo/target/release/switchboard
 
-log "building switchboard (release)"
-cargo build --release --quiet -p switchboard
+build_switchboard
 ngircd_install
 
 ours="switchboard switchboard-irc switchboard-mixed"

@@ -16,6 +16,12 @@ switchboard=$repo/target/release/switchboard
 
 log() { echo "==> $*" >&2; }
 
+# Builds the switchboard under test ($switchboard), release.
+build_switchboard() {
+    log "building switchboard (release)"
+    cargo build --release --quiet -p switchboard
+}
+
 
 # A TCP port on 127.0.0.1 that is free right now.
 free_port() {

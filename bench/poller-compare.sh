@@ -26,8 +26,7 @@ DURATION=${DURATION:-3s}
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log "building switchboard (release)"
-cargo build --release --quiet -p switchboard
+build_switchboard
 
 # start_server NAME PORT LOG: switchboard-POLLER, pid in $server_pid.
 start_server() {

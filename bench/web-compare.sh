@@ -28,8 +28,7 @@ DURATION=${DURATION:-4s}
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-log "building switchboard (release)"
-cargo build --release --quiet -p switchboard
+build_switchboard
 
 all="switchboard switchboard-web switchboard-mixed"
 points=(

@@ -127,19 +127,25 @@ impl Server {
     pub fn log_during(&mut self, window: Duration) -> Vec<String> {
         self.log.extend(self.lines.try_iter());
         let start = self.log.len();
-        let end = Instant::now() + window;
+        if self.collect_until(Instant::now() + window) == RecvTimeoutError::Disconnected {
+            panic!(
+                "the server closed its stderr; log:\n{}",
+                self.log.join("\n")
+            );
+        }
+        self.log[start..].to_vec()
+    }
+
+    /// Adds log lines to [`Server::log`] until `end`, or until the server's
+    /// stderr closes, and says which came first.
+    fn collect_until(&mut self, end: Instant) -> RecvTimeoutError {
         loop {
             let left = end.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.log.push(line),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => panic!(
-                    "the server closed its stderr; log:\n{}",
-                    self.log.join("\n")
-                ),
+                Err(e) => return e,
             }
         }
-        self.log[start..].to_vec()
     }
 
     /// Collects the rest of the log: every line until the server's stderr
@@ -147,17 +153,11 @@ impl Server {
     /// Not just what has arrived so far: the reader thread may not have
     /// passed the last lines on yet.
     fn read_log_to_eof(&mut self) {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.log.push(line),
-                Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => panic!(
-                    "server did not exit (its stderr is open); log so far:\n{}",
-                    self.log.join("\n")
-                ),
-            }
+        if self.collect_until(Instant::now() + DEADLINE) == RecvTimeoutError::Timeout {
+            panic!(
+                "server did not exit (its stderr is open); log so far:\n{}",
+                self.log.join("\n")
+            );
         }
     }
 
