@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
-use switchboard_proto::{CloseReason, OutputBuffer};
+use switchboard_proto::{later, CloseReason, OutputBuffer};
 
 use crate::poller::Interest;
 
@@ -104,7 +104,7 @@ impl Connection {
     /// service pause, a service timer or end of lingering, whichever comes
     /// first.
     pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
-        let idle = idle_timeout.map(|d| self.last_active + d);
+        let idle = idle_timeout.map(|d| later(self.last_active, d));
         let linger = match self.state {
             State::Lingering(_, until) => Some(until),
             _ => None,

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use slab::Slab;
-use switchboard_proto::{CloseReason, ConnId, Io, OutputLimits, OverflowPolicy};
+use switchboard_proto::{later, CloseReason, ConnId, Io, OutputLimits, OverflowPolicy};
 use tracing::{trace, warn};
 
 use crate::connection::{Connection, State};
@@ -200,7 +200,7 @@ impl Connections {
                 if c.stream.shutdown(Shutdown::Write).is_err() {
                     return self.mark_dead(key, reason);
                 }
-                c.state = State::Lingering(reason, now + self.linger_timeout);
+                c.state = State::Lingering(reason, later(now, self.linger_timeout));
                 self.arm_timer(key);
             }
         }

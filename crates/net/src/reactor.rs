@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
-use switchboard_proto::{CloseReason, ConnId, Io, Service};
+use switchboard_proto::{later, CloseReason, ConnId, Io, Service};
 use tracing::{debug, error, info, trace, warn};
 
 use crate::clock::{Clock, SystemClock};
@@ -470,7 +470,7 @@ impl<S: Service> Reactor<S> {
             error!(listener = %slot.addr, error = %err, "accept failed; pausing accepts");
         }
         let _ = self.poller.deregister(slot.listener.as_raw_fd());
-        slot.resume_at = Some(now + self.config.accept_backoff);
+        slot.resume_at = Some(later(now, self.config.accept_backoff));
     }
 
     fn resume_listeners(&mut self, now: Instant) {
@@ -484,7 +484,7 @@ impl<S: Service> Reactor<S> {
                         .register(slot.listener.as_raw_fd(), token, Interest::READABLE)
                 {
                     error!(listener = %slot.addr, error = %e, "cannot watch listener again");
-                    slot.resume_at = Some(now + self.config.accept_backoff);
+                    slot.resume_at = Some(later(now, self.config.accept_backoff));
                     continue;
                 }
                 self.accept_all(i, now);
@@ -659,11 +659,9 @@ impl<S: Service> Reactor<S> {
                     self.conns.stats.datagrams_in += 1;
                     trace!(bytes = n, %peer, "received datagram");
                     self.udp_reply.clear();
-                    self.service
-                        .handle_datagram(&self.read_buf[..n], &mut self.udp_reply);
-                    if !self.udp_reply.is_empty()
-                        && slot.socket.send_to(&self.udp_reply, peer).is_err()
-                    {
+                    let reply =
+                        (self.service).handle_datagram(&self.read_buf[..n], &mut self.udp_reply);
+                    if reply && slot.socket.send_to(&self.udp_reply, peer).is_err() {
                         // UDP may drop; a full socket buffer must not block.
                         self.conns.stats.datagrams_dropped += 1;
                     }
@@ -709,7 +707,9 @@ impl<S: Service> Reactor<S> {
             self.flush_due = None;
             return true;
         }
-        let due = *self.flush_due.get_or_insert(now + self.config.coalesce);
+        let due = *self
+            .flush_due
+            .get_or_insert(later(now, self.config.coalesce));
         if now >= due {
             self.flush_due = None;
             return true;
@@ -755,7 +755,7 @@ impl<S: Service> Reactor<S> {
             self.conns.close(ConnId(key), CloseReason::Shutdown);
         }
         self.conns.linger_timeout = self.conns.linger_timeout.min(self.config.shutdown_timeout);
-        self.shutdown_deadline = Some(now + self.config.shutdown_timeout);
+        self.shutdown_deadline = Some(later(now, self.config.shutdown_timeout));
     }
 
     fn close_all(&mut self, reason: CloseReason) {

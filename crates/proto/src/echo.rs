@@ -58,8 +58,10 @@ impl Service for EchoService {
         io.close(conn, CloseReason::PeerClosed);
     }
 
-    fn handle_datagram(&mut self, data: &[u8], reply: &mut Vec<u8>) {
+    fn handle_datagram(&mut self, data: &[u8], reply: &mut Vec<u8>) -> bool {
+        // RFC 862 answers every datagram, an empty one too.
         reply.extend_from_slice(data);
+        true
     }
 }
 
@@ -113,7 +115,12 @@ mod tests {
     fn datagrams_are_echoed() {
         let mut echo = EchoService::default();
         let mut reply = Vec::new();
-        echo.handle_datagram(b"ping", &mut reply);
+        assert!(echo.handle_datagram(b"ping", &mut reply));
         assert_eq!(reply, b"ping");
+        reply.clear();
+        assert!(
+            echo.handle_datagram(b"", &mut reply),
+            "an empty one is answered"
+        );
     }
 }

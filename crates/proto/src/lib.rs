@@ -20,6 +20,7 @@
 pub mod chat;
 mod close_reason;
 mod conn_id;
+mod deadline;
 mod echo;
 mod output_buffer;
 mod service;
@@ -28,6 +29,7 @@ pub mod testing;
 pub use chat::{ChatConfig, ChatService, FrontEnd};
 pub use close_reason::CloseReason;
 pub use conn_id::ConnId;
+pub use deadline::later;
 pub use echo::EchoService;
 pub use output_buffer::OutputBuffer;
 pub use service::{Io, OutputLimits, OverflowPolicy, Service};

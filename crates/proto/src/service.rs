@@ -150,8 +150,10 @@ pub trait Service {
     }
 
     /// A datagram arrived (for services that also speak UDP). Write the reply
-    /// into `reply`; leave it empty to send nothing.
-    fn handle_datagram(&mut self, data: &[u8], reply: &mut Vec<u8>) {
+    /// into `reply` and return `true` to send it (an empty reply is a
+    /// datagram too); `false` sends nothing.
+    fn handle_datagram(&mut self, data: &[u8], reply: &mut Vec<u8>) -> bool {
         let _ = (data, reply);
+        false
     }
 }

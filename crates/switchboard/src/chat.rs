@@ -21,6 +21,10 @@ const MAX_MOTD: u64 = 16 * 1024;
 /// once; anything under a second is for tests.
 const MIN_PING: Duration = Duration::from_millis(100);
 
+/// Longest `--coalesce`: output held longer than this is a chat that
+/// answers nobody (it is meant to be milliseconds).
+const MAX_COALESCE: Duration = Duration::from_secs(1);
+
 /// Refuses settings that would break the server for everyone, with what to
 /// do instead, before anything listens.
 fn check(args: &ChatArgs) -> Result<()> {
@@ -50,6 +54,12 @@ fn check(args: &ChatArgs) -> Result<()> {
             "{flag} must be at least {MIN_PING:?} (a client needs time to answer)"
         );
     }
+    ensure!(
+        args.coalesce <= MAX_COALESCE,
+        "--coalesce {:?} is over {MAX_COALESCE:?}: output held that long never reaches \
+         anyone in time (a few milliseconds is what it is for)",
+        args.coalesce
+    );
     for origin in &args.web_origin {
         ensure!(
             origin == "*" || origin.starts_with("http://") || origin.starts_with("https://"),

@@ -4,11 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-/// `now + d`, or far in the future where that overflows the clock.
-pub(crate) fn later(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
-}
+pub(crate) use crate::later;
 
 /// What a keep-alive timer that fired asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,71 @@
+//! What a hostile review of the servers broke (issue "Hardening"), each
+//! over real sockets on 127.0.0.1:0 against the real binary.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::UdpSocket;
+
+use support::*;
+
+/// Durations too large to add to a clock are deadlines that never come,
+/// not a panic on the first connection or on SIGINT.
+#[test]
+fn huge_durations_do_not_panic() {
+    for (command, extra) in [
+        ("echo", &[][..]),
+        (
+            "chat",
+            &["--ping-interval", "1e19", "--ping-timeout", "1e19"][..],
+        ),
+    ] {
+        let mut args = if command == "echo" {
+            vec!["echo", "--listen", "127.0.0.1:0"]
+        } else {
+            CHAT.to_vec()
+        };
+        args.extend(["--idle-timeout", "1e19", "--shutdown-timeout", "1e19"]);
+        args.extend(extra);
+        let mut server = Server::start(&args);
+        let mut s = connect(server.addr);
+        s.write_all(b"hello\n").unwrap();
+        let mut buf = [0u8; 64];
+        assert!(s.read(&mut buf).unwrap() > 0, "{command}: served");
+        drop(s);
+        server.signal(libc::SIGINT);
+        let status = server.wait_exit();
+        assert!(
+            status.success(),
+            "{command}: {status:?}\n{}",
+            server.log.join("\n")
+        );
+    }
+}
+
+/// A hold on output longer than a second is refused at start, with why.
+#[test]
+fn a_coalesce_that_would_hold_output_forever_is_refused() {
+    let mut args = CHAT.to_vec();
+    args.extend(["--coalesce", "1e19"]);
+    let out = bin().args(&args).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--coalesce") && stderr.contains("1s"),
+        "{stderr}"
+    );
+}
+
+/// RFC 862 answers every datagram, an empty one included.
+#[test]
+fn an_empty_udp_datagram_is_echoed() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--udp"]);
+    // Bound after the TCP listener: a datagram sent before would be lost.
+    server.wait_for_log("listening on udp");
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.send_to(b"", server.addr).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = s.recv_from(&mut buf).expect("an empty reply");
+    assert_eq!((n, from), (0, server.addr));
+}
