@@ -25,9 +25,39 @@ const MIN_PING: Duration = Duration::from_millis(100);
 /// answers nobody (it is meant to be milliseconds).
 const MAX_COALESCE: Duration = Duration::from_secs(1);
 
+/// Shortest `--max-line`: a nick change or a short line must fit.
+const MIN_LINE: usize = 64;
+
+/// Longest `--max-line`: one line is copied to every member of a room.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// Smallest `--max-output`: room for what a client is sent on arrival (the
+/// IRC welcome with the largest MOTD allowed), so nobody is cut at hello.
+const MIN_OUTPUT: usize = 32 * 1024;
+
 /// Refuses settings that would break the server for everyone, with what to
-/// do instead, before anything listens.
+/// do instead, before anything listens. (Durations of 0 mean "off" where
+/// they switch something off: `--idle-timeout`, `--coalesce`,
+/// `--busy-poll`; `--rate-limit 0` is no limit.)
 fn check(args: &ChatArgs) -> Result<()> {
+    ensure!(
+        (MIN_LINE..=MAX_LINE).contains(&args.max_line),
+        "--max-line {} is outside {MIN_LINE} bytes to {} MiB: shorter refuses every line, \
+         longer is copied to every member of a room",
+        args.max_line,
+        MAX_LINE >> 20
+    );
+    ensure!(
+        args.max_output >= MIN_OUTPUT,
+        "--max-output {} is under {} KiB: clients would be cut off by their own welcome",
+        args.max_output,
+        MIN_OUTPUT >> 10
+    );
+    ensure!(
+        args.rate_limit.is_finite() && args.rate_limit >= 0.0,
+        "--rate-limit {} must be a number of lines per second, 0 for no limit",
+        args.rate_limit
+    );
     ensure!(
         args.max_line <= args.max_output,
         "--max-line ({}) must be at most --max-output ({}): a line goes to every member \

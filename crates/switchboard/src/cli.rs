@@ -154,7 +154,7 @@ pub struct BenchChatArgs {
 #[derive(Args, Debug)]
 pub struct ServerArgs {
     /// Close connections idle (no bytes either way) for this long, e.g. 30s
-    /// or 5m. Off by default.
+    /// or 5m. Off by default, and with 0.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
 

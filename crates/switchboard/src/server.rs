@@ -15,7 +15,8 @@ use crate::cli::{PollerArg, ServerArgs};
 pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
     Config {
         max_connections,
-        idle_timeout: args.idle_timeout,
+        // 0 is "off", as for the other durations that switch something off.
+        idle_timeout: args.idle_timeout.filter(|d| !d.is_zero()),
         shutdown_timeout: args.shutdown_timeout,
         busy_poll: args.busy_poll,
         poller: match args.poller {

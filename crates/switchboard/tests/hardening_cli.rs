@@ -69,3 +69,38 @@ fn an_empty_udp_datagram_is_echoed() {
     let (n, from) = s.recv_from(&mut buf).expect("an empty reply");
     assert_eq!((n, from), (0, server.addr));
 }
+
+/// Values that would break the chat for everyone are refused at start,
+/// each naming its flag.
+#[test]
+fn settings_that_break_the_chat_are_refused_with_why() {
+    for (flag, value) in [
+        ("--max-line", "0"),
+        ("--max-line", "18446744073709551615"),
+        ("--max-output", "0"),
+        ("--max-output", "1"),
+        ("--rate-limit=-5", ""),
+        ("--rate-limit", "NaN"),
+    ] {
+        let mut args = CHAT.to_vec();
+        args.push(flag);
+        if !value.is_empty() {
+            args.push(value);
+        }
+        let out = bin().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value} was accepted");
+        let name = flag.split('=').next().unwrap();
+        assert!(stderr.contains(name), "{flag} {value}: {stderr}");
+    }
+}
+
+/// 0 means "off" for the idle timeout, as for the other durations that
+/// switch something off: it does not close everyone at once.
+#[test]
+fn an_idle_timeout_of_zero_is_off() {
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--idle-timeout", "0"]);
+    let mut s = connect(server.addr);
+    assert_echoes(&mut s, b"still open");
+    assert_echoes(&mut s, b"and again");
+}

@@ -1981,8 +1981,8 @@ fn settings_that_break_everyone_are_refused_at_startup() {
             "--irc-password must not be empty",
         ),
         (
-            vec!["--max-line", "2MiB"],
-            "--max-line (2097152) must be at most --max-output",
+            vec!["--max-line", "64KiB", "--max-output", "32KiB"],
+            "--max-line (65536) must be at most --max-output",
         ),
     ] {
         let out = bin().args(CHAT).args(&flags).output().unwrap();
