@@ -8,7 +8,13 @@ pub const BACKLOG: i32 = 1024;
 
 fn socket_for(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
-    socket.set_reuse_address(true)?;
+    // For TCP, SO_REUSEADDR only lets a restarted server bind over its old
+    // connections' TIME_WAIT. For UDP it would let another socket (another
+    // user's, too) bind the same port and take our datagrams, and hide a
+    // port already taken: never.
+    if ty == Type::STREAM {
+        socket.set_reuse_address(true)?;
+    }
     if addr.is_ipv6() {
         // Lets `[::]:P` and `0.0.0.0:P` be listed side by side.
         socket.set_only_v6(true)?;
@@ -26,7 +32,7 @@ pub fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// Binds a non-blocking UDP socket.
+/// Binds a non-blocking UDP socket, exclusively (no `SO_REUSEADDR`).
 pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket_for(addr, Type::DGRAM, Protocol::UDP)?.into())
 }

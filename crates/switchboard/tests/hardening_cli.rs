@@ -104,3 +104,32 @@ fn an_idle_timeout_of_zero_is_off() {
     assert_echoes(&mut s, b"still open");
     assert_echoes(&mut s, b"and again");
 }
+
+/// A UDP socket bound with SO_REUSEADDR, as a port thief would bind it.
+fn reusing_udp_socket(addr: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// The UDP port is the server's alone: nobody can bind it beside it, and
+/// a port already taken is an error at start, not a silent share.
+#[test]
+fn the_udp_port_cannot_be_shared() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--udp"]);
+    server.wait_for_log("listening on udp");
+    assert!(
+        reusing_udp_socket(server.addr).is_err(),
+        "another socket bound the server's UDP port"
+    );
+    let taken = reusing_udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let out = bin()
+        .args(["echo", "--listen", &port, "--udp"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "started on a UDP port already taken");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot bind udp"), "{stderr}");
+}
