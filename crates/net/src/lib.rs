@@ -34,6 +34,7 @@ mod listener;
 pub mod poller;
 mod reactor;
 mod reactor_handle;
+mod reflector;
 mod stats;
 mod timer_queue;
 

@@ -15,6 +15,7 @@ use crate::connections::Connections;
 use crate::listener::{is_per_connection, is_resource_exhaustion};
 use crate::poller::{Event, FdTooLarge, Interest, Poller, Token};
 use crate::reactor_handle::ReactorHandle;
+use crate::reflector::is_reflector;
 use crate::stats::Stats;
 
 /// Tokens above every connection key name the reactor's own descriptors.
@@ -49,6 +50,8 @@ struct ListenerSlot<L> {
 
 struct UdpSlot {
     socket: UdpSocket,
+    /// Its address, which no datagram we answer may claim to come from.
+    addr: SocketAddr,
     /// To serve this turn: it was reported readable, or the per-turn cap
     /// was hit last turn (so it is served again without waiting for an
     /// event).
@@ -73,6 +76,8 @@ pub struct Reactor<S: Service> {
     conns: Connections,
     listeners: Vec<ListenerSlot<S::Listener>>,
     udp: Vec<UdpSlot>,
+    /// Each UDP socket's address (as `udp`), for [`is_reflector`].
+    udp_addrs: Vec<SocketAddr>,
     udp_reply: Vec<u8>,
     events: Vec<Event>,
     read_buf: Box<[u8]>,
@@ -127,6 +132,7 @@ impl<S: Service> Reactor<S> {
             conns,
             listeners: Vec::new(),
             udp: Vec::new(),
+            udp_addrs: Vec::new(),
             udp_reply: Vec::new(),
             events: Vec::with_capacity(1024),
             read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
@@ -183,8 +189,10 @@ impl<S: Service> Reactor<S> {
             .register(socket.as_raw_fd(), token, Interest::READABLE)?;
         self.udp.push(UdpSlot {
             socket,
+            addr,
             pending: false,
         });
+        self.udp_addrs.push(addr);
         Ok(addr)
     }
 
@@ -352,10 +360,7 @@ impl<S: Service> Reactor<S> {
             let name = match source(event.token) {
                 Source::Control => "control socket (shutdown request)".to_string(),
                 Source::Listener(i) => format!("listening socket {}", self.listeners[i].addr),
-                Source::Udp(i) => match self.udp[i].socket.local_addr() {
-                    Ok(addr) => format!("udp socket {addr}"),
-                    Err(_) => "udp socket".to_string(),
-                },
+                Source::Udp(i) => format!("udp socket {}", self.udp[i].addr),
                 Source::Conn(key) => match self.conns.slab.get(key) {
                     Some(c) => c.peer.to_string(),
                     None => continue,
@@ -658,6 +663,11 @@ impl<S: Service> Reactor<S> {
                 Ok((n, peer)) => {
                     self.conns.stats.datagrams_in += 1;
                     trace!(bytes = n, %peer, "received datagram");
+                    if is_reflector(peer, &self.udp_addrs) {
+                        debug!(%peer, "datagram from our own or a reflecting port: not answered");
+                        self.conns.stats.datagrams_dropped += 1;
+                        continue;
+                    }
                     self.udp_reply.clear();
                     let reply =
                         (self.service).handle_datagram(&self.read_buf[..n], &mut self.udp_reply);

@@ -16,7 +16,8 @@ pub struct Stats {
     pub bytes_out: u64,
     /// UDP datagrams received.
     pub datagrams_in: u64,
-    /// UDP replies dropped because the socket buffer was full.
+    /// UDP datagrams not answered: the reply did not fit the socket buffer,
+    /// or the sender claimed to be one of our sockets or a reflecting port.
     pub datagrams_dropped: u64,
 }
 
@@ -46,6 +47,9 @@ impl fmt::Display for Stats {
         }
         if self.datagrams_in > 0 {
             write!(f, ", {} datagrams", self.datagrams_in)?;
+        }
+        if self.datagrams_dropped > 0 {
+            write!(f, " ({} unanswered)", self.datagrams_dropped)?;
         }
         Ok(())
     }

@@ -133,3 +133,84 @@ fn the_udp_port_cannot_be_shared() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot bind udp"), "{stderr}");
 }
+
+/// Sends a UDP datagram to `to` that claims to come from port `from_port`
+/// of 127.0.0.1, through a raw socket (which needs root).
+fn forged_udp(from_port: u16, to: std::net::SocketAddr, payload: &[u8]) -> std::io::Result<()> {
+    let std::net::SocketAddr::V4(to) = to else {
+        panic!("IPv4 only");
+    };
+    let mut packet = Vec::new();
+    packet.extend(from_port.to_be_bytes());
+    packet.extend(to.port().to_be_bytes());
+    packet.extend((8 + payload.len() as u16).to_be_bytes());
+    packet.extend([0, 0]); // no checksum (optional for UDP over IPv4)
+    packet.extend(payload);
+    let dest = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*to.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: plain socket calls on a descriptor this function owns, with
+    // a valid buffer and address of the lengths given.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_UDP);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sent = libc::sendto(
+            fd,
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&dest as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if sent < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// A datagram forged to come from the server's own port (or from chargen)
+/// goes unanswered: answering would start an echo loop with itself.
+#[test]
+fn a_datagram_forged_from_the_server_itself_is_not_answered() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--udp"]);
+    server.wait_for_log("listening on udp");
+    let port = server.addr.port();
+    if let Err(e) = forged_udp(port, server.addr, b"loop?") {
+        // Raw sockets need root, which CI has.
+        assert!(
+            std::env::var_os("SWITCHBOARD_REQUIRE_SHARED").is_none(),
+            "cannot forge a datagram in CI: {e}"
+        );
+        skip(
+            "a_datagram_forged_from_the_server_itself",
+            &format!("no raw socket: {e}"),
+        );
+        return;
+    }
+    forged_udp(19, server.addr, b"chargen?").unwrap();
+    // A real client after them is answered.
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.send_to(b"real", server.addr).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"real");
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit().success());
+    let summary = server
+        .log
+        .iter()
+        .find(|l| l.contains("reactor stopped"))
+        .unwrap();
+    assert!(summary.contains("3 datagrams (2 unanswered)"), "{summary}");
+}
