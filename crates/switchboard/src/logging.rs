@@ -1,11 +1,38 @@
 use std::io::IsTerminal;
 
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+
+/// Log lines queued for the writer thread at most; past that, lines are
+/// dropped (and counted) rather than the event loop blocked.
+const QUEUED_LINES: usize = 16 * 1024;
+
+/// The logger's writer thread, and what it had to drop. Flushes the queue
+/// when dropped (at exit).
+pub struct Logging {
+    _guard: WorkerGuard,
+    dropped: ErrorCounter,
+}
+
+impl Logging {
+    /// Says how many lines were dropped because stderr was not read, if
+    /// any (through the log itself: never blocking, even then).
+    pub fn report_drops(&self) {
+        let n = self.dropped.dropped_lines();
+        if n > 0 {
+            tracing::warn!(dropped = n, "log lines dropped: stderr was not being read");
+        }
+    }
+}
 
 /// Logs go to stderr. `RUST_LOG` wins when set; otherwise `-v` raises the
 /// level (info, debug, trace) and `--trace` turns on the event narrative
 /// (every wait, accept, read, write and close, as the seed prints them).
-pub fn init(verbose: u8, narrative: bool) {
+///
+/// The log is written by a thread of its own through a bounded queue: a
+/// stderr that nobody reads (a pipe gone full) costs dropped lines,
+/// counted, never a frozen server.
+pub fn init(verbose: u8, narrative: bool) -> Logging {
     let default = match (narrative, verbose) {
         // mio's own trace lines (each registration) are not the story.
         (true, _) | (_, 2..) => "trace,mio=info",
@@ -13,10 +40,20 @@ pub fn init(verbose: u8, narrative: bool) {
         (false, 0) => "info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("switchboard-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+    Logging {
+        _guard: guard,
+        dropped,
+    }
 }

@@ -17,7 +17,7 @@ use cli::{BenchCommand, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.verbose, cli.trace);
+    let logging = logging::init(cli.verbose, cli.trace);
     let result = match cli.command {
         Command::Chat(args) => chat::run(args),
         Command::Echo(args) => echo::run(args),
@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Echo(args)) => bench::echo::run(args),
         Command::Bench(BenchCommand::Chat(args)) => bench::chat::run(args),
     };
+    logging.report_drops();
     match result {
         Ok(code) => code,
         Err(err) => {

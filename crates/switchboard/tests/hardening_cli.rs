@@ -214,3 +214,46 @@ fn a_datagram_forged_from_the_server_itself_is_not_answered() {
         .unwrap();
     assert!(summary.contains("3 datagrams (2 unanswered)"), "{summary}");
 }
+
+/// A stderr nobody reads (a pipe gone full) must not freeze the server:
+/// the log drops lines instead of blocking the loop.
+#[test]
+fn a_log_nobody_reads_does_not_freeze_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["echo", "--listen", "127.0.0.1:0", "-v"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read only up to the port; from then on the pipe fills.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on tcp") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no port logged");
+    }
+    let addr: std::net::SocketAddr = line
+        .split("listening on tcp ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Each pair logs two debug lines: 3,000 of them are far more than a
+    // pipe holds (64 KiB).
+    for i in 0..3000 {
+        let mut s = connect(addr);
+        s.write_all(b"x").unwrap();
+        let mut b = [0u8; 1];
+        assert!(
+            s.read(&mut b).is_ok_and(|n| n == 1),
+            "client {i} was not served"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stderr);
+}
