@@ -257,3 +257,50 @@ fn a_log_nobody_reads_does_not_freeze_the_server() {
     let _ = child.wait();
     drop(stderr);
 }
+
+/// A line client that quits but keeps its socket open is gone at once:
+/// out of the room, its nick free, and messages to it refused.
+#[test]
+fn a_quit_takes_effect_at_once_even_with_the_socket_open() {
+    use std::io::{BufRead, BufReader};
+    let server = Server::start(CHAT);
+    let line_client = |addr| {
+        let s = connect(addr);
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut welcome = String::new();
+        r.read_line(&mut welcome).unwrap();
+        let nick = welcome["*** welcome to switchboard, ".len()..]
+            .split('!')
+            .next()
+            .unwrap()
+            .to_string();
+        (s, r, nick)
+    };
+    let (mut quitter, mut quitter_r, nick) = line_client(server.addr);
+    let (mut other, mut other_r, _) = line_client(server.addr);
+    quitter.write_all(b"/quit bye\n").unwrap();
+    // The quitter keeps its socket open (the server lingers for its EOF);
+    // the server's own FIN says the quit was handled.
+    let mut rest = String::new();
+    quitter_r.read_to_string(&mut rest).unwrap();
+    let mut line = String::new();
+    other
+        .write_all(format!("/msg {nick} are you there\n/who\n/nick {nick}\n").as_bytes())
+        .unwrap();
+    let mut replies = Vec::new();
+    while replies.len() < 3 {
+        line.clear();
+        other_r.read_line(&mut line).unwrap();
+        if line.contains(" left ") {
+            continue; // the room's notice of the quit
+        }
+        replies.push(line.trim_end().to_string());
+    }
+    assert_eq!(replies[0], format!("*** no one is called {nick}"));
+    assert!(replies[1].starts_with("*** in #lobby (1): "), "{replies:?}");
+    assert_eq!(
+        replies[2],
+        format!("*** you are now known as {nick}"),
+        "the nick is free"
+    );
+}
