@@ -313,8 +313,12 @@ impl Io for Connections {
     }
 
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {
+        let now = self.now;
         if let Some(c) = self.open(conn) {
             c.pause_until = Some(when);
+            // The service holds input it has read: that is activity, and
+            // the idle timeout must not throw it away.
+            c.last_active = c.last_active.max(now);
             // A later deadline than one already armed must not be lost, nor
             // an earlier one wait for the old entry.
             c.timer = None;

@@ -304,3 +304,42 @@ fn a_quit_takes_effect_at_once_even_with_the_socket_open() {
         "the nick is free"
     );
 }
+
+/// Lines the rate limit holds back are activity: the idle timeout does not
+/// close their sender and throw them away.
+#[test]
+fn the_idle_timeout_keeps_a_sender_whose_lines_are_held() {
+    use std::io::{BufRead, BufReader};
+    let mut args = CHAT.to_vec();
+    args.extend([
+        "--rate-limit",
+        "10",
+        "--burst",
+        "1",
+        "--idle-timeout",
+        "500ms",
+    ]);
+    let server = Server::start(&args);
+    let mut sender = connect(server.addr);
+    let reader = connect(server.addr);
+    let mut r = BufReader::new(reader);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap(); // the welcome
+                                     // 20 lines at once: the limit lets one through every 100 ms, so they
+                                     // are held for 2 s, four times the idle timeout.
+    let lines: String = (0..20).map(|i| format!("line {i}\n")).collect();
+    sender.write_all(lines.as_bytes()).unwrap();
+    for i in 0..20 {
+        loop {
+            line.clear();
+            assert!(
+                r.read_line(&mut line).unwrap() > 0,
+                "closed before line {i}"
+            );
+            if line.contains("> line ") {
+                break;
+            }
+        }
+        assert!(line.trim_end().ends_with(&format!("> line {i}")), "{line}");
+    }
+}
