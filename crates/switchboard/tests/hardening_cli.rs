@@ -123,15 +123,24 @@ fn the_udp_port_cannot_be_shared() {
         reusing_udp_socket(server.addr).is_err(),
         "another socket bound the server's UDP port"
     );
-    let taken = reusing_udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = taken.local_addr().unwrap().to_string();
-    let out = bin()
-        .args(["echo", "--listen", &port, "--udp"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "started on a UDP port already taken");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot bind udp"), "{stderr}");
+    // The TCP side of a free UDP port may be some other test's ephemeral
+    // port for a moment: then try another.
+    for _ in 0..20 {
+        let taken = reusing_udp_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = taken.local_addr().unwrap().to_string();
+        let out = bin()
+            .args(["echo", "--listen", &port, "--udp"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started on a UDP port already taken");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if stderr.contains("cannot listen on") {
+            continue;
+        }
+        assert!(stderr.contains("cannot bind udp"), "{stderr}");
+        return;
+    }
+    panic!("no port free for TCP among 20 tries");
 }
 
 /// Sends a UDP datagram to `to` that claims to come from port `from_port`
