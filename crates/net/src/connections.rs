@@ -108,7 +108,22 @@ impl Connections {
         if c.timer.is_none_or(|armed| when < armed) {
             c.timer = Some(when);
             self.timers.push(when, key);
+            self.compact_timers();
         }
+    }
+
+    /// Drops the superseded timer entries once they outnumber the
+    /// connections: each connection has at most one live entry, so the
+    /// queue stays within twice the connections (plus a little), however
+    /// often deadlines move earlier (every rate-limit pause does). Amortised
+    /// O(1) per entry armed.
+    fn compact_timers(&mut self) {
+        if self.timers.len() <= 2 * self.slab.len() + 64 {
+            return;
+        }
+        let slab = &self.slab;
+        self.timers
+            .retain(|when, key| slab.get(key).is_some_and(|c| c.timer == Some(when)));
     }
 
     /// Handles one fired timer entry: stale entries are dropped, early ones

@@ -201,6 +201,12 @@ impl<S: Service> Reactor<S> {
         self.handle.clone()
     }
 
+    /// Timer entries queued, superseded ones included (for tests: they stay
+    /// bounded by the connections).
+    pub fn timer_entries(&self) -> usize {
+        self.conns.timers.len()
+    }
+
     /// The service, for inspection.
     pub fn service(&self) -> &S {
         &self.service

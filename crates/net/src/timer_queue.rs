@@ -33,6 +33,11 @@ impl TimerQueue {
         }
     }
 
+    /// Keeps only the entries `keep` says are still wanted.
+    pub fn retain(&mut self, mut keep: impl FnMut(Instant, usize) -> bool) {
+        self.heap.retain(|Reverse((when, key))| keep(*when, *key));
+    }
+
     /// Number of armed entries (stale ones included).
     pub fn len(&self) -> usize {
         self.heap.len()

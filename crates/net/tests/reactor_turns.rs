@@ -476,3 +476,57 @@ fn one_turn_serves_at_most_its_share_of_datagrams_and_the_rest_the_next() {
         assert_eq!(replies(&client), want, "turn {turn}");
     }
 }
+
+/// Pauses reading for 10 ms after every input, as a rate limit does.
+struct Pauser;
+
+impl Service for Pauser {
+    type Listener = ();
+
+    fn output_limits(&self) -> switchboard_proto::OutputLimits {
+        EchoService::default().output_limits()
+    }
+
+    fn handle_connect(
+        &mut self,
+        _conn: switchboard_proto::ConnId,
+        _peer: SocketAddr,
+        _listener: (),
+        _io: &mut impl switchboard_proto::Io,
+    ) {
+    }
+
+    fn handle_data(
+        &mut self,
+        conn: switchboard_proto::ConnId,
+        _data: &[u8],
+        io: &mut impl switchboard_proto::Io,
+    ) {
+        let until = io.now() + Duration::from_millis(10);
+        io.pause_reading_until(conn, until);
+    }
+}
+
+#[test]
+fn the_timer_queue_stays_bounded_by_the_connections() {
+    // With an idle timeout, each pause arms an earlier deadline and leaves
+    // the idle one behind, superseded; an hour's worth of them must not
+    // pile up.
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(3600)),
+        ..Config::default()
+    };
+    let mut t = Turns::start(Pauser, config);
+    let mut c = t.connect();
+    for _ in 0..1000 {
+        c.write_all(b"x").unwrap();
+        t.turn();
+        t.clock.advance(Duration::from_millis(11));
+        t.turn();
+    }
+    let entries = t.reactor.timer_entries();
+    assert!(
+        entries <= 2 + 64 + 1,
+        "{entries} timer entries for one connection"
+    );
+}
