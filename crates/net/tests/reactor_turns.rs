@@ -307,15 +307,6 @@ impl Service for LongGoodbye {
         }
     }
 
-    fn handle_connect(
-        &mut self,
-        _conn: switchboard_proto::ConnId,
-        _peer: SocketAddr,
-        _listener: (),
-        _io: &mut impl switchboard_proto::Io,
-    ) {
-    }
-
     fn handle_data(
         &mut self,
         conn: switchboard_proto::ConnId,
@@ -485,15 +476,6 @@ impl Service for Pauser {
 
     fn output_limits(&self) -> switchboard_proto::OutputLimits {
         EchoService::default().output_limits()
-    }
-
-    fn handle_connect(
-        &mut self,
-        _conn: switchboard_proto::ConnId,
-        _peer: SocketAddr,
-        _listener: (),
-        _io: &mut impl switchboard_proto::Io,
-    ) {
     }
 
     fn handle_data(
