@@ -225,60 +225,58 @@ impl<S: Service> Reactor<S> {
     /// handle them, read what is ready, fire due timers, flush. Returns
     /// `false` once the reactor has stopped; then [`Reactor::finish`].
     pub fn turn(&mut self) -> io::Result<bool> {
-        {
-            let now = self.clock.now();
-            let timeout = self.poll_timeout(now);
-            trace!(
-                timeout_ms = timeout.map(|t| t.as_millis() as u64),
-                "waiting for the next event"
-            );
-            self.poll_events(timeout)?;
-            if tracing::enabled!(tracing::Level::TRACE) {
-                self.trace_ready();
+        let now = self.clock.now();
+        let timeout = self.poll_timeout(now);
+        trace!(
+            timeout_ms = timeout.map(|t| t.as_millis() as u64),
+            "waiting for the next event"
+        );
+        self.poll_events(timeout)?;
+        if tracing::enabled!(tracing::Level::TRACE) {
+            self.trace_ready();
+        }
+        let now = self.clock.now();
+        self.conns.now = now;
+        self.conns.system_time = self.clock.system_time();
+        for i in 0..self.events.len() {
+            let event = self.events[i];
+            self.dispatch(event, now);
+        }
+        if self.forced {
+            return Ok(false);
+        }
+        self.resume_listeners(now);
+        self.serve_pending_udp();
+        self.read_ready(now);
+        self.conns.now = now;
+        // Collected first: a timer that a wake re-arms for a time
+        // already reached fires next turn, never loops within this one.
+        let mut due = std::mem::take(&mut self.due_timers);
+        while let Some(timer) = self.conns.timers.pop_expired(now) {
+            due.push(timer);
+        }
+        for (when, key) in due.drain(..) {
+            let fired = self.conns.handle_timer(when, key, now);
+            if fired.service_timer {
+                self.service.handle_timer(ConnId(key), &mut self.conns);
             }
-            let now = self.clock.now();
-            self.conns.now = now;
-            self.conns.system_time = self.clock.system_time();
-            for i in 0..self.events.len() {
-                let event = self.events[i];
-                self.dispatch(event, now);
+            if fired.wake {
+                self.wake(key);
             }
-            if self.forced {
+        }
+        self.due_timers = due;
+        self.finish_turn(now);
+        if let Some(deadline) = self.shutdown_deadline {
+            if self.conns.slab.is_empty() {
                 return Ok(false);
             }
-            self.resume_listeners(now);
-            self.serve_pending_udp();
-            self.read_ready(now);
-            self.conns.now = now;
-            // Collected first: a timer that a wake re-arms for a time
-            // already reached fires next turn, never loops within this one.
-            let mut due = std::mem::take(&mut self.due_timers);
-            while let Some(timer) = self.conns.timers.pop_expired(now) {
-                due.push(timer);
-            }
-            for (when, key) in due.drain(..) {
-                let fired = self.conns.handle_timer(when, key, now);
-                if fired.service_timer {
-                    self.service.handle_timer(ConnId(key), &mut self.conns);
-                }
-                if fired.wake {
-                    self.wake(key);
-                }
-            }
-            self.due_timers = due;
-            self.finish_turn(now);
-            if let Some(deadline) = self.shutdown_deadline {
-                if self.conns.slab.is_empty() {
-                    return Ok(false);
-                }
-                if now >= deadline {
-                    warn!(
-                        connections = self.conns.slab.len(),
-                        "shutdown deadline passed; closing connections with output unsent"
-                    );
-                    self.close_all(CloseReason::Shutdown);
-                    return Ok(false);
-                }
+            if now >= deadline {
+                warn!(
+                    connections = self.conns.slab.len(),
+                    "shutdown deadline passed; closing connections with output unsent"
+                );
+                self.close_all(CloseReason::Shutdown);
+                return Ok(false);
             }
         }
         Ok(true)

@@ -67,8 +67,7 @@ pub(crate) struct JsonConn {
 
 /// Sends `message` to the connection being served.
 fn send<I: Io>(ctx: &mut Ctx<'_, I>, message: &Out<'_>) {
-    let json = serde_json::to_vec(message).expect("plain data serializes");
-    ctx.out.reply(ctx.conn, &json);
+    ctx.out.reply(ctx.conn, &message.to_json());
 }
 
 impl JsonConn {
@@ -282,8 +281,7 @@ fn names<I: Io>(room: RoomId, ctx: &mut Ctx<'_, I>) {
         members,
         ops,
     };
-    let json = serde_json::to_vec(&names).expect("plain data serializes");
-    ctx.out.reply(ctx.conn, &json);
+    ctx.out.reply(ctx.conn, &names.to_json());
 }
 
 /// Sends the list of rooms (at most [`ChatCore::MAX_LISTED`]).
@@ -295,6 +293,5 @@ fn rooms<I: Io>(ctx: &mut Ctx<'_, I>) {
             topic: r.topic.as_ref().map_or("", |t| t.text.as_str()),
         })
         .collect();
-    let json = serde_json::to_vec(&Out::Rooms { rooms }).expect("plain data serializes");
-    ctx.out.reply(ctx.conn, &json);
+    ctx.out.reply(ctx.conn, &Out::Rooms { rooms }.to_json());
 }

@@ -133,10 +133,14 @@ pub(crate) enum Out<'a> {
 }
 
 impl Out<'_> {
+    /// This message as JSON text.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("plain data serializes")
+    }
+
     /// Appends this message as a text frame.
     pub fn write_frame(&self, out: &mut Vec<u8>) {
-        let json = serde_json::to_vec(self).expect("plain data serializes");
-        text_frame(&json, out);
+        text_frame(&self.to_json(), out);
     }
 }
 
