@@ -38,6 +38,11 @@ pub(crate) struct Connection {
     pub eof: bool,
     /// Reading is paused because unsent output passed the high-water mark.
     pub paused: bool,
+    /// Of the unsent output, bytes that answer this connection's own input
+    /// (at most): not held against it by the overflow policy.
+    pub replies: usize,
+    /// Since when it has owed others' output past the high-water mark.
+    pub behind_since: Option<Instant>,
     /// Reading is paused until then at the service's request.
     pub pause_until: Option<Instant>,
     /// The service asked to be called back then (`Io::set_timer`).
@@ -67,6 +72,8 @@ impl Connection {
             read_closed: false,
             eof: false,
             paused: false,
+            replies: 0,
+            behind_since: None,
             pause_until: None,
             service_timer: None,
             write_blocked: false,
@@ -101,16 +108,20 @@ impl Connection {
     }
 
     /// When this connection must next be looked at: idle timeout, end of a
-    /// service pause, a service timer or end of lingering, whichever comes
-    /// first.
-    pub fn deadline(&self, idle_timeout: Option<Duration>) -> Option<Instant> {
+    /// service pause, a service timer, end of lingering or the end of the
+    /// grace for a reader behind (`overdue`), whichever comes first.
+    pub fn deadline(
+        &self,
+        idle_timeout: Option<Duration>,
+        overdue: Option<Instant>,
+    ) -> Option<Instant> {
         let idle = idle_timeout.map(|d| later(self.last_active, d));
         let linger = match self.state {
             State::Lingering(_, until) => Some(until),
             _ => None,
         };
         let service = self.service_timer.filter(|_| self.state == State::Open);
-        [idle, self.pause_until, service, linger]
+        [idle, self.pause_until, service, linger, overdue]
             .into_iter()
             .flatten()
             .min()

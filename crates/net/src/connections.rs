@@ -45,6 +45,9 @@ pub(crate) struct Connections {
     /// [`Service::writes_through`](switchboard_proto::Service::writes_through),
     /// unless output is coalesced.
     pub write_through: bool,
+    /// The connection whose input (or timer) the service is handling: what
+    /// it is sent meanwhile is a reply, not others' output.
+    pub serving: Option<usize>,
 }
 
 impl Connections {
@@ -62,6 +65,7 @@ impl Connections {
             now: Instant::now(),
             system_time: SystemTime::now(),
             write_through: false,
+            serving: None,
         }
     }
 
@@ -102,7 +106,8 @@ impl Connections {
         let Some(c) = self.slab.get_mut(key) else {
             return;
         };
-        let Some(when) = c.deadline(self.idle_timeout) else {
+        let overdue = c.behind_since.map(|t| self.limits.overdue_at(t));
+        let Some(when) = c.deadline(self.idle_timeout, overdue) else {
             return;
         };
         if c.timer.is_none_or(|armed| when < armed) {
@@ -150,10 +155,12 @@ impl Connections {
             self.arm_timer(key);
             return fired;
         }
-        match c.deadline(self.idle_timeout) {
+        let overdue = c.behind_since.map(|t| self.limits.overdue_at(t));
+        match c.deadline(self.idle_timeout, overdue) {
             Some(due) if due <= now => {
                 let reason = match c.state {
                     State::Lingering(reason, _) => reason,
+                    _ if overdue.is_some_and(|t| t <= now) => CloseReason::OutputOverflow,
                     _ => CloseReason::IdleTimeout,
                 };
                 self.mark_dead(key, reason);
@@ -203,9 +210,15 @@ impl Connections {
             }
         }
         let c = &mut self.slab[key];
-        if self.limits.policy == OverflowPolicy::Disconnect && pending > self.limits.high_water {
+        c.replies = c.replies.min(pending);
+        let was_behind = c.behind_since.is_some();
+        if (self.limits).is_overdue(pending, c.replies, &mut c.behind_since, now) {
             return self.mark_dead(key, CloseReason::OutputOverflow);
         }
+        if c.behind_since.is_some() && !was_behind {
+            self.arm_timer(key);
+        }
+        let c = &mut self.slab[key];
         if let State::Draining(reason) = c.state {
             if pending == 0 {
                 if c.eof {
@@ -281,13 +294,13 @@ impl Io for Connections {
             }
         }
         c.out.push_slice(rest);
-        self.after_push(conn.0);
+        self.after_push(conn.0, rest.len());
     }
 
     fn send_shared(&mut self, conn: ConnId, bytes: &Bytes) {
         if let Some(c) = self.open(conn) {
             c.out.push_shared(bytes);
-            self.after_push(conn.0);
+            self.after_push(conn.0, bytes.len());
         }
     }
 
@@ -344,20 +357,22 @@ impl Io for Connections {
 }
 
 impl Connections {
-    /// Applies the overflow policy as soon as output is queued. Pausing takes
-    /// effect at once; a disconnect waits for the end-of-turn flush (a fast
-    /// reader may take it all), unless the output is already twice the limit.
-    fn after_push(&mut self, key: usize) {
+    /// Applies the output limits as soon as `pushed` bytes are queued:
+    /// above the high-water mark reading pauses (what the client asks for
+    /// waits until it has read); past the ceiling a connection is cut even
+    /// mid-turn. Whether a connection is too far behind is judged only at
+    /// the end-of-turn flush, once writes were tried.
+    fn after_push(&mut self, key: usize, pushed: usize) {
         self.queue_flush(key);
         let c = &mut self.slab[key];
+        if self.serving == Some(key) {
+            c.replies += pushed;
+        }
         let len = c.out.len();
         if len > self.limits.high_water {
-            match self.limits.policy {
-                OverflowPolicy::PauseReading => c.paused = true,
-                OverflowPolicy::Disconnect if len > 2 * self.limits.high_water => {
-                    self.mark_dead(key, CloseReason::OutputOverflow)
-                }
-                OverflowPolicy::Disconnect => {}
+            c.paused = true;
+            if self.limits.policy == OverflowPolicy::Disconnect && len > self.limits.ceiling() {
+                self.mark_dead(key, CloseReason::OutputOverflow);
             }
         }
     }

@@ -258,7 +258,9 @@ impl<S: Service> Reactor<S> {
         for (when, key) in due.drain(..) {
             let fired = self.conns.handle_timer(when, key, now);
             if fired.service_timer {
+                self.conns.serving = Some(key);
                 self.service.handle_timer(ConnId(key), &mut self.conns);
+                self.conns.serving = None;
             }
             if fired.wake {
                 self.wake(key);
@@ -280,6 +282,11 @@ impl<S: Service> Reactor<S> {
             }
         }
         Ok(true)
+    }
+
+    /// What the reactor has counted so far.
+    pub fn stats(&self) -> &Stats {
+        &self.conns.stats
     }
 
     /// After the last turn: closes what is left and reports.
@@ -553,8 +560,10 @@ impl<S: Service> Reactor<S> {
         entry.insert(conn);
         debug!(conn = key, %peer, "connected");
         trace!(%peer, "new connection");
+        self.conns.serving = Some(key);
         self.service
             .handle_connect(ConnId(key), peer, kind, &mut self.conns);
+        self.conns.serving = None;
         self.conns.arm_timer(key);
     }
 
@@ -570,7 +579,9 @@ impl<S: Service> Reactor<S> {
 
     /// A service pause ended: let the service catch up, then read again.
     fn wake(&mut self, key: usize) {
+        self.conns.serving = Some(key);
         self.service.handle_wake(ConnId(key), &mut self.conns);
+        self.conns.serving = None;
         if let Some(c) = self.conns.slab.get(key) {
             if c.readable && c.wants_read() {
                 self.conns.queue_read(key);
@@ -605,7 +616,11 @@ impl<S: Service> Reactor<S> {
                     c.readable = false;
                     trace!(peer = %c.peer, "read end of stream");
                     match c.state {
-                        State::Open => self.service.handle_eof(ConnId(key), &mut self.conns),
+                        State::Open => {
+                            self.conns.serving = Some(key);
+                            self.service.handle_eof(ConnId(key), &mut self.conns);
+                            self.conns.serving = None;
+                        }
                         State::Lingering(reason, _) => self.conns.mark_dead(key, reason),
                         State::Draining(_) | State::Dead(_) => {}
                     }
@@ -623,8 +638,10 @@ impl<S: Service> Reactor<S> {
                     }
                     if c.state == State::Open {
                         trace!(bytes = n, peer = %c.peer, "received");
+                        self.conns.serving = Some(key);
                         self.service
                             .handle_data(ConnId(key), &self.read_buf[..n], &mut self.conns);
+                        self.conns.serving = None;
                     }
                     total += n;
                     if drained {

@@ -304,6 +304,7 @@ impl Service for LongGoodbye {
             high_water: 1 << 20,
             low_water: 1 << 19,
             policy: switchboard_proto::OverflowPolicy::Disconnect,
+            grace: Duration::ZERO,
         }
     }
 
@@ -352,8 +353,9 @@ fn a_close_lingers_so_that_late_input_cannot_reset_away_the_goodbye() {
     assert_eq!(stats.closes(CloseReason::Closed), 1);
 }
 
-/// Sends 127 KiB to whoever says "flood" (the limit is 64 KiB), echoes
-/// anything else, and records its timers firing.
+/// Sends 127 KiB to the first connection when one says "flood" (the limit
+/// is 64 KiB, the grace a second), echoes anything else, and records its
+/// timers firing.
 #[derive(Default)]
 struct Flood {
     fired: Arc<Mutex<Vec<usize>>>,
@@ -367,6 +369,7 @@ impl Service for Flood {
             high_water: 64 * 1024,
             low_water: 32 * 1024,
             policy: switchboard_proto::OverflowPolicy::Disconnect,
+            grace: Duration::from_secs(1),
         }
     }
 
@@ -389,9 +392,9 @@ impl Service for Flood {
         io: &mut impl switchboard_proto::Io,
     ) {
         if data.starts_with(b"flood") {
-            // Under twice the limit: the reactor judges it after trying
-            // to write it, by what the client failed to take.
-            io.send(conn, &[b'f'; 127 * 1024]);
+            // Under the hard limit: the reactor judges it after trying to
+            // write it, by what the client failed to take, over time.
+            io.send(switchboard_proto::ConnId(0), &[b'f'; 127 * 1024]);
         } else {
             io.send(conn, data);
         }
@@ -407,20 +410,54 @@ impl Service for Flood {
 }
 
 #[test]
-fn a_client_that_does_not_read_is_cut_at_the_limit_and_only_it() {
+fn a_client_that_does_not_read_is_cut_after_its_grace_and_only_it() {
     // Small kernel buffers on both sides: what the client fails to take
     // stays with the reactor, where the limit applies.
     let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
     let mut t = Turns::start_with(Flood::default(), Config::default(), small_send_buffer);
-    let mut slow = t.connect_slow();
+    let _slow = t.connect_slow();
     let mut other = t.connect();
-    slow.write_all(b"flood").unwrap();
+    other.write_all(b"flood").unwrap();
+    t.turn();
     other.write_all(b"still served").unwrap();
+    t.clock.advance(Duration::from_millis(999));
     t.turn();
     assert_eq!(read_now(&mut other).0, b"still served");
+    let stats = t.reactor.stats();
+    assert_eq!(
+        stats.closes(CloseReason::OutputOverflow),
+        0,
+        "within its grace"
+    );
+    t.clock.advance(Duration::from_millis(1));
     t.turn();
     let stats = t.reactor.finish().stats;
     assert_eq!(stats.closes(CloseReason::OutputOverflow), 1);
+}
+
+#[test]
+fn a_clients_own_replies_pause_its_reading_but_never_cut_it() {
+    let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
+    let mut t = Turns::start_with(Flood::default(), Config::default(), small_send_buffer);
+    let mut slow = t.connect_slow();
+    slow.write_all(b"flood").unwrap();
+    t.turn();
+    slow.write_all(b"held").unwrap();
+    for _ in 0..3 {
+        t.clock.advance(Duration::from_secs(10));
+        t.turn();
+    }
+    // It reads: all of the reply, then the echo of what it sent meanwhile.
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !got.ends_with(b"held") && std::time::Instant::now() < deadline {
+        got.extend(read_now(&mut slow).0);
+        t.turn();
+    }
+    assert_eq!(got.len(), 127 * 1024 + 4);
+    assert!(got.ends_with(b"fheld"));
+    let stats = t.reactor.finish().stats;
+    assert_eq!(stats.closes(CloseReason::OutputOverflow), 0);
 }
 
 #[test]

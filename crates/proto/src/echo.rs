@@ -26,6 +26,7 @@ impl EchoService {
                 high_water,
                 low_water: high_water / 4,
                 policy: OverflowPolicy::PauseReading,
+                grace: std::time::Duration::ZERO,
             },
         }
     }

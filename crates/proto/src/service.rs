@@ -1,20 +1,22 @@
 use std::fmt::Debug;
 use std::net::SocketAddr;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
 use crate::{CloseReason, ConnId};
 
 /// What the reactor does when a connection's unsent output passes
-/// [`OutputLimits::high_water`].
+/// [`OutputLimits::high_water`]. Either way reading from it pauses until its
+/// output drains below [`OutputLimits::low_water`], so a client that does
+/// not read cannot make the server answer it without bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OverflowPolicy {
-    /// Stop reading from the connection until its output drains below
-    /// [`OutputLimits::low_water`]: TCP backpressure, nothing is lost. Right
-    /// for services whose output is caused by the same client's input (echo).
+    /// Only pause reading: TCP backpressure, nothing is lost. Right for
+    /// services whose output is caused by the same client's input (echo).
     PauseReading,
-    /// Close the connection with [`CloseReason::OutputOverflow`]. Right for
+    /// Also close the connection with [`CloseReason::OutputOverflow`] when
+    /// it stays behind (see [`OutputLimits::is_overdue`]). Right for
     /// services where others cause the output (chat): a consumer that falls
     /// behind must never stall or bloat the server.
     Disconnect,
@@ -29,6 +31,61 @@ pub struct OutputLimits {
     pub low_water: usize,
     /// What to do above the high-water mark.
     pub policy: OverflowPolicy,
+    /// [`OverflowPolicy::Disconnect`]: how long a connection may owe more
+    /// than `high_water` bytes that others caused, after writes were tried,
+    /// before it is cut. A burst that a reader takes as fast as its
+    /// connection allows passes well within it.
+    pub grace: Duration,
+}
+
+impl OutputLimits {
+    /// Unsent bytes that others caused past which a connection already
+    /// behind at an earlier turn is cut, grace or not: what bounds a slow
+    /// reader's memory. (Not on the first turn it falls behind: one turn
+    /// may give a reader that keeps up more than this at once.)
+    pub fn hard_limit(&self) -> usize {
+        self.high_water.saturating_mul(4)
+    }
+
+    /// Unsent bytes of any origin past which a connection is cut as soon
+    /// as they are queued, even mid-turn: the last guard on memory, far
+    /// above what a turn gives a reader that keeps up.
+    pub fn ceiling(&self) -> usize {
+        self.high_water.saturating_mul(16)
+    }
+
+    /// The [`OverflowPolicy::Disconnect`] verdict on a connection at the
+    /// end of a turn, after writes were tried: whether to cut it, given its
+    /// `unsent` bytes, of which `replies` answer its own requests (never
+    /// held against it: its reading pauses instead), and since when it has
+    /// owed others' output past `high_water` (`behind_since`, kept up to
+    /// date here).
+    pub fn is_overdue(
+        &self,
+        unsent: usize,
+        replies: usize,
+        behind_since: &mut Option<Instant>,
+        now: Instant,
+    ) -> bool {
+        if self.policy != OverflowPolicy::Disconnect {
+            return false;
+        }
+        let owed = unsent.saturating_sub(replies);
+        if owed <= self.high_water {
+            *behind_since = None;
+            return false;
+        }
+        let was_behind = behind_since.is_some();
+        let since = *behind_since.get_or_insert(now);
+        now.saturating_duration_since(since) >= self.grace
+            || (was_behind && owed > self.hard_limit())
+    }
+
+    /// When a connection behind since `since` is due to be cut, unless it
+    /// catches up first.
+    pub fn overdue_at(&self, since: Instant) -> Instant {
+        crate::later(since, self.grace)
+    }
 }
 
 /// The service's view of the connections: where its output goes.

@@ -30,16 +30,20 @@
 //! The limits, as `switchboard-net` applies them (`Connections::after_push`
 //! and `Connections::flush`):
 //!
-//! - [`OverflowPolicy::PauseReading`]: as soon as a send takes the unsent
-//!   output above `high_water`, input from that client is held back (its
-//!   kernel buffer); at the end of a call where it is at or below
-//!   `low_water`, reading resumes and the held input is delivered, one
+//! - Either policy: as soon as a send takes the unsent output above
+//!   `high_water`, input from that client is held back (its kernel
+//!   buffer); at the end of a call where it is at or below `low_water`,
+//!   reading resumes and the held input is delivered, one
 //!   [`Harness::input`] at a time, until reading pauses again.
-//! - [`OverflowPolicy::Disconnect`]: at the end of a call, a connection with
-//!   more than `high_water` unsent bytes is closed with
-//!   [`CloseReason::OutputOverflow`] (also one the service had already asked
-//!   to close); as soon as a send takes it above twice `high_water`, at
-//!   once. Its unsent output is dropped, never delivered: it disappears from
+//! - [`OverflowPolicy::Disconnect`]: at the end of a call (and of every
+//!   [`Harness::advance`]) the connection is judged by
+//!   [`OutputLimits::is_overdue`]: what it was sent while the service
+//!   handled its own input, connection or timer counts as replies, not
+//!   against it. An overdue connection is closed with
+//!   [`CloseReason::OutputOverflow`] (also one the service had already
+//!   asked to close); so is one whose unsent output passes
+//!   [`OutputLimits::ceiling`], as soon as a send takes it there. Its
+//!   unsent output is dropped, never delivered: it disappears from
 //!   [`MemoryIo::output`]. Sends to it until its `handle_close` are dropped
 //!   too (the service cannot know yet), and are not counted in
 //!   [`MemoryIo::sends_after_close`].
@@ -72,9 +76,16 @@ pub struct MemoryIo {
     /// until its `handle_close`, so its sends until then are not its fault.
     overflowed: BTreeSet<ConnId>,
     paused: BTreeMap<ConnId, Instant>,
-    /// Reading paused because the unsent output passed the high-water mark
-    /// ([`OverflowPolicy::PauseReading`]).
+    /// Reading paused because the unsent output passed the high-water mark.
     backpressured: BTreeSet<ConnId>,
+    /// Per connection: of its unsent bytes, how many (at most) answer its
+    /// own input, which the output limits do not hold against it.
+    replies: BTreeMap<ConnId, usize>,
+    /// Per connection: since when it has owed others' output past the
+    /// high-water mark ([`OverflowPolicy::Disconnect`]).
+    behind_since: BTreeMap<ConnId, Instant>,
+    /// The connection whose input (or timer) the service is handling.
+    serving: Option<ConnId>,
     /// Clients that read only what the test takes.
     slow_readers: BTreeSet<ConnId>,
     timers: BTreeMap<ConnId, Instant>,
@@ -103,6 +114,9 @@ impl Default for MemoryIo {
             overflowed: BTreeSet::new(),
             paused: BTreeMap::new(),
             backpressured: BTreeSet::new(),
+            replies: BTreeMap::new(),
+            behind_since: BTreeMap::new(),
+            serving: None,
             slow_readers: BTreeSet::new(),
             timers: BTreeMap::new(),
             reaped: BTreeSet::new(),
@@ -127,7 +141,7 @@ impl MemoryIo {
     }
 
     /// Whether reading `conn` is paused because its unsent output passed
-    /// the high-water mark ([`OverflowPolicy::PauseReading`]).
+    /// the high-water mark.
     pub fn is_backpressured(&self, conn: ConnId) -> bool {
         self.backpressured.contains(&conn)
     }
@@ -142,6 +156,8 @@ impl MemoryIo {
         self.paused.remove(&conn);
         self.backpressured.remove(&conn);
         self.unsent.remove(&conn);
+        self.replies.remove(&conn);
+        self.behind_since.remove(&conn);
         self.timers.remove(&conn);
         self.reaped.insert(conn);
     }
@@ -231,14 +247,21 @@ impl MemoryIo {
                 resumed.push(conn);
             }
         }
-        if limits.policy == OverflowPolicy::Disconnect {
-            let over: Vec<ConnId> = (self.unsent.iter())
-                .filter(|&(_, &n)| n > limits.high_water)
-                .map(|(&c, _)| c)
-                .collect();
-            for conn in over {
-                self.overflow(conn);
+        let mut overdue = Vec::new();
+        for (&conn, &unsent) in &self.unsent {
+            let replies = self.replies.entry(conn).or_default();
+            *replies = (*replies).min(unsent);
+            let mut since = self.behind_since.get(&conn).copied();
+            if limits.is_overdue(unsent, *replies, &mut since, self.now) {
+                overdue.push(conn);
             }
+            match since {
+                Some(since) => self.behind_since.insert(conn, since),
+                None => self.behind_since.remove(&conn),
+            };
+        }
+        for conn in overdue {
+            self.overflow(conn);
         }
         resumed
     }
@@ -260,15 +283,17 @@ impl Io for MemoryIo {
         let unsent = self.unsent.entry(conn).or_default();
         *unsent += bytes.len();
         let unsent = *unsent;
+        if self.serving == Some(conn) {
+            *self.replies.entry(conn).or_default() += bytes.len();
+        }
         // As soon as output is queued: the reactor's `after_push`.
         match self.limits {
-            Some(l) if unsent > l.high_water => match l.policy {
-                OverflowPolicy::PauseReading => {
-                    self.backpressured.insert(conn);
+            Some(l) if unsent > l.high_water => {
+                self.backpressured.insert(conn);
+                if l.policy == OverflowPolicy::Disconnect && unsent > l.ceiling() {
+                    self.overflow(conn);
                 }
-                OverflowPolicy::Disconnect if unsent > 2 * l.high_water => self.overflow(conn),
-                OverflowPolicy::Disconnect => {}
-            },
+            }
             _ => {}
         }
     }
@@ -353,8 +378,10 @@ impl<S: crate::Service> Harness<S> {
         let conn = ConnId(self.next_id);
         self.next_id += 1;
         let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000 + conn.0 as u16));
+        self.io.serving = Some(conn);
         self.service
             .handle_connect(conn, peer, listener, &mut self.io);
+        self.io.serving = None;
         self.settle();
         conn
     }
@@ -367,7 +394,9 @@ impl<S: crate::Service> Harness<S> {
             return;
         }
         if self.reading(conn) && !self.held.contains_key(&conn) {
+            self.io.serving = Some(conn);
             self.service.handle_data(conn, bytes, &mut self.io);
+            self.io.serving = None;
         } else {
             let held = self.held.entry(conn).or_default();
             held.input.push_back(bytes.to_vec());
@@ -391,7 +420,9 @@ impl<S: crate::Service> Harness<S> {
             self.held.entry(conn).or_default().eof = true;
             return;
         }
+        self.io.serving = Some(conn);
         self.service.handle_eof(conn, &mut self.io);
+        self.io.serving = None;
         self.settle();
     }
 
@@ -454,7 +485,9 @@ impl<S: crate::Service> Harness<S> {
             }
             if kind == 0 {
                 self.io.unpause(conn);
+                self.io.serving = Some(conn);
                 self.service.handle_wake(conn, &mut self.io);
+                self.io.serving = None;
                 if let Some(until) = self.io.paused_until(conn) {
                     assert!(
                         until > self.io.now,
@@ -465,7 +498,9 @@ impl<S: crate::Service> Harness<S> {
                 }
             } else {
                 self.io.timers.remove(&conn);
+                self.io.serving = Some(conn);
                 self.service.handle_timer(conn, &mut self.io);
+                self.io.serving = None;
                 if let Some(again) = self.io.timer(conn) {
                     assert!(
                         again > self.io.now,
@@ -478,6 +513,7 @@ impl<S: crate::Service> Harness<S> {
         if end > self.io.now {
             self.step_clock(end - self.io.now);
         }
+        self.settle(); // a reader behind may be past its grace now
     }
 
     fn step_clock(&mut self, by: Duration) {
@@ -530,12 +566,16 @@ impl<S: crate::Service> Harness<S> {
                 return;
             };
             if let Some(bytes) = held.input.pop_front() {
+                self.io.serving = Some(conn);
                 self.service.handle_data(conn, &bytes, &mut self.io);
+                self.io.serving = None;
             } else {
                 let eof = held.eof;
                 self.held.remove(&conn);
                 if eof {
+                    self.io.serving = Some(conn);
                     self.service.handle_eof(conn, &mut self.io);
+                    self.io.serving = None;
                 }
                 return;
             }
@@ -574,14 +614,19 @@ impl<S: crate::Service> Harness<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
     use crate::Service;
 
     /// Echoes each input, then sends `tail` (also before closing on EOF),
-    /// and records what happens.
+    /// and records what happens. With `relay` on, input goes to every
+    /// other client instead (others' output, as in a chat room).
     struct Probe {
         limits: OutputLimits,
         tail: &'static [u8],
+        relay: bool,
+        conns: Vec<ConnId>,
         events: Vec<String>,
     }
 
@@ -592,9 +637,19 @@ mod tests {
                     high_water: 100,
                     low_water: 25,
                     policy,
+                    grace: Duration::from_secs(1),
                 },
                 tail: b"",
+                relay: false,
+                conns: Vec::new(),
                 events: Vec::new(),
+            }
+        }
+
+        fn relay() -> Self {
+            Probe {
+                relay: true,
+                ..Probe::new(OverflowPolicy::Disconnect)
             }
         }
     }
@@ -606,10 +661,20 @@ mod tests {
             self.limits
         }
 
+        fn handle_connect(&mut self, conn: ConnId, _: SocketAddr, _: (), _: &mut impl Io) {
+            self.conns.push(conn);
+        }
+
         fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io) {
             self.events.push(format!("data {conn} {}", data.len()));
-            io.send(conn, data);
-            io.send(conn, self.tail);
+            let to: Vec<ConnId> = match self.relay {
+                true => self.conns.iter().copied().filter(|&c| c != conn).collect(),
+                false => vec![conn],
+            };
+            for c in to {
+                io.send(c, data);
+                io.send(c, self.tail);
+            }
         }
 
         fn handle_eof(&mut self, conn: ConnId, io: &mut impl Io) {
@@ -619,6 +684,7 @@ mod tests {
         }
 
         fn handle_close(&mut self, conn: ConnId, reason: CloseReason, _io: &mut impl Io) {
+            self.conns.retain(|&c| c != conn);
             self.events.push(format!("close {conn} {reason}"));
         }
     }
@@ -639,29 +705,21 @@ mod tests {
     }
 
     #[test]
-    fn a_slow_reader_past_high_water_is_disconnected_and_its_unsent_output_dropped() {
-        let mut h = Harness::new(Probe::new(OverflowPolicy::Disconnect));
-        let (slow, reader) = (h.connect(), h.connect());
-        for c in [slow, reader] {
-            h.input(c, &[b'r'; 50]); // read at the end of the call
-        }
+    fn a_slow_reader_behind_past_its_grace_is_disconnected_and_its_unsent_output_dropped() {
+        let mut h = Harness::new(Probe::relay());
+        let (slow, reader, sender) = (h.connect(), h.connect(), h.connect());
+        h.input(sender, &[b'r'; 50]); // read at the end of the call
         h.stop_reading(slow);
-        for c in [slow, reader] {
-            h.input(c, &[b'u'; 60]);
-            assert_eq!(h.io.closed(c), None, "60 unsent bytes are allowed");
-        }
-        assert_eq!(h.io.pending_output(slow), 60);
+        h.input(sender, &[b'u'; 60]);
+        h.input(sender, &[b'u'; 60]);
+        assert_eq!(h.io.pending_output(slow), 120, "behind: 120 unsent");
         assert_eq!(h.io.pending_output(reader), 0);
+        h.advance(Duration::from_millis(999));
+        assert_eq!(h.io.closed(slow), None, "within its grace");
         events(&mut h);
-        for c in [slow, reader] {
-            h.input(c, &[b'u'; 60]);
-        }
-        // 120 unsent bytes at the end of the call: over the limit.
+        h.advance(Duration::from_millis(1));
         assert!(h.is_gone(slow));
-        assert_eq!(
-            events(&mut h),
-            ["data #0 60", "close #0 output overflow", "data #1 60"]
-        );
+        assert_eq!(events(&mut h), ["close #0 output overflow"]);
         assert_eq!(h.io.output(slow), [b'r'; 50], "what it had read stays");
         assert!(!h.is_gone(reader));
         assert_eq!(h.io.output(reader).len(), 170);
@@ -669,37 +727,72 @@ mod tests {
     }
 
     #[test]
-    fn reading_before_the_end_of_the_call_keeps_a_slow_reader() {
-        let mut h = Harness::new(Probe::new(OverflowPolicy::Disconnect));
-        let c = h.connect();
+    fn catching_up_within_the_grace_keeps_a_slow_reader_and_restarts_it() {
+        let mut h = Harness::new(Probe::relay());
+        let (c, sender) = (h.connect(), h.connect());
         h.stop_reading(c);
-        h.input(c, &[b'x'; 90]);
-        assert_eq!(h.read_output(c, 40), [b'x'; 40]);
-        assert_eq!(h.io.pending_output(c), 50);
-        h.input(c, &[b'y'; 50]);
-        assert!(!h.is_gone(c), "exactly high_water unsent is allowed");
-        h.input(c, b"z");
+        h.input(sender, &[b'x'; 150]);
+        h.advance(Duration::from_millis(900));
+        assert_eq!(h.read_output(c, 50), [b'x'; 50]);
+        assert_eq!(
+            h.io.pending_output(c),
+            100,
+            "exactly high_water is not behind"
+        );
+        h.input(sender, b"y");
+        h.advance(Duration::from_millis(900));
+        assert!(!h.is_gone(c), "behind again for 900 ms only");
+        h.advance(Duration::from_millis(100));
         assert_eq!(h.io.closed(c), Some(CloseReason::OutputOverflow));
     }
 
     #[test]
-    fn twice_high_water_in_one_call_disconnects_even_a_reader_at_once() {
-        let mut probe = Probe::new(OverflowPolicy::Disconnect);
+    fn more_than_four_times_high_water_behind_is_cut_if_behind_before() {
+        let mut h = Harness::new(Probe::relay());
+        let (c, sender) = (h.connect(), h.connect());
+        h.stop_reading(c);
+        h.input(sender, &[b'x'; 1000]);
+        assert!(!h.is_gone(c), "one call's burst: judged over time");
+        h.input(sender, b"y");
+        assert_eq!(h.io.closed(c), Some(CloseReason::OutputOverflow));
+    }
+
+    #[test]
+    fn past_the_ceiling_in_one_call_even_a_reader_is_cut_at_once() {
+        let mut probe = Probe::relay();
         probe.tail = b"after";
         let mut h = Harness::new(probe);
-        let c = h.connect();
-        h.input(c, &[b'x'; 150]);
+        let (c, sender) = (h.connect(), h.connect());
+        h.input(sender, &[b'x'; 1500]);
         assert!(
             !h.is_gone(c),
-            "a reader takes 150 bytes at the end of the call"
+            "a reader takes 1,505 bytes at the end of the call"
         );
-        assert_eq!(h.take_output(c).len(), 155);
-        h.input(c, &[b'x'; 201]);
+        assert_eq!(h.take_output(c).len(), 1505);
+        h.input(sender, &[b'x'; 1601]);
         assert_eq!(h.io.closed(c), Some(CloseReason::OutputOverflow));
         assert!(h.is_gone(c));
         assert_eq!(h.io.output(c), b"", "dropped, never delivered");
         // The send after the overflow was dropped, not the service's fault.
         assert_eq!(h.io.sends_after_close, 0);
+    }
+
+    #[test]
+    fn a_clients_own_replies_pause_its_reading_and_never_cut_it() {
+        let mut h = Harness::new(Probe::new(OverflowPolicy::Disconnect));
+        let c = h.connect();
+        h.stop_reading(c);
+        h.input(c, &[b'a'; 300]);
+        h.input(c, b"held");
+        assert!(h.io.is_backpressured(c));
+        h.advance(Duration::from_secs(60));
+        assert!(
+            !h.is_gone(c),
+            "300 bytes of its own replies, unread for a minute"
+        );
+        events(&mut h);
+        h.take_output(c);
+        assert_eq!(events(&mut h), ["data #0 4"]);
     }
 
     #[test]
@@ -709,17 +802,17 @@ mod tests {
             (false, CloseReason::PeerClosed),
             (true, CloseReason::OutputOverflow),
         ] {
-            let mut h = Harness::new(Probe::new(OverflowPolicy::Disconnect));
-            let c = h.connect();
+            let mut h = Harness::new(Probe::relay());
+            let (c, sender) = (h.connect(), h.connect());
             if slow {
                 h.stop_reading(c);
             }
-            h.input(c, &[b'x'; 80]);
-            h.service.tail = &[b'!'; 30]; // a goodbye with the close
+            h.input(sender, &[b'x'; 150]);
             h.eof(c);
+            h.advance(Duration::from_secs(1));
             assert!(h.is_gone(c));
             assert_eq!(h.io.closed(c), Some(want));
-            assert_eq!(events(&mut h)[2..], [format!("close {c} {want}")]);
+            assert_eq!(events(&mut h).last(), Some(&format!("close {c} {want}")));
         }
     }
 

@@ -272,12 +272,14 @@ fn every_way_of_leaving_is_announced_with_its_reason() {
 }
 
 /// The harness applies the reactor's output limit: a client that stops
-/// reading is disconnected once its unsent output passes `max_output`, what
-/// it had not read is dropped, and the room is told why.
+/// reading is disconnected once its unsent output has stayed past
+/// `max_output` for `output_grace`, what it had not read is dropped, and
+/// the room is told why.
 #[test]
 fn a_client_that_stops_reading_is_dropped_when_too_far_behind() {
     let config = ChatConfig {
         max_output: 1000,
+        output_grace: Duration::from_secs(2),
         ..unlimited()
     };
     let (mut h, c) = room_of(3, config);
@@ -289,6 +291,9 @@ fn a_client_that_stops_reading_is_dropped_when_too_far_behind() {
         assert!(!h.is_gone(c[1]), "{} bytes unread", i * 101);
     }
     h.input(c[0], line.as_bytes()); // 1,010 bytes unread
+    h.advance(Duration::from_millis(1999));
+    assert!(!h.is_gone(c[1]), "behind, within its grace");
+    h.advance(Duration::from_millis(1));
     assert_eq!(h.io.closed(c[1]), Some(CloseReason::OutputOverflow));
     assert!(h.is_gone(c[1]));
     assert!(h.lines(c[1]).is_empty(), "never delivered");

@@ -130,6 +130,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     let config = ChatConfig {
         max_line: args.max_line,
         max_output: args.max_output,
+        output_grace: args.output_grace,
         rate_limit: (args.rate_limit > 0.0).then_some(RateLimit {
             burst: args.burst.max(1),
             per_sec: args.rate_limit,

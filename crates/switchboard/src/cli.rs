@@ -287,11 +287,20 @@ pub struct ChatArgs {
     #[arg(long, value_name = "BYTES", default_value = "4KiB", value_parser = parse_bytes)]
     pub max_line: usize,
 
-    /// Unsent output a client may fall behind by. A client that stops
-    /// reading is disconnected (and its rooms told) when it passes this, so
-    /// it can never stall the room or grow the server.
+    /// Unsent output a client may fall behind by. Past it, what the client
+    /// asks for waits until it reads; if it stays this far behind in what
+    /// others sent it for --output-grace, or falls four times this far
+    /// behind, it is disconnected (and its rooms told), so it can never
+    /// stall the room or grow the server. Its own replies never count.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
     pub max_output: usize,
+
+    /// How long a client may stay more than --max-output behind before it
+    /// is disconnected: a burst that it reads as fast as its connection
+    /// allows passes well within it. 0: as soon as it is behind after a
+    /// write.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub output_grace: Duration,
 
     /// Lines per second each client may send, sustained (IRC commands
     /// included); 0 turns the limit off (benchmarks). A faster client is

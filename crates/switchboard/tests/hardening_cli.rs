@@ -334,8 +334,9 @@ fn the_idle_timeout_keeps_a_sender_whose_lines_are_held() {
     let mut r = BufReader::new(reader);
     let mut line = String::new();
     r.read_line(&mut line).unwrap(); // the welcome
-                                     // 20 lines at once: the limit lets one through every 100 ms, so they
-                                     // are held for 2 s, four times the idle timeout.
+
+    // 20 lines at once: the limit lets one through every 100 ms, so they
+    // are held for 2 s, four times the idle timeout.
     let lines: String = (0..20).map(|i| format!("line {i}\n")).collect();
     sender.write_all(lines.as_bytes()).unwrap();
     for i in 0..20 {
@@ -351,4 +352,139 @@ fn the_idle_timeout_keeps_a_sender_whose_lines_are_held() {
         }
         assert!(line.trim_end().ends_with(&format!("> line {i}")), "{line}");
     }
+}
+
+/// A line client on `addr`: its stream, a reader, and its nick from the
+/// welcome.
+fn line_client(
+    addr: std::net::SocketAddr,
+) -> (
+    std::net::TcpStream,
+    std::io::BufReader<std::net::TcpStream>,
+    String,
+) {
+    use std::io::BufRead;
+    let s = connect(addr);
+    let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+    let mut welcome = String::new();
+    r.read_line(&mut welcome).unwrap();
+    let nick = welcome["*** welcome to switchboard, ".len()..]
+        .split('!')
+        .next()
+        .unwrap()
+        .to_string();
+    (s, r, nick)
+}
+
+/// A reader that takes what it is sent as fast as its connection allows is
+/// never cut, however much one loop turn gives it: 30 senders each send
+/// their whole allowed burst (20 lines of 4,000 bytes, within the default
+/// rate limit) at once, 2.4 MB for every member. `--max-output` is at its
+/// smallest, 32 KiB, so that one turn's share (about 300 KB here) is many
+/// times the limit on any machine; the old rule cut the reader at twice
+/// the limit before trying to write.
+#[test]
+fn a_reader_that_keeps_up_is_never_cut_by_a_burst() {
+    use std::io::BufRead;
+    let mut args = CHAT.to_vec();
+    args.extend(["--max-output", "32KiB"]);
+    let server = Server::start(&args);
+    let (_reader, mut r, _) = line_client(server.addr);
+    let mut senders: Vec<_> = (0..30).map(|_| line_client(server.addr)).collect();
+    // The senders read too, everything, as nc would.
+    for (s, _, _) in &senders {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut s, &mut std::io::sink()));
+    }
+    // Everyone is in: the reader has seen the last sender's arrival.
+    let joined = format!("*** {} joined", senders.last().unwrap().2);
+    let mut line = String::new();
+    while !line.contains(&joined) {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+    }
+    let text = "b".repeat(3990);
+    let burst: String = (0..20).map(|i| format!("{i:>9} {text}\n")).collect();
+    // All in the kernel's buffers before the server looks: one turn.
+    server.signal(libc::SIGSTOP);
+    for (s, _, _) in &mut senders {
+        s.write_all(burst.as_bytes()).unwrap();
+    }
+    server.signal(libc::SIGCONT);
+    let mut relayed = 0;
+    while relayed < 600 {
+        line.clear();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "the reader was cut after {relayed} of 600 lines"
+        );
+        assert!(!line.contains(" left "), "{line}");
+        relayed += usize::from(line.trim_end().ends_with(&text));
+    }
+}
+
+/// A client is never cut for the size of its own replies: it asks for a
+/// listing far bigger than `--max-output` and reads it only later (past
+/// the grace); meanwhile the server reads nothing more from it.
+#[test]
+fn a_clients_own_big_reply_does_not_cut_it() {
+    use std::io::{BufRead, BufReader};
+    let mut args = CHAT.to_vec();
+    args.extend([
+        "--max-output",
+        "32KiB",
+        "--output-grace",
+        "200ms",
+        "--rate-limit",
+        "0",
+    ]);
+    let mut server = Server::start(&args);
+    let irc = server.listening_addr("irc");
+    let register = |nick: &str| {
+        let mut s = connect(irc);
+        s.write_all(format!("NICK {nick}\r\nUSER u 0 * :U\r\n").as_bytes())
+            .unwrap();
+        s
+    };
+    // 1,000 rooms with long names: a LIST of about 70 KB.
+    let long = "r".repeat(26);
+    let mut makers = Vec::new();
+    for c in 0..10 {
+        let mut s = register(&format!("maker{c}"));
+        let joins: String = (0..100)
+            .map(|i| format!("JOIN #{long}{:04}\r\n", c * 100 + i))
+            .collect();
+        s.write_all(joins.as_bytes()).unwrap();
+        s.write_all(b"PING :made\r\n").unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while !line.contains("PONG") {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0);
+        }
+        makers.push(s);
+    }
+    // A small receive window: the kernel holds little of the reply.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&irc.into()).unwrap();
+    let mut asker: std::net::TcpStream = socket.into();
+    asker
+        .write_all(b"NICK asker\r\nUSER u 0 * :U\r\nLIST\r\nPING :after\r\n")
+        .unwrap();
+    // Not reading, for well past the grace.
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    asker.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut r = BufReader::new(asker);
+    let (mut listed, mut line) = (0, String::new());
+    while !line.contains("PONG") {
+        line.clear();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "cut after {listed} rooms listed"
+        );
+        assert!(!line.starts_with("ERROR"), "{line}");
+        listed += usize::from(line.contains(" 322 asker "));
+    }
+    assert_eq!(listed, 1000);
 }

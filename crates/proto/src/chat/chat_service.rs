@@ -26,8 +26,11 @@ pub struct ChatConfig {
     /// an error to the sender. Also the longest JSON WebSocket message
     /// (longer: close code 1009).
     pub max_line: usize,
-    /// Unsent output a client may accumulate before it is disconnected.
+    /// Unsent output a client may owe others before it is disconnected,
+    /// if it stays behind for `output_grace` (see [`OutputLimits`]).
     pub max_output: usize,
+    /// How long a client may stay more than `max_output` behind.
+    pub output_grace: Duration,
     /// Per-client line rate, for every front-end; `None` disables it
     /// (benchmarks).
     pub rate_limit: Option<RateLimit>,
@@ -46,6 +49,7 @@ impl Default for ChatConfig {
         ChatConfig {
             max_line: 4096,
             max_output: 1024 * 1024,
+            output_grace: Duration::from_secs(10),
             rate_limit: Some(RateLimit::default()),
             irc: IrcConfig::default(),
             web: WebConfig::default(),
@@ -402,6 +406,7 @@ impl Service for ChatService {
             high_water: self.shared.config.max_output,
             low_water: self.shared.config.max_output / 2,
             policy: OverflowPolicy::Disconnect,
+            grace: self.shared.config.output_grace,
         }
     }
 
