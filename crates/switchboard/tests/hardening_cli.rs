@@ -488,3 +488,40 @@ fn a_clients_own_big_reply_does_not_cut_it() {
     }
     assert_eq!(listed, 1000);
 }
+
+/// One big read does not pin its buffer for the life of the client: 300
+/// clients each send 60 KB at once (empty lines, which cost nothing else)
+/// and then sit idle; the server's resident memory grows by far less than
+/// those reads. (glibc is told to map anything over 4 KiB on its own, so
+/// that freed buffers leave the resident set and live ones show.)
+#[test]
+fn a_big_read_does_not_stay_allocated_for_an_idle_client() {
+    use std::io::BufRead;
+    let mut args = CHAT.to_vec();
+    args.extend(["--rate-limit", "0"]);
+    let server = Server::start_command(
+        bin()
+            .args(&args)
+            .env("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=4096"),
+    );
+    let mut clients: Vec<_> = (0..300).map(|_| line_client(server.addr)).collect();
+    let before = server.memory_kib("VmRSS");
+    let blank = vec![b'\n'; 60_000];
+    for (s, _, _) in &mut clients {
+        s.write_all(&blank).unwrap();
+        s.write_all(b"/rooms\n").unwrap();
+    }
+    // Each has been served once it has its answer.
+    for (_, r, _) in &mut clients {
+        let mut line = String::new();
+        while !line.starts_with("*** rooms: ") {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0);
+        }
+    }
+    let grown = server.memory_kib("VmRSS").saturating_sub(before);
+    assert!(
+        grown < 300 * 8,
+        "{grown} KiB more for 300 idle clients after a 60 KB read each"
+    );
+}

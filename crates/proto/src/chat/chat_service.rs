@@ -352,7 +352,8 @@ impl ChatService {
     fn process_input(&mut self, conn: ConnId, io: &mut impl Io) {
         self.with_conn(conn, io, |c, ctx| {
             if let Client::Web(web) = &mut c.client {
-                return web.process_input(&mut c.pending, &mut c.bucket, ctx);
+                web.process_input(&mut c.pending, &mut c.bucket, ctx);
+                return release_spare(&mut c.pending);
             }
             let input = std::mem::take(&mut c.pending);
             let mut at = 0;
@@ -370,7 +371,23 @@ impl ChatService {
             let mut input = input;
             input.drain(..at);
             c.pending = input;
+            release_spare(&mut c.pending);
         });
+    }
+}
+
+/// Input held back a little while is all `pending` is for: once it is
+/// handled, a big read's allocation goes back, so that an idle client
+/// costs no more than one that never sent much. (A small one is kept: a
+/// chat line per read would otherwise cost an allocation each.)
+fn release_spare(pending: &mut Vec<u8>) {
+    const KEEP: usize = 1024;
+    if pending.is_empty() {
+        if pending.capacity() > KEEP {
+            *pending = Vec::new();
+        }
+    } else if pending.capacity() > 4 * pending.len().max(KEEP) {
+        pending.shrink_to(pending.len());
     }
 }
 
