@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use crate::address_limits::AddressLimits;
 use crate::poller::PollerKind;
 
 /// Tunables of one reactor. Every limit here is also a CLI flag or a
@@ -28,6 +29,9 @@ pub struct Config {
     pub accept_backoff: Duration,
     /// Which readiness backend to use.
     pub poller: PollerKind,
+    /// Limits per peer address: connections held, connections per second,
+    /// UDP replies per second.
+    pub per_address: AddressLimits,
     /// Hold output for up to this long so that what later turns produce for
     /// the same connection leaves in the same write (zero: flush every
     /// turn). Trades a bounded delay for far fewer syscalls under fan-out.
@@ -51,6 +55,7 @@ impl Default for Config {
             max_datagrams_per_turn: 256,
             accept_backoff: Duration::from_millis(100),
             poller: PollerKind::default(),
+            per_address: AddressLimits::default(),
             coalesce: Duration::ZERO,
             busy_poll: Duration::ZERO,
         }

@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod address_limits;
 mod clock;
 mod config;
 mod connection;
@@ -38,6 +39,7 @@ mod reflector;
 mod stats;
 mod timer_queue;
 
+pub use address_limits::AddressLimits;
 pub use clock::{Clock, SystemClock};
 pub use config::Config;
 pub use fd_limit::raise_fd_limit;

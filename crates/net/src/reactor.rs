@@ -8,6 +8,7 @@ use mio::net::{TcpListener, TcpStream};
 use switchboard_proto::{later, CloseReason, ConnId, Io, Service};
 use tracing::{debug, error, info, trace, warn};
 
+use crate::address_limits::{AddressRefusal, AddressTable};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connection::{Connection, State};
@@ -96,6 +97,8 @@ pub struct Reactor<S: Service> {
     /// The poller's descriptor limit (select's FD_SETSIZE) was logged; log
     /// again only after a connection could be watched.
     poller_full_logged: bool,
+    /// Connections and rates per peer address.
+    addresses: AddressTable,
 }
 
 impl<S: Service> Reactor<S> {
@@ -145,6 +148,7 @@ impl<S: Service> Reactor<S> {
             exhaustion_logged: false,
             full_logged: false,
             poller_full_logged: false,
+            addresses: AddressTable::new(config.per_address.clone()),
             config,
         })
     }
@@ -525,9 +529,19 @@ impl<S: Service> Reactor<S> {
                 );
             }
             debug!(%peer, "refused: server full");
-            return self.refuse(&stream, kind);
+            return self.refuse(&stream, kind, CloseReason::ServerFull);
         }
         self.full_logged = false;
+        if let Err(refusal) = self.addresses.admit(peer.ip(), now) {
+            let why = match refusal {
+                AddressRefusal::TooMany => "as many connections as one address may hold",
+                AddressRefusal::TooFast => {
+                    "as many new connections this second as one address may open"
+                }
+            };
+            info!(%peer, "refused: {why}");
+            return self.refuse(&stream, kind, CloseReason::AddressLimit);
+        }
         // Small replies must leave now, not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let entry = self.conns.slab.vacant_entry();
@@ -549,9 +563,11 @@ impl<S: Service> Reactor<S> {
                     );
                 }
                 debug!(%peer, "refused: descriptor past the poller's limit");
-                return self.refuse(&stream, kind);
+                self.addresses.release(peer.ip());
+                return self.refuse(&stream, kind, CloseReason::ServerFull);
             }
             warn!(%peer, error = %e, "cannot watch new connection; dropping it");
+            self.addresses.release(peer.ip());
             return;
         }
         self.poller_full_logged = false;
@@ -567,14 +583,14 @@ impl<S: Service> Reactor<S> {
         self.conns.arm_timer(key);
     }
 
-    /// Turns a new client away as the server is full: the service's notice
-    /// if it has one (best effort: the socket is new, its buffer empty),
-    /// then the close.
-    fn refuse(&mut self, stream: &TcpStream, kind: S::Listener) {
-        if let Some(notice) = self.service.rejection_notice(kind) {
+    /// Turns a new client away for `reason`: the service's notice if it
+    /// has one (best effort: the socket is new, its buffer empty), then
+    /// the close.
+    fn refuse(&mut self, stream: &TcpStream, kind: S::Listener, reason: CloseReason) {
+        if let Some(notice) = self.service.rejection_notice(kind, reason) {
             let _ = (&*stream).write(notice);
         }
-        self.conns.stats.count_close(CloseReason::ServerFull);
+        self.conns.stats.count_close(reason);
     }
 
     /// A service pause ended: let the service catch up, then read again.
@@ -689,6 +705,13 @@ impl<S: Service> Reactor<S> {
                         self.conns.stats.datagrams_dropped += 1;
                         continue;
                     }
+                    // The source may be forged: never aim more than a
+                    // bounded stream of replies at one address.
+                    if !self.addresses.allow_reply(peer.ip(), self.conns.now) {
+                        trace!(%peer, "udp reply budget spent this second: not answered");
+                        self.conns.stats.datagrams_dropped += 1;
+                        continue;
+                    }
                     self.udp_reply.clear();
                     let reply =
                         (self.service).handle_datagram(&self.read_buf[..n], &mut self.udp_reply);
@@ -759,6 +782,7 @@ impl<S: Service> Reactor<S> {
             let _ = self.poller.deregister(c.stream.as_raw_fd());
         }
         drop(c.stream);
+        self.addresses.release(c.peer.ip());
         self.conns.stats.count_close(reason);
         debug!(conn = key, peer = %c.peer, %reason, "disconnected");
         trace!(peer = %c.peer, %reason, "closing");

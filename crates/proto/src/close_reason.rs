@@ -18,6 +18,9 @@ pub enum CloseReason {
     Shutdown,
     /// The connection limit was reached when it arrived.
     ServerFull,
+    /// Its address holds as many connections as one may, or opened as many
+    /// as it may this second, when it arrived.
+    AddressLimit,
     /// The peer stopped reading and its unsent output passed the limit.
     OutputOverflow,
     /// The service closed it on the client's request (for example `/quit`).
@@ -29,7 +32,7 @@ pub enum CloseReason {
 
 impl CloseReason {
     /// Every reason kind, in the order used by [`CloseReason::index`].
-    pub const KINDS: [&'static str; 10] = [
+    pub const KINDS: [&'static str; 11] = [
         "peer closed",
         "reset",
         "hang-up",
@@ -40,6 +43,7 @@ impl CloseReason {
         "output overflow",
         "closed on request",
         "protocol error",
+        "address limit",
     ];
 
     /// A dense index for counting closes per kind (see [`CloseReason::KINDS`]).
@@ -55,6 +59,7 @@ impl CloseReason {
             CloseReason::OutputOverflow => 7,
             CloseReason::Closed => 8,
             CloseReason::ProtocolError => 9,
+            CloseReason::AddressLimit => 10,
         }
     }
 

@@ -199,10 +199,11 @@ pub trait Service {
         let _ = io;
     }
 
-    /// Message sent, best effort, to a connection refused because the server
-    /// is full, before it is closed, in the words of its listener's protocol.
-    fn rejection_notice(&self, listener: Self::Listener) -> Option<&[u8]> {
-        let _ = listener;
+    /// Message sent, best effort, to a connection refused for `reason`
+    /// ([`CloseReason::ServerFull`] or [`CloseReason::AddressLimit`]) before
+    /// it is closed, in the words of its listener's protocol.
+    fn rejection_notice(&self, listener: Self::Listener, reason: CloseReason) -> Option<&[u8]> {
+        let _ = (listener, reason);
         None
     }
 

@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 
 /// A multiplexed TCP server toolkit: one process serving many clients from a
 /// readiness loop, grown from the classic Python select() echo server and
@@ -181,6 +182,37 @@ pub struct ServerArgs {
         env = "SWITCHBOARD_POLLER"
     )]
     pub poller: PollerArg,
+
+    /// Most connections one address may hold at once (0: no limit), so one
+    /// host cannot take every slot; one more is told why and closed.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_per_ip: u32,
+
+    /// Most connections one address may open per second (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub connect_rate: u32,
+
+    /// A network (127.0.0.0/8, 2001:db8::/32, or one address) that
+    /// --max-per-ip and --connect-rate do not apply to; repeat for several,
+    /// or 'none' to exempt nobody.
+    #[arg(
+        long,
+        value_name = "NET",
+        default_values = ["127.0.0.0/8", "::1/128"],
+        value_parser = parse_net
+    )]
+    pub per_ip_exempt: Vec<Option<IpNet>>,
+}
+
+/// `--per-ip-exempt`: a network, an address (a network of one), or 'none'.
+fn parse_net(s: &str) -> Result<Option<IpNet>, String> {
+    if s == "none" {
+        return Ok(None);
+    }
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map(Some)
+        .map_err(|_| format!("{s:?} is not a network (127.0.0.0/8), an address or 'none'"))
 }
 
 /// `--poller`.
@@ -209,6 +241,12 @@ pub struct EchoArgs {
     /// Also serve UDP echo on the same addresses (same port numbers).
     #[arg(long)]
     pub udp: bool,
+
+    /// Most UDP replies sent to one address per second (0: no limit): a
+    /// datagram's source may be forged, and the server must not become a
+    /// flood aimed at someone else.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub udp_rate: u32,
 
     /// Stop reading a connection whose unsent echo exceeds this many bytes,
     /// until it drains below a quarter of it: a client that writes and

@@ -10,7 +10,9 @@ use crate::server::{listen, reactor_config, serve};
 
 pub fn run(args: EchoArgs) -> Result<ExitCode> {
     let service = EchoService::new(args.high_water);
-    let mut reactor = Reactor::new(service, reactor_config(&args.server, args.max_connections))?;
+    let mut config = reactor_config(&args.server, args.max_connections);
+    config.per_address.replies_per_sec = Some(args.udp_rate).filter(|&n| n > 0);
+    let mut reactor = Reactor::new(service, config)?;
     for local in listen(&mut reactor, "echo", (), &args.listen)? {
         if args.udp {
             // Same port as the TCP listener, even when port 0 was asked for.

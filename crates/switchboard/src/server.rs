@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use switchboard_net::{bind_tcp, Config, PollerKind, Reactor};
+use switchboard_net::{bind_tcp, AddressLimits, Config, PollerKind, Reactor};
 use switchboard_proto::Service;
 use tracing::{debug, info, warn};
 
@@ -23,6 +23,13 @@ pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
             PollerArg::Epoll => PollerKind::Mio,
             PollerArg::Poll => PollerKind::Poll,
             PollerArg::Select => PollerKind::Select,
+        },
+        per_address: AddressLimits {
+            // 0 is "no limit", as for --rate-limit.
+            max_connections: Some(args.max_per_ip).filter(|&n| n > 0),
+            connects_per_sec: Some(args.connect_rate).filter(|&n| n > 0),
+            exempt: args.per_ip_exempt.iter().flatten().copied().collect(),
+            ..AddressLimits::default()
         },
         ..Config::default()
     }

@@ -525,3 +525,101 @@ fn a_big_read_does_not_stay_allocated_for_an_idle_client() {
         "{grown} KiB more for 300 idle clients after a 60 KB read each"
     );
 }
+
+/// One address cannot hold every slot: past `--max-per-ip` (across every
+/// front-end) a new connection is told why in its protocol and closed, and
+/// a slot freed is free again. (Loopback is exempt by default, so the test
+/// exempts nobody.)
+#[test]
+fn one_address_holds_at_most_max_per_ip_connections() {
+    let mut args = CHAT.to_vec();
+    args.extend(["--max-per-ip", "3", "--connect-rate", "0"]);
+    args.extend(["--per-ip-exempt", "none"]);
+    let mut server = Server::start(&args);
+    let irc = server.listening_addr("irc");
+    let (first, _, _) = line_client(server.addr);
+    let mut held = vec![line_client(server.addr), line_client(server.addr)];
+    let refused = |addr| {
+        let mut s = connect(addr);
+        let mut said = String::new();
+        s.read_to_string(&mut said).unwrap();
+        said
+    };
+    assert_eq!(
+        refused(server.addr),
+        "*** too many connections from your address, try again later\r\n"
+    );
+    assert_eq!(
+        refused(irc),
+        "ERROR :Too many connections from your host, try again later\r\n"
+    );
+    server.wait_for_log("refused: as many connections as one address may hold");
+    drop(first);
+    // Its slot is free once the server has seen it go.
+    wait_until("a freed slot is let in", || {
+        let mut s = connect(server.addr);
+        let mut welcome = [0u8; 16];
+        s.read_exact(&mut welcome).is_ok() && welcome.starts_with(b"*** welcome")
+    });
+    held.clear();
+}
+
+/// One address cannot open connections faster than `--connect-rate` a
+/// second: the rest are told why and closed.
+#[test]
+fn one_address_opens_at_most_connect_rate_connections_a_second() {
+    let mut args = CHAT.to_vec();
+    args.extend(["--connect-rate", "3", "--max-per-ip", "0"]);
+    args.extend(["--per-ip-exempt", "none"]);
+    let mut server = Server::start(&args);
+    let said: Vec<String> = (0..20)
+        .map(|_| {
+            let mut s = connect(server.addr);
+            let mut first = String::new();
+            let mut r = std::io::BufReader::new(&mut s);
+            std::io::BufRead::read_line(&mut r, &mut first).unwrap();
+            first
+        })
+        .collect();
+    let refused = said
+        .iter()
+        .filter(|l| l.starts_with("*** too many connections from your address"))
+        .count();
+    assert!(refused > 0, "{said:?}");
+    assert!(said[0].starts_with("*** welcome"), "{said:?}");
+    server.wait_for_log("refused: as many new connections this second");
+}
+
+/// A forged source cannot aim the UDP echo at a victim at full speed: one
+/// address is answered at most `--udp-rate` times a second.
+#[test]
+fn udp_replies_to_one_address_are_bounded() {
+    let mut server = Server::start(&[
+        "echo",
+        "--listen",
+        "127.0.0.1:0",
+        "--udp",
+        "--udp-rate",
+        "50",
+    ]);
+    server.wait_for_log("listening on udp");
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..500u32 {
+        s.send_to(&i.to_be_bytes(), server.addr).unwrap();
+    }
+    // Replies until the server has been quiet for half a second.
+    s.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let mut replies = 0u64;
+    while s.recv_from(&mut buf).is_ok() {
+        replies += 1;
+    }
+    let windows = started.elapsed().as_secs() + 1;
+    assert!(replies >= 1, "the echo answers");
+    assert!(
+        replies <= 50 * windows,
+        "{replies} replies in {windows} one-second windows"
+    );
+}

@@ -11,7 +11,7 @@ use crate::chat::core::{
 };
 use crate::chat::delivery::{Batch, Delivery, Format, Formats};
 use crate::chat::irc::{IrcConfig, IrcConn};
-use crate::chat::line::{LineConn, SERVER_FULL, SHUTDOWN};
+use crate::chat::line::{self, LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
 use crate::chat::token_bucket::{RateLimit, TokenBucket};
 use crate::chat::web::{self, close_frame, farewell, line_frames, WebConfig, WebConn};
@@ -558,11 +558,15 @@ impl Service for ChatService {
         }
     }
 
-    fn rejection_notice(&self, front_end: FrontEnd) -> Option<&[u8]> {
-        Some(match front_end {
-            FrontEnd::Line => SERVER_FULL,
-            FrontEnd::Irc => IrcConn::SERVER_FULL,
-            FrontEnd::Web => web::SERVER_FULL,
+    fn rejection_notice(&self, front_end: FrontEnd, reason: CloseReason) -> Option<&[u8]> {
+        let per_address = reason == CloseReason::AddressLimit;
+        Some(match (front_end, per_address) {
+            (FrontEnd::Line, false) => SERVER_FULL,
+            (FrontEnd::Line, true) => line::ADDRESS_LIMIT,
+            (FrontEnd::Irc, false) => IrcConn::SERVER_FULL,
+            (FrontEnd::Irc, true) => IrcConn::ADDRESS_LIMIT,
+            (FrontEnd::Web, false) => web::SERVER_FULL,
+            (FrontEnd::Web, true) => web::ADDRESS_LIMIT,
         })
     }
 }

@@ -90,6 +90,11 @@ impl IrcConn {
     /// What an IRC client hears when the server is full.
     pub const SERVER_FULL: &'static [u8] = b"ERROR :Server full, try again later\r\n";
 
+    /// What an IRC client hears when its address holds as many connections
+    /// as one may, or opened too many this second.
+    pub const ADDRESS_LIMIT: &'static [u8] =
+        b"ERROR :Too many connections from your host, try again later\r\n";
+
     /// What every IRC client hears when the server shuts down.
     pub const SHUTDOWN: &'static [u8] = b"ERROR :shutdown server: the chat is closing, goodbye\r\n";
 

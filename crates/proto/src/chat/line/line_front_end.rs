@@ -42,6 +42,10 @@ pub const SHUTDOWN: &str = "*** shutdown server: the chat is closing, goodbye\r\
 /// What a line client hears when the server is full.
 pub const SERVER_FULL: &[u8] = b"*** server full, try again later\r\n";
 
+/// What a line client hears when its address holds as many connections as
+/// one may, or opened too many this second.
+pub const ADDRESS_LIMIT: &[u8] = b"*** too many connections from your address, try again later\r\n";
+
 /// One line client's state beyond what every connection has.
 #[derive(Debug, Default)]
 pub struct LineConn {

@@ -12,6 +12,6 @@ mod telnet_filter;
 
 pub use line_command::{parse, Command, CommandError, Input};
 pub(crate) use line_front_end::LineConn;
-pub use line_front_end::{SERVER_FULL, SHUTDOWN};
+pub use line_front_end::{ADDRESS_LIMIT, SERVER_FULL, SHUTDOWN};
 pub use line_render::{notice, quit_reason, render, Role};
 pub use telnet_filter::TelnetFilter;

@@ -101,6 +101,13 @@ pub(crate) const SERVER_FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
     Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n\
     server full, try again later\n";
 
+/// What a browser gets when its address already holds as many connections
+/// as one may, or opened too many this second.
+pub(crate) const ADDRESS_LIMIT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 56\r\nRetry-After: 10\r\n\
+    Cache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n\
+    too many connections from your address, try again later\n";
+
 /// The `101` that completes a WebSocket upgrade, with the accept key and
 /// the chosen subprotocol, if any.
 pub(crate) fn switching_protocols(accept: &str, protocol: Option<&str>, out: &mut Vec<u8>) {
@@ -120,10 +127,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_full_has_the_right_length() {
-        let text = std::str::from_utf8(SERVER_FULL).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+    fn refusals_have_the_right_length() {
+        for refusal in [SERVER_FULL, ADDRESS_LIMIT] {
+            let text = std::str::from_utf8(refusal).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains(&format!("Content-Length: {}\r\n", body.len())));
+        }
     }
 
     #[test]

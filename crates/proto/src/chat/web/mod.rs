@@ -20,7 +20,7 @@ mod web_config;
 mod web_conn;
 mod web_socket;
 
-pub(crate) use http_response::SERVER_FULL;
+pub(crate) use http_response::{ADDRESS_LIMIT, SERVER_FULL};
 pub(crate) use json_render::render as json_render;
 pub use web_config::WebConfig;
 pub use web_conn::IRC_SUBPROTOCOL;
