@@ -145,8 +145,8 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         },
         web: WebConfig {
             origins: args.web_origin.clone(),
-            handshake_timeout: args.handshake_timeout,
         },
+        handshake_timeout: args.handshake_timeout,
         started: Some(std::time::SystemTime::now()),
     };
     let reactor_config = Config {

@@ -311,10 +311,12 @@ pub struct ChatArgs {
     #[arg(long = "web-origin", value_name = "ORIGIN")]
     pub web_origin: Vec<String>,
 
-    /// Web: a connection that sends no complete HTTP request for this long
-    /// (before it upgrades to a WebSocket) is closed, so that slow or
-    /// silent clients cannot hold connections.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// How long a new client has to show it is one, or is closed, so that
+    /// slow or silent clients cannot hold connections: a web client must
+    /// send a complete HTTP request (before it upgrades to a WebSocket), an
+    /// IRC client register, a line client that started its first line end
+    /// it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
     /// Longest line accepted from the line protocol, and longest WebSocket

@@ -623,3 +623,37 @@ fn udp_replies_to_one_address_are_bounded() {
         "{replies} replies in {windows} one-second windows"
     );
 }
+
+/// A client trickling bytes cannot hold a connection: a line client that
+/// starts its first line must end it, and an IRC client must register,
+/// within `--handshake-timeout`; a line client that only listens stays.
+#[test]
+fn a_first_line_or_registration_must_finish_within_the_handshake_timeout() {
+    use std::io::BufRead;
+    let mut args = CHAT.to_vec();
+    args.extend(["--handshake-timeout", "300ms", "--ping-interval", "1h"]);
+    let mut server = Server::start(&args);
+    let irc = server.listening_addr("irc");
+    let (_listener, mut listener_r, _) = line_client(server.addr);
+    let (mut trickler, trickler_r, _) = line_client(server.addr);
+    trickler.write_all(b"hel").unwrap();
+    let mut irc_client = connect(irc);
+    irc_client.write_all(b"NICK slow\r\n").unwrap();
+    let rest: Vec<String> = trickler_r.lines().map_while(Result::ok).collect();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("*** too slow: a first line must end within 300ms; goodbye"),
+        "{rest:?}"
+    );
+    let mut said = String::new();
+    irc_client.read_to_string(&mut said).unwrap();
+    assert!(said.ends_with("ERROR :Closing Link: (Registration timed out)\r\n"));
+    // The listener is still in, and hears the room.
+    let (mut talker, _, talker_nick) = line_client(server.addr);
+    talker.write_all(b"anyone?\n").unwrap();
+    let mut line = String::new();
+    while !line.starts_with(&format!("<{talker_nick}>")) {
+        line.clear();
+        assert!(listener_r.read_line(&mut line).unwrap() > 0, "closed");
+    }
+}

@@ -39,6 +39,11 @@ pub struct ChatConfig {
     pub irc: IrcConfig,
     /// The web front-end's settings.
     pub web: WebConfig,
+    /// How long a new client has to show it is one: a web client to send a
+    /// complete HTTP request, an IRC client to register, a line client that
+    /// has started its first line to end it. Past it, it is closed, so that
+    /// slow or silent clients cannot hold connections.
+    pub handshake_timeout: Duration,
     /// When the server started (IRC's "This server was created"); unset,
     /// when the first client arrived (the service has no clock of its own).
     pub started: Option<SystemTime>,
@@ -53,6 +58,7 @@ impl Default for ChatConfig {
             rate_limit: Some(RateLimit::default()),
             irc: IrcConfig::default(),
             web: WebConfig::default(),
+            handshake_timeout: Duration::from_secs(30),
             started: None,
         }
     }
@@ -498,7 +504,7 @@ impl Service for ChatService {
             match &mut c.client {
                 Client::Irc(irc) => irc.handle_timer(holding_input, ctx),
                 Client::Web(web) => web.handle_timer(holding_input, ctx),
-                Client::Line(_) => {}
+                Client::Line(line) => line.handle_timer(c.codec.buffered() > 0, ctx),
             }
         });
     }

@@ -110,7 +110,7 @@ impl IrcConn {
         debug!(conn = %ctx.conn, %peer, "irc client connected");
         ctx.out
             .io
-            .set_timer(ctx.conn, later(now, ctx.config.irc.ping_interval));
+            .set_timer(ctx.conn, later(now, registration_deadline(ctx)));
         IrcConn {
             peer,
             registered: false,
@@ -370,7 +370,7 @@ impl IrcConn {
 
     /// Keep-alive: a client silent for the ping interval is sent a `PING`;
     /// one that then stays silent for the ping timeout is disconnected, and
-    /// one that never registers is dropped after the ping interval.
+    /// one that does not register within the handshake timeout is dropped.
     /// `holding_input`: lines of the client's are waiting for the rate
     /// limit, so it is not silent.
     pub fn handle_timer<I: Io>(&mut self, holding_input: bool, ctx: &mut Ctx<'_, I>) {
@@ -379,7 +379,7 @@ impl IrcConn {
             self.keep_alive.heard(now);
         }
         let (interval, timeout) = (ctx.config.irc.ping_interval, ctx.config.irc.ping_timeout);
-        if !self.registered && now >= later(self.connected, interval) {
+        if !self.registered && now >= later(self.connected, registration_deadline(ctx)) {
             debug!(conn = %ctx.conn, peer = %self.peer, "registration timed out");
             ctx.reply_str("ERROR :Closing Link: (Registration timed out)\r\n");
             return ctx.close(Leaving::Quit(None), CloseReason::IdleTimeout);
@@ -401,7 +401,7 @@ impl IrcConn {
         let due = if self.registered {
             due
         } else {
-            due.min(later(self.connected, interval))
+            due.min(later(self.connected, registration_deadline(ctx)))
         };
         ctx.out.io.set_timer(ctx.conn, due);
     }
@@ -452,4 +452,12 @@ pub(super) fn upper(command: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(command)
     }
+}
+
+/// How long a new client has to register: the handshake timeout, or the
+/// ping interval if that is shorter (tests use short ones).
+fn registration_deadline<I: Io>(ctx: &Ctx<'_, I>) -> std::time::Duration {
+    ctx.config
+        .handshake_timeout
+        .min(ctx.config.irc.ping_interval)
 }

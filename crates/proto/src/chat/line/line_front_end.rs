@@ -17,7 +17,7 @@ use crate::chat::line_codec::Frame;
 use crate::chat::names::{name_key, parse_room};
 use crate::chat::sanitize::sanitize;
 use crate::chat::LOBBY;
-use crate::{CloseReason, Io};
+use crate::{later, CloseReason, Io};
 
 const HELP: &[&str] = &[
     "commands:",
@@ -50,6 +50,8 @@ pub const ADDRESS_LIMIT: &[u8] = b"*** too many connections from your address, t
 #[derive(Debug, Default)]
 pub struct LineConn {
     telnet: TelnetFilter,
+    /// A complete line has arrived: the client is past its handshake.
+    spoke: bool,
 }
 
 /// "alone", "with 1 other", "with 3 others".
@@ -87,7 +89,28 @@ impl LineConn {
         ctx.reply_str(&notice(format_args!(
             "welcome to switchboard, {nick}! you are in {LOBBY} {company}; type /help for commands"
         )));
+        let deadline = later(ctx.out.io.now(), ctx.config.handshake_timeout);
+        ctx.out.io.set_timer(ctx.conn, deadline);
         LineConn::default()
+    }
+
+    /// The handshake deadline: a client that started its first line and
+    /// has not ended it is trickling bytes to hold a connection, and is
+    /// closed. One that has said nothing yet may listen as long as it
+    /// likes (the idle timeout and the limits per address bound those).
+    pub fn handle_timer<I: Io>(&mut self, partial_line: bool, ctx: &mut Ctx<'_, I>) {
+        if self.spoke || !partial_line {
+            return;
+        }
+        debug!(conn = %ctx.conn, "first line not ended within the handshake timeout");
+        let after = ctx.config.handshake_timeout;
+        ctx.reply_str(&notice(format_args!(
+            "too slow: a first line must end within {after:?}; goodbye"
+        )));
+        ctx.close(
+            Leaving::Closed(CloseReason::IdleTimeout),
+            CloseReason::IdleTimeout,
+        );
     }
 
     /// Removes telnet protocol bytes from `data` into `pending`.
@@ -107,6 +130,7 @@ impl LineConn {
 
     /// Handles one line of input (or the report of an over-long one).
     pub fn handle_frame<I: Io>(&mut self, frame: Frame, ctx: &mut Ctx<'_, I>) {
+        self.spoke = true;
         let line = match frame {
             Ok(line) => line,
             Err(too_long) => {

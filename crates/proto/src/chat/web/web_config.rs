@@ -1,9 +1,7 @@
 //! The web front-end's settings.
 
-use std::time::Duration;
-
 /// The web front-end's settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct WebConfig {
     /// Origins (`scheme://host[:port]`) whose pages may open a WebSocket;
     /// `*` allows any. Empty: only the page's own origin, the `Host` the
@@ -11,18 +9,6 @@ pub struct WebConfig {
     /// not browsers) are always allowed: the check is there so that
     /// another site cannot use a visitor's browser to join the chat.
     pub origins: Vec<String>,
-    /// A connection that sends no complete request for this long (before
-    /// it upgrades) is closed.
-    pub handshake_timeout: Duration,
-}
-
-impl Default for WebConfig {
-    fn default() -> Self {
-        WebConfig {
-            origins: Vec::new(),
-            handshake_timeout: Duration::from_secs(10),
-        }
-    }
 }
 
 impl WebConfig {

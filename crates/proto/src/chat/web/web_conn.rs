@@ -82,7 +82,7 @@ pub(crate) fn farewell(format: Format, leaving: &Leaving, out: &mut Vec<u8>) {
 impl WebConn {
     /// A new connection: it has the handshake timeout to send a request.
     pub fn handle_connect<I: Io>(peer: SocketAddr, ctx: &mut Ctx<'_, I>) -> WebConn {
-        let deadline = later(ctx.out.io.now(), ctx.config.web.handshake_timeout);
+        let deadline = later(ctx.out.io.now(), ctx.config.handshake_timeout);
         ctx.out.io.set_timer(ctx.conn, deadline);
         debug!(conn = %ctx.conn, %peer, "web client connected");
         WebConn {
@@ -150,7 +150,7 @@ impl WebConn {
             return None;
         }
         // The next request (or the upgrade's first frame) has its own time.
-        let deadline = later(ctx.out.io.now(), ctx.config.web.handshake_timeout);
+        let deadline = later(ctx.out.io.now(), ctx.config.handshake_timeout);
         self.phase = Phase::Http { deadline };
         ctx.out.io.set_timer(ctx.conn, deadline);
         self.handle_request(&request, ctx);
