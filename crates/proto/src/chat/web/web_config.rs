@@ -54,13 +54,11 @@ mod tests {
     fn a_list_replaces_the_default() {
         let c = WebConfig {
             origins: vec!["https://chat.example/".to_string()],
-            ..WebConfig::default()
         };
         assert!(c.allows_origin(Some("https://chat.example"), Some("10.0.0.1:8080")));
         assert!(!c.allows_origin(Some("http://10.0.0.1:8080"), Some("10.0.0.1:8080")));
         let any = WebConfig {
             origins: vec!["*".to_string()],
-            ..WebConfig::default()
         };
         assert!(any.allows_origin(Some("http://evil.example"), Some("x")));
     }
