@@ -1,6 +1,9 @@
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::debug_fn;
 use tracing_subscriber::EnvFilter;
 
 /// Log lines queued for the writer thread at most; past that, lines are
@@ -46,7 +49,19 @@ pub fn init(verbose: u8, narrative: bool) -> Logging {
         .thread_name("switchboard-log")
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
+    // Every field, the message included, with control characters escaped:
+    // whatever a client sent, and however a log line shows it, it cannot
+    // drive the terminal that shows the log or forge a line of its own.
+    let fields = debug_fn(|w, field, value| {
+        let text = match field.name() {
+            "message" => format!("{value:?}"),
+            name => format!("{name}={value:?}"),
+        };
+        w.write_str(&escape_controls(&text))
+    })
+    .delimited(" ");
     tracing_subscriber::fmt()
+        .fmt_fields(fields)
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
@@ -55,5 +70,36 @@ pub fn init(verbose: u8, narrative: bool) -> Logging {
     Logging {
         _guard: guard,
         dropped,
+    }
+}
+
+/// `text` with every control character but tab written as a Rust escape
+/// (`\u{1b}`, `\n`).
+fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            let _ = write!(out, "{}", c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(escape_controls("plain\ttext é"), "plain\ttext é");
+        assert_eq!(
+            escape_controls("\x1b[31mred\x07\nfake line\u{9b}"),
+            "\\u{1b}[31mred\\u{7}\\nfake line\\u{9b}"
+        );
     }
 }

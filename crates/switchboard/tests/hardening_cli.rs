@@ -657,3 +657,42 @@ fn a_first_line_or_registration_must_finish_within_the_handshake_timeout() {
         assert!(listener_r.read_line(&mut line).unwrap() > 0, "closed");
     }
 }
+
+/// Client text that reaches the log has its control characters escaped: a
+/// terminal showing the log cannot be driven by a client (colours, title,
+/// clear screen, bell). Everything below is logged at trace level.
+#[test]
+fn client_text_in_the_log_has_control_characters_escaped() {
+    let mut args = CHAT.to_vec();
+    args.push("-vv");
+    let mut server = Server::start_command(bin().args(&args).env("RUST_LOG", "trace"));
+    let irc = server.listening_addr("irc");
+    let web = server.listening_addr("web");
+    let hostile: [(std::net::SocketAddr, &[u8]); 4] = [
+        (server.addr, b"\x1b[31mhi\x07\n/nick \x1b]0;x\x07\n/quit \x1b[2Jbye\x07\n"),
+        (
+            irc,
+            b"NICK \x1b[31ma\r\nNICK ok\r\nUSER \x1b[1m 0 * :\x1b[2J\r\nFOO\x1b[31m\r\nQUIT :\x1b]0;t\x07\r\n",
+        ),
+        (web, b"GET /\x1b[31m HTTP/1.1\r\nHost: x\x1b\r\n\r\n"),
+        (web, b"\x1b[2J\x07garbage\r\n\r\n"),
+    ];
+    for (addr, bytes) in hostile {
+        let mut s = connect(addr);
+        s.write_all(bytes).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit().success());
+    let log = server.log.join("\n");
+    assert!(
+        log.contains("\\u{1b}"),
+        "the hostile text reached the log:\n{log}"
+    );
+    for line in &server.log {
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "a raw control character in {line:?}"
+        );
+    }
+}
