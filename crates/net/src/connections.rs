@@ -45,6 +45,8 @@ pub(crate) struct Connections {
     /// [`Service::writes_through`](switchboard_proto::Service::writes_through),
     /// unless output is coalesced.
     pub write_through: bool,
+    /// When the service's own timer ([`Io::set_service_timer`]) is due.
+    pub service_timer: Option<Instant>,
 }
 
 impl Connections {
@@ -62,6 +64,7 @@ impl Connections {
             now: Instant::now(),
             system_time: SystemTime::now(),
             write_through: false,
+            service_timer: None,
         }
     }
 
@@ -340,6 +343,10 @@ impl Io for Connections {
             self.arm_timer(conn.0);
             self.queue_flush(conn.0); // interest: READABLE off
         }
+    }
+
+    fn set_service_timer(&mut self, when: Instant) {
+        self.service_timer = Some(when);
     }
 }
 
