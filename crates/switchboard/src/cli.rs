@@ -304,6 +304,16 @@ pub struct ChatArgs {
     #[arg(long, value_name = "LINES", default_value_t = 20)]
     pub burst: u32,
 
+    /// Rooms of more than this many members announce arrivals and
+    /// departures in one summary a second ("12 joined (...), 3 left (...);
+    /// 250 members"; IRC: a server NOTICE to the channel), not one by one,
+    /// and a joiner is sent a names list of itself and the member count
+    /// (NAMES, /who list everyone): a join storm then costs the room one
+    /// line a second. 0 announces every arrival and departure, whatever
+    /// the size.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub announce_limit: usize,
+
     /// Most clients at once, of every protocol; one more is told the
     /// server is full and closed.
     #[arg(long, value_name = "N", default_value_t = 10_000)]

@@ -352,3 +352,93 @@ fn the_idle_timeout_keeps_a_sender_whose_lines_are_held() {
         assert!(line.trim_end().ends_with(&format!("> line {i}")), "{line}");
     }
 }
+
+/// Reads lines from `r` until `done` says so, each with the deadline of
+/// the socket's read timeout.
+fn read_lines_until(
+    r: &mut std::io::BufReader<std::net::TcpStream>,
+    mut done: impl FnMut(&str) -> bool,
+) -> Vec<String> {
+    use std::io::BufRead;
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap();
+        assert!(n > 0, "closed; read so far: {lines:?}");
+        let line = line.trim_end().to_string();
+        let stop = done(&line);
+        lines.push(line);
+        if stop {
+            return lines;
+        }
+    }
+}
+
+/// A line client that has read its welcome.
+fn line_client(addr: std::net::SocketAddr) -> std::io::BufReader<std::net::TcpStream> {
+    let mut r = std::io::BufReader::new(connect(addr));
+    read_lines_until(&mut r, |l| l.starts_with("*** welcome"));
+    r
+}
+
+/// Joins and departures in a room above --announce-limit reach its
+/// members as periodic summaries with counts, not one notice each; a
+/// joiner (IRC here) gets its own JOIN and a names list of itself.
+#[test]
+fn churn_in_a_crowded_room_is_told_in_summaries() {
+    use std::io::BufReader;
+    let mut args = CHAT.to_vec();
+    args.extend(["--announce-limit", "5"]);
+    let mut server = Server::start(&args);
+    let mut watcher = line_client(server.addr);
+    let _regulars: Vec<_> = (0..4).map(|_| line_client(server.addr)).collect();
+    let seen = read_lines_until(&mut watcher, |l| l.contains("guest5 joined"));
+    assert_eq!(
+        seen.len(),
+        4,
+        "up to the limit, each join is told: {seen:?}"
+    );
+    // 40 clients come and go, one at a time: each makes the room 6.
+    const CHURN: usize = 40;
+    for _ in 0..CHURN {
+        drop(line_client(server.addr));
+    }
+    let irc_addr = server.listening_addr("irc");
+    let mut irc = BufReader::new(connect(irc_addr));
+    irc.get_mut()
+        .write_all(b"NICK late\r\nUSER u 0 * :Late\r\nJOIN #lobby\r\n")
+        .unwrap();
+    let greeting = read_lines_until(&mut irc, |l| l.contains(" 366 "));
+    assert!(greeting
+        .iter()
+        .any(|l| l.starts_with(":late!~u@irc JOIN #lobby")));
+    let names: Vec<&String> = greeting.iter().filter(|l| l.contains(" 353 ")).collect();
+    assert_eq!(names.len(), 1, "{greeting:?}");
+    assert!(names[0].ends_with(" :late"), "only the joiner: {names:?}");
+    assert!(
+        greeting
+            .last()
+            .unwrap()
+            .contains(" members, too many to list"),
+        "{greeting:?}"
+    );
+    // Summaries until every arrival and departure is accounted for.
+    let (mut joined, mut left) = (0, 0);
+    let lines = read_lines_until(&mut watcher, |l| {
+        let counts = l.strip_prefix("*** #lobby: ").unwrap_or("");
+        for part in counts.split(['(', ')', ';', ',']) {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            match words[..] {
+                [n, "joined"] => joined += n.parse::<usize>().unwrap(),
+                [n, "left"] => left += n.parse::<usize>().unwrap(),
+                _ => {}
+            }
+        }
+        joined == CHURN + 1 && left == CHURN
+    });
+    assert!(
+        lines.iter().all(|l| l.starts_with("*** #lobby: ")),
+        "only summaries, no notice per join or departure: {lines:?}"
+    );
+    assert!(lines.len() < CHURN, "{} summaries", lines.len());
+}

@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tracing::{debug, info};
@@ -15,7 +15,7 @@ use crate::chat::line::{LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
 use crate::chat::token_bucket::{RateLimit, TokenBucket};
 use crate::chat::web::{self, close_frame, farewell, line_frames, WebConfig, WebConn};
-use crate::{CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
+use crate::{later, CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
 
 /// The chat's limits and settings. Every field is a CLI flag of
 /// `switchboard chat`.
@@ -31,6 +31,13 @@ pub struct ChatConfig {
     /// Per-client line rate, for every front-end; `None` disables it
     /// (benchmarks).
     pub rate_limit: Option<RateLimit>,
+    /// Rooms of more than this many members have their joins and
+    /// departures told in a summary per [`ChatConfig::announce_period`],
+    /// not one by one, and a joiner is not sent their whole member list;
+    /// 0 announces every one, whatever the size.
+    pub announce_limit: usize,
+    /// How often a crowded room's summary goes out, at most.
+    pub announce_period: Duration,
     /// The IRC front-end's settings (its ping interval and timeout serve
     /// the web front-end too).
     pub irc: IrcConfig,
@@ -47,6 +54,8 @@ impl Default for ChatConfig {
             max_line: 4096,
             max_output: 1024 * 1024,
             rate_limit: Some(RateLimit::default()),
+            announce_limit: 100,
+            announce_period: Duration::from_secs(1),
             irc: IrcConfig::default(),
             web: WebConfig::default(),
             started: None,
@@ -267,6 +276,8 @@ pub struct ChatService {
     conns: Vec<Option<Conn>>,
     clients: usize,
     shutting_down: bool,
+    /// When the next summary of crowded rooms is due, while one is.
+    summary_due: Option<Instant>,
 }
 
 /// What every call into a front-end works with besides its connection.
@@ -301,10 +312,12 @@ impl Shared {
 impl ChatService {
     /// A chat service with these settings.
     pub fn new(config: ChatConfig) -> Self {
+        let core = ChatCore::new(&[LOBBY])
+            .with_announce_limit(config.announce_limit, &config.irc.server_name);
         ChatService {
             shared: Shared {
                 config,
-                core: ChatCore::new(&[LOBBY]),
+                core,
                 formats: Formats::default(),
                 batch: Batch::default(),
                 server: ServerState::default(),
@@ -312,6 +325,18 @@ impl ChatService {
             conns: Vec::new(),
             clients: 0,
             shutting_down: false,
+            summary_due: None,
+        }
+    }
+
+    /// Asks for the service timer when a crowded room has arrivals or
+    /// departures to summarize and no summary is due yet: a room hears at
+    /// most one summary per period, however many come and go.
+    fn schedule_summary(&mut self, io: &mut impl Io) {
+        if self.summary_due.is_none() && self.shared.core.has_turnover() {
+            let due = later(io.now(), self.shared.config.announce_period);
+            self.summary_due = Some(due);
+            io.set_service_timer(due);
         }
     }
 
@@ -341,6 +366,7 @@ impl ChatService {
         f(c, &mut ctx);
         ctx.out.flush(ctx.core);
         c.closing = closing;
+        self.schedule_summary(io);
     }
 
     /// Frames and handles `conn`'s pending input, one line at a time, while
@@ -448,6 +474,7 @@ impl Service for ChatService {
             pending: Vec::new(),
             closing,
         });
+        self.schedule_summary(io);
     }
 
     fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io) {
@@ -506,6 +533,20 @@ impl Service for ChatService {
         self.shared
             .core
             .quit(session, QuitReason::Closed(reason), now, &mut out);
+        out.flush(&self.shared.core);
+        self.schedule_summary(io);
+    }
+
+    fn handle_service_timer(&mut self, io: &mut impl Io) {
+        self.summary_due = None;
+        let now = Timestamp::from_system_time(io.system_time());
+        let mut out = Delivery::new(
+            io,
+            &mut self.shared.formats,
+            &mut self.shared.batch,
+            self.shutting_down,
+        );
+        self.shared.core.announce_turnover(now, &mut out);
         out.flush(&self.shared.core);
     }
 
