@@ -397,3 +397,35 @@ fn a_paused_flooder_is_woken_exactly_once_per_token() {
     assert_eq!(got.last().unwrap(), "<guest1> z");
     assert_eq!(h.io.sends_after_close, 0);
 }
+
+/// Private messages to a client whose unsent output is over half of
+/// `max_output` are refused, their sender told; the recipient is not cut
+/// off, and once it has read its backlog it gets messages again.
+#[test]
+fn private_messages_to_a_client_far_behind_are_refused_not_queued() {
+    let config = ChatConfig {
+        max_output: 4096,
+        ..unlimited()
+    };
+    let (mut h, c) = room_of(2, config);
+    let (sender, victim) = (c[0], c[1]);
+    h.stop_reading(victim);
+    let text = "x".repeat(500);
+    for _ in 0..20 {
+        h.input(sender, format!("/msg guest2 {text}\n").as_bytes());
+    }
+    assert!(!h.is_gone(victim), "the recipient keeps its connection");
+    assert!(switchboard_proto::Io::pending_output(&h.io, victim) <= 2048 + 600);
+    let replies = h.lines(sender);
+    let busy = "*** guest2 is not keeping up with their messages; yours was not sent, \
+                try again later";
+    assert_eq!(
+        replies.iter().filter(|l| *l == busy).count(),
+        16,
+        "{replies:?}"
+    );
+    assert_eq!(h.lines(victim).len(), 4);
+    h.resume_reading(victim);
+    h.input(sender, b"/msg guest2 caught up?\n");
+    assert_eq!(h.lines(victim), ["[msg] <guest1> caught up?"]);
+}

@@ -289,7 +289,9 @@ pub struct ChatArgs {
 
     /// Unsent output a client may fall behind by. A client that stops
     /// reading is disconnected (and its rooms told) when it passes this, so
-    /// it can never stall the room or grow the server.
+    /// it can never stall the room or grow the server. From half of it,
+    /// private messages to it are refused and their senders told, so that
+    /// others cannot get it cut off.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
     pub max_output: usize,
 

@@ -442,3 +442,65 @@ fn churn_in_a_crowded_room_is_told_in_summaries() {
     );
     assert!(lines.len() < CHURN, "{} summaries", lines.len());
 }
+
+/// A line client on a socket with a small receive buffer, that reads
+/// nothing until the test says so; and its nick.
+fn slow_line_client(
+    addr: std::net::SocketAddr,
+) -> (std::io::BufReader<std::net::TcpStream>, String) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut r = std::io::BufReader::new(s);
+    let welcome = read_lines_until(&mut r, |l| l.starts_with("*** welcome"));
+    let nick = welcome.last().unwrap()["*** welcome to switchboard, ".len()..]
+        .split('!')
+        .next()
+        .unwrap()
+        .to_string();
+    (r, nick)
+}
+
+/// Private messages flooding a client that reads slowly: the senders are
+/// told it is not keeping up, and it is not disconnected.
+#[test]
+fn a_private_message_flood_tells_the_senders_and_spares_the_recipient() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut args = CHAT.to_vec();
+    // No rate limit: the flood of several senders, from one.
+    args.extend(["--rate-limit", "0", "--max-output", "64KiB"]);
+    let server = Server::start(&args);
+    let (mut victim, nick) = slow_line_client(server.addr);
+    let mut sender = line_client(server.addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut s = sender.get_ref().try_clone().unwrap();
+        let (stop, nick) = (stop.clone(), nick.clone());
+        std::thread::spawn(move || {
+            let line = format!("/msg {nick} {}\n", "x".repeat(3000));
+            // 30 MB at most: far more than any socket buffers hold.
+            for _ in 0..10_000 {
+                if stop.load(Ordering::Relaxed) || s.write_all(line.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let replies = read_lines_until(&mut sender, |l| {
+        l.contains("not keeping up") || l.contains("no one is called")
+    });
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(
+        replies.last().unwrap(),
+        &format!(
+            "*** {nick} is not keeping up with their messages; yours was not sent, try again later"
+        )
+    );
+    // The recipient reads its backlog and is still there.
+    victim.get_mut().write_all(b"/who\n").unwrap();
+    read_lines_until(&mut victim, |l| l.starts_with("*** in #lobby ("));
+}

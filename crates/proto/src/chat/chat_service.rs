@@ -48,6 +48,15 @@ pub struct ChatConfig {
     pub started: Option<SystemTime>,
 }
 
+impl ChatConfig {
+    /// Unsent output above which a client is busy: private messages to it
+    /// are refused (their senders told) rather than queued, and a client
+    /// paused by its output is read again below it (the low-water mark).
+    pub fn busy_output(&self) -> usize {
+        self.max_output / 2
+    }
+}
+
 impl Default for ChatConfig {
     fn default() -> Self {
         ChatConfig {
@@ -148,10 +157,35 @@ impl<I: Io> Ctx<'_, I> {
 
     /// Runs `command` for the connection's session.
     pub fn command(&mut self, command: Command<'_>) -> Result<(), ChatError> {
+        if let Command::Message {
+            to: MessageTarget::Nick(nick),
+            ..
+        } = command
+        {
+            self.check_not_busy(nick)?;
+        }
         let now = self.now();
         let session = self.session();
         self.core
             .handle_command(session, command, now, &mut self.out)
+    }
+
+    /// Refuses a private message to `nick` while its unsent output is over
+    /// [`ChatConfig::busy_output`]: ten senders, each within its rate
+    /// limit, would otherwise push a slow reader past `--max-output` and
+    /// get it disconnected. The senders are told; the recipient keeps its
+    /// connection and catches up.
+    fn check_not_busy(&self, nick: &str) -> Result<(), ChatError> {
+        let Some(target) = self.core.find_nick(nick) else {
+            return Ok(()); // the core says who is not there
+        };
+        let backlog = self.out.io.pending_output(target.conn());
+        if target != self.session() && backlog > self.config.busy_output() {
+            let nick = &self.core.session(target).expect("registered").nick;
+            debug!(conn = %self.conn, %nick, backlog, "private message refused: target busy");
+            return Err(ChatError::TargetBusy(nick.clone()));
+        }
+        Ok(())
     }
 
     /// Sends `text` to the connection being served.
@@ -426,7 +460,7 @@ impl Service for ChatService {
     fn output_limits(&self) -> OutputLimits {
         OutputLimits {
             high_water: self.shared.config.max_output,
-            low_water: self.shared.config.max_output / 2,
+            low_water: self.shared.config.busy_output(),
             policy: OverflowPolicy::Disconnect,
         }
     }

@@ -37,6 +37,7 @@ fn code(e: &ChatError) -> &'static str {
         ChatError::TheyAreNotInRoom { .. } => "they_are_not_in_room",
         ChatError::TooManyRooms(_) => "too_many_rooms",
         ChatError::CannotSendToRoom(_) => "cannot_send",
+        ChatError::TargetBusy(_) => "target_busy",
     }
 }
 
