@@ -429,3 +429,31 @@ fn private_messages_to_a_client_far_behind_are_refused_not_queued() {
     h.input(sender, b"/msg guest2 caught up?\n");
     assert_eq!(h.lines(victim), ["[msg] <guest1> caught up?"]);
 }
+
+/// A listing costs one more token per 100 entries, and after one the
+/// asker is read again only on a later turn: `/who` in a room of 150 costs
+/// two tokens, so a burst of 20 pays for ten, and then one every two
+/// seconds.
+#[test]
+fn a_listing_costs_tokens_by_its_size() {
+    let config = ChatConfig {
+        rate_limit: Some(RateLimit {
+            burst: 20,
+            per_sec: 1.0,
+        }),
+        ..ChatConfig::default()
+    };
+    let (mut h, c) = room_of(150, config);
+    let asker = c[0];
+    h.input(asker, "/who\n".repeat(15).as_bytes());
+    let answers = |h: &mut Harness<ChatService>| {
+        (h.lines(asker).iter())
+            .filter(|l| l.starts_with("*** in #lobby (150): "))
+            .count()
+    };
+    assert_eq!(answers(&mut h), 1, "the next waits for a later turn");
+    h.advance(Duration::from_millis(50));
+    assert_eq!(answers(&mut h), 9, "the burst paid for ten");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(answers(&mut h), 1);
+}

@@ -298,7 +298,8 @@ pub struct ChatArgs {
     /// Lines per second each client may send, sustained (IRC commands
     /// included); 0 turns the limit off (benchmarks). A faster client is
     /// slowed by not reading its input (TCP backpressure): nothing it sent
-    /// is dropped, nobody else notices.
+    /// is dropped, nobody else notices. A listing (/who, /rooms, IRC WHO,
+    /// NAMES, LIST) costs one more line per 100 entries of its reply.
     #[arg(long, value_name = "LINES_PER_SEC", default_value_t = 10.0)]
     pub rate_limit: f64,
 

@@ -504,3 +504,36 @@ fn a_private_message_flood_tells_the_senders_and_spares_the_recipient() {
     victim.get_mut().write_all(b"/who\n").unwrap();
     read_lines_until(&mut victim, |l| l.starts_with("*** in #lobby ("));
 }
+
+/// A listing is paid for by its size: `/who` in a room of 120 costs two
+/// tokens of the rate limit, so a burst of 20 answers ten of fifteen and
+/// then the asker's reading is paused, however cheap each line looks.
+#[test]
+fn an_expensive_query_costs_tokens_by_the_size_of_its_reply() {
+    let mut args = CHAT.to_vec();
+    // A token every 20 s: what the burst does not pay for waits.
+    args.extend(["--rate-limit", "0.05", "--burst", "20"]);
+    let server = Server::start(&args);
+    let mut asker = line_client(server.addr);
+    let _room: Vec<_> = (0..119).map(|_| line_client(server.addr)).collect();
+    asker
+        .get_mut()
+        .write_all("/who\n".repeat(15).as_bytes())
+        .unwrap();
+    let mut answers = 0;
+    read_lines_until(&mut asker, |l| {
+        answers += usize::from(l.starts_with("*** in #lobby (120): "));
+        answers == 10
+    });
+    // Nothing more comes: the other five wait for tokens (40 s).
+    // (Without the weighting all fifteen come at once.)
+    asker
+        .get_ref()
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut asker, &mut line).is_ok_and(|n| n > 0) {
+        assert!(!line.starts_with("*** in #lobby"), "an 11th answer: {line}");
+        line.clear();
+    }
+}

@@ -72,6 +72,16 @@ impl Default for ChatConfig {
     }
 }
 
+/// Entries of a listing (`/who`, `WHO`, `NAMES`, `LIST`, `/rooms`, a web
+/// client's `names` and `rooms`) that cost one token of the rate limit
+/// beyond the command's own: a reply is paid for by its size, so a client
+/// cannot make the server list a room of 2,000 twenty times a second.
+pub const ENTRIES_PER_TOKEN: usize = 100;
+
+/// How long a client's input waits, at least, after a costly listing:
+/// until a later loop turn, so that others are served in between.
+const LISTING_YIELD: Duration = Duration::from_millis(1);
+
 /// The room everyone starts in; it exists even when empty.
 pub const LOBBY: &str = "#lobby";
 
@@ -137,6 +147,9 @@ pub(crate) struct Ctx<'a, I: Io> {
     pub server: &'a mut ServerState,
     /// Set when the front-end closes its connection.
     closing: &'a mut bool,
+    /// Entries listed in replies to the command being handled (see
+    /// [`ENTRIES_PER_TOKEN`]).
+    pub listed: usize,
 }
 
 impl<I: Io> Ctx<'_, I> {
@@ -339,6 +352,7 @@ impl Shared {
             config: &self.config,
             server: &mut self.server,
             closing,
+            listed: 0,
         }
     }
 }
@@ -421,6 +435,9 @@ impl ChatService {
                 at += n;
                 if let Some(frame) = frame {
                     handle_frame(&mut c.client, frame, ctx);
+                    if !charge_listing(&mut c.bucket, ctx) {
+                        break;
+                    }
                 }
             }
             let mut input = input;
@@ -444,6 +461,28 @@ pub(crate) fn take_token<I: Io>(bucket: &mut Option<TokenBucket>, ctx: &mut Ctx<
             false
         }
     }
+}
+
+/// After a command: charges the client one token per
+/// [`ENTRIES_PER_TOKEN`] entries its replies listed, and after such a
+/// costly reply reads it no more until a later loop turn (at the earliest;
+/// until its next token, if it now owes some), so that one client's
+/// queries cannot hold the loop. Returns whether to go on reading.
+pub(crate) fn charge_listing<I: Io>(
+    bucket: &mut Option<TokenBucket>,
+    ctx: &mut Ctx<'_, I>,
+) -> bool {
+    let extra = std::mem::take(&mut ctx.listed) / ENTRIES_PER_TOKEN;
+    if extra == 0 || ctx.is_leaving() {
+        return true;
+    }
+    let now = ctx.out.io.now();
+    let tokens = u32::try_from(extra).unwrap_or(u32::MAX);
+    let next = bucket.as_mut().map_or(now, |b| b.charge(now, tokens));
+    let until = next.max(later(now, LISTING_YIELD));
+    debug!(conn = %ctx.conn, extra, "costly reply: reading paused");
+    ctx.out.io.pause_reading_until(ctx.conn, until);
+    false
 }
 
 fn handle_frame<I: Io>(client: &mut Client, frame: Frame, ctx: &mut Ctx<'_, I>) {

@@ -131,6 +131,7 @@ impl IrcConn {
         let me = [ctx.session()];
         let crowded = joining && ctx.core.is_crowded(room);
         let listed = if crowded { &me[..] } else { &r.members };
+        let count = listed.len();
         for &member in listed {
             let Some(session) = ctx.core.session(member) else {
                 continue;
@@ -157,6 +158,7 @@ impl IrcConn {
             ),
             false => "End of /NAMES list".to_string(),
         };
+        ctx.listed += count;
         ctx.reply_str(&out);
         self.numeric(ctx, RPL_ENDOFNAMES, &[&name], &end);
     }
@@ -182,6 +184,7 @@ impl IrcConn {
                 (listed, rooms.len().saturating_sub(ChatCore::MAX_LISTED))
             }
         };
+        ctx.listed += rows.len();
         self.numeric(ctx, RPL_LISTSTART, &["Channel"], "Users  Name");
         for (name, users, topic) in rows {
             self.numeric(ctx, RPL_LIST, &[&name, &users], &topic);

@@ -283,6 +283,7 @@ fn names<I: Io>(room: RoomId, joining: bool, ctx: &mut Ctx<'_, I>) {
     let mut ops: Vec<&str> = ops.iter().filter_map(nick).collect();
     ops.sort_by(|a, b| name_key(a).cmp(&name_key(b)));
     let topic = r.topic.as_ref().map_or("", |t| t.text.as_str());
+    let listed = members.len();
     let names = Out::Names {
         room: &r.name,
         topic,
@@ -292,6 +293,7 @@ fn names<I: Io>(room: RoomId, joining: bool, ctx: &mut Ctx<'_, I>) {
         partial,
     };
     ctx.out.reply(ctx.conn, &names.to_json());
+    ctx.listed += listed;
 }
 
 /// Sends the list of rooms (at most [`ChatCore::MAX_LISTED`]).
@@ -302,6 +304,7 @@ fn rooms<I: Io>(ctx: &mut Ctx<'_, I>) {
             members: r.members.len(),
             topic: r.topic.as_ref().map_or("", |t| t.text.as_str()),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    ctx.listed += rooms.len();
     ctx.out.reply(ctx.conn, &Out::Rooms { rooms }.to_json());
 }
