@@ -72,9 +72,17 @@ fn t(ms: u64) -> Timestamp {
 
 /// A core with sessions A (alice), B (bob), C (carol), all in #lobby.
 fn three() -> (ChatCore, Recorder) {
-    let mut core = ChatCore::new(&["#lobby"]);
+    let core = ChatCore::new(&["#lobby"]);
+    let (core, mut rec) = in_lobby(core, &[(A, "alice"), (B, "bob"), (C, "carol")]);
+    rec.0.clear();
+    (core, rec)
+}
+
+/// `core` with these sessions registered and joined to #lobby, in order;
+/// the events of their joins recorded.
+fn in_lobby(mut core: ChatCore, who: &[(SessionId, &str)]) -> (ChatCore, Recorder) {
     let mut rec = Recorder::default();
-    for (id, nick) in [(A, "alice"), (B, "bob"), (C, "carol")] {
+    for &(id, nick) in who {
         let reg = Registration {
             nick: Some(nick),
             user: "~u",
@@ -85,7 +93,6 @@ fn three() -> (ChatCore, Recorder) {
         core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
             .unwrap();
     }
-    rec.0.clear();
     (core, rec)
 }
 
@@ -373,20 +380,10 @@ fn a_room_id_gone_stale_is_refused_not_a_panic() {
 /// sequence, and a join costs the room nothing until the summary.
 #[test]
 fn a_crowded_room_hears_arrivals_and_departures_in_one_summary() {
-    let mut core = ChatCore::new(&["#lobby"]).with_announce_limit(2, "srv");
-    let mut rec = Recorder::default();
+    let core = ChatCore::new(&["#lobby"]).with_announce_limit(2, "srv");
     let d = SessionId(4);
-    for (id, nick) in [(A, "alice"), (B, "bob"), (C, "carol"), (d, "dave")] {
-        let reg = Registration {
-            nick: Some(nick),
-            user: "~u",
-            host: "test",
-            realname: nick,
-        };
-        core.register(id, reg, t(0)).unwrap();
-        core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
-            .unwrap();
-    }
+    let who = [(A, "alice"), (B, "bob"), (C, "carol"), (d, "dave")];
+    let (mut core, mut rec) = in_lobby(core, &who);
     assert!(core.has_turnover());
     let seen: Vec<(String, Vec<SessionId>, u64)> = (rec.0.drain(..))
         .map(|s| (s.what, s.to, s.stamps[0].1))

@@ -417,6 +417,26 @@ impl ChatService {
         self.schedule_summary(io);
     }
 
+    /// Runs `f` with the core, the time and a delivery for what happens
+    /// that is no connection's doing (a departure, a summary), then sends
+    /// what was held for batching.
+    fn with_core<I: Io>(
+        &mut self,
+        io: &mut I,
+        f: impl FnOnce(&mut ChatCore, Timestamp, &mut Delivery<'_, I>),
+    ) {
+        let now = Timestamp::from_system_time(io.system_time());
+        let shared = &mut self.shared;
+        let mut out = Delivery::new(
+            io,
+            &mut shared.formats,
+            &mut shared.batch,
+            self.shutting_down,
+        );
+        f(&mut shared.core, now, &mut out);
+        out.flush(&shared.core);
+    }
+
     /// Frames and handles `conn`'s pending input, one line at a time, while
     /// the rate limit allows; pauses reading when it does not.
     fn process_input(&mut self, conn: ConnId, io: &mut impl Io) {
@@ -596,31 +616,15 @@ impl Service for ChatService {
             return; // its front-end closed it and ended the session then
         };
         info!(%conn, %nick, %reason, "left");
-        let now = Timestamp::from_system_time(io.system_time());
-        let mut out = Delivery::new(
-            io,
-            &mut self.shared.formats,
-            &mut self.shared.batch,
-            self.shutting_down,
-        );
-        self.shared
-            .core
-            .quit(session, QuitReason::Closed(reason), now, &mut out);
-        out.flush(&self.shared.core);
+        self.with_core(io, |core, now, out| {
+            core.quit(session, QuitReason::Closed(reason), now, out);
+        });
         self.schedule_summary(io);
     }
 
     fn handle_service_timer(&mut self, io: &mut impl Io) {
         self.summary_due = None;
-        let now = Timestamp::from_system_time(io.system_time());
-        let mut out = Delivery::new(
-            io,
-            &mut self.shared.formats,
-            &mut self.shared.batch,
-            self.shutting_down,
-        );
-        self.shared.core.announce_turnover(now, &mut out);
-        out.flush(&self.shared.core);
+        self.with_core(io, |core, now, out| core.announce_turnover(now, out));
     }
 
     fn handle_shutdown(&mut self, io: &mut impl Io) {
