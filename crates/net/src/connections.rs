@@ -48,6 +48,8 @@ pub(crate) struct Connections {
     /// The connection whose input (or timer) the service is handling: what
     /// it is sent meanwhile is a reply, not others' output.
     pub serving: Option<usize>,
+    /// When the service's own timer ([`Io::set_service_timer`]) is due.
+    pub service_timer: Option<Instant>,
 }
 
 impl Connections {
@@ -66,6 +68,7 @@ impl Connections {
             system_time: SystemTime::now(),
             write_through: false,
             serving: None,
+            service_timer: None,
         }
     }
 
@@ -353,6 +356,10 @@ impl Io for Connections {
             self.arm_timer(conn.0);
             self.queue_flush(conn.0); // interest: READABLE off
         }
+    }
+
+    fn set_service_timer(&mut self, when: Instant) {
+        self.service_timer = Some(when);
     }
 }
 

@@ -271,6 +271,10 @@ impl<S: Service> Reactor<S> {
             }
         }
         self.due_timers = due;
+        if self.conns.service_timer.is_some_and(|when| when <= now) {
+            self.conns.service_timer = None;
+            self.service.handle_service_timer(&mut self.conns);
+        }
         self.finish_turn(now);
         if let Some(deadline) = self.shutdown_deadline {
             if self.conns.slab.is_empty() {
@@ -309,8 +313,9 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    /// Zero when work is queued; otherwise until the next timer, listener
-    /// resumption or shutdown deadline (or forever).
+    /// Zero when work is queued; otherwise until the next timer (the
+    /// connections' or the service's), listener resumption or shutdown
+    /// deadline (or forever).
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         if !self.conns.read_queue.is_empty() || self.udp.iter().any(|u| u.pending) {
             return Some(Duration::ZERO);
@@ -320,6 +325,7 @@ impl<S: Service> Reactor<S> {
             self.listeners.iter().filter_map(|l| l.resume_at).min(),
             self.shutdown_deadline,
             self.flush_due,
+            self.conns.service_timer,
         ];
         deadlines
             .into_iter()

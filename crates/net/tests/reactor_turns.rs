@@ -549,3 +549,60 @@ fn the_timer_queue_stays_bounded_by_the_connections() {
         "{entries} timer entries for one connection"
     );
 }
+
+/// Says "tick" to every connection each second, from the service's own
+/// timer.
+#[derive(Default)]
+struct Ticker {
+    conns: Vec<switchboard_proto::ConnId>,
+}
+
+impl Service for Ticker {
+    type Listener = ();
+
+    fn output_limits(&self) -> switchboard_proto::OutputLimits {
+        EchoService::default().output_limits()
+    }
+
+    fn handle_connect(
+        &mut self,
+        conn: switchboard_proto::ConnId,
+        _peer: SocketAddr,
+        _listener: (),
+        io: &mut impl switchboard_proto::Io,
+    ) {
+        self.conns.push(conn);
+        io.set_service_timer(io.now() + Duration::from_secs(1));
+    }
+
+    fn handle_data(
+        &mut self,
+        _conn: switchboard_proto::ConnId,
+        _data: &[u8],
+        _io: &mut impl switchboard_proto::Io,
+    ) {
+    }
+
+    fn handle_service_timer(&mut self, io: &mut impl switchboard_proto::Io) {
+        for &conn in &self.conns {
+            io.send(conn, b"tick");
+        }
+        io.set_service_timer(io.now() + Duration::from_secs(1));
+    }
+}
+
+#[test]
+fn the_service_timer_fires_when_due_and_once() {
+    let mut t = Turns::start(Ticker::default(), Config::default());
+    let mut c = t.connect();
+    t.clock.advance(Duration::from_millis(999));
+    t.turn();
+    assert_eq!(read_now(&mut c).0, b"", "not due yet");
+    t.clock.advance(Duration::from_millis(1));
+    t.turn();
+    t.turn();
+    assert_eq!(read_now(&mut c).0, b"tick", "due: fired once");
+    t.clock.advance(Duration::from_secs(1));
+    t.turn();
+    assert_eq!(read_now(&mut c).0, b"tick", "re-armed by the service");
+}

@@ -87,6 +87,10 @@ impl Io for BufferIo {
     fn pause_reading_until(&mut self, conn: ConnId, _when: Instant) {
         panic!("{conn} paused: the bench runs without a rate limit");
     }
+
+    fn set_service_timer(&mut self, _when: Instant) {
+        // Join summaries: never due within a bench.
+    }
 }
 
 /// A chat with `MEMBERS + 1` clients in the lobby; client 0 (a line

@@ -127,6 +127,13 @@ pub trait Io {
     /// backpressure; nothing it sent is lost. A later call replaces an
     /// earlier one.
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant);
+
+    /// Calls [`Service::handle_service_timer`] at `when` (or as soon after
+    /// as the reactor gets to it): one timer for the whole service, for
+    /// work that is no one connection's (a chat's periodic summaries). A
+    /// later call replaces an earlier one; the timer is gone once it has
+    /// fired.
+    fn set_service_timer(&mut self, when: Instant);
 }
 
 /// A protocol, as a state machine driven by the reactor.
@@ -191,6 +198,11 @@ pub trait Service {
     /// A timer set with [`Io::set_timer`] for `conn` is due.
     fn handle_timer(&mut self, conn: ConnId, io: &mut impl Io) {
         let _ = (conn, io);
+    }
+
+    /// The timer set with [`Io::set_service_timer`] is due.
+    fn handle_service_timer(&mut self, io: &mut impl Io) {
+        let _ = io;
     }
 
     /// The server is shutting down: say goodbye. Every connection is closed

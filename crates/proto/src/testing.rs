@@ -89,6 +89,8 @@ pub struct MemoryIo {
     /// Clients that read only what the test takes.
     slow_readers: BTreeSet<ConnId>,
     timers: BTreeMap<ConnId, Instant>,
+    /// The service's own timer ([`Io::set_service_timer`]).
+    service_timer: Option<Instant>,
     /// Connections whose `handle_close` has run: their ids could belong to
     /// someone else next (the reactor reuses slab slots).
     reaped: BTreeSet<ConnId>,
@@ -119,6 +121,7 @@ impl Default for MemoryIo {
             serving: None,
             slow_readers: BTreeSet::new(),
             timers: BTreeMap::new(),
+            service_timer: None,
             reaped: BTreeSet::new(),
             limits: None,
             now: Instant::now(),
@@ -149,6 +152,11 @@ impl MemoryIo {
     /// When the service's timer for `conn` is due, if one is set.
     pub fn timer(&self, conn: ConnId) -> Option<Instant> {
         self.timers.get(&conn).copied()
+    }
+
+    /// When the service's own timer is due, if it is set.
+    pub fn service_timer(&self) -> Option<Instant> {
+        self.service_timer
     }
 
     /// Records that `conn`'s `handle_close` ran.
@@ -329,6 +337,10 @@ impl Io for MemoryIo {
             self.paused.insert(conn, when);
         }
     }
+
+    fn set_service_timer(&mut self, when: Instant) {
+        self.service_timer = Some(when);
+    }
 }
 
 /// Several in-memory clients around one service, with a stepped clock: the
@@ -466,15 +478,18 @@ impl<S: crate::Service> Harness<S> {
 
     /// Moves the clock on, waking paused connections whose time came (and
     /// delivering what they had held back) and firing due timers, in time
-    /// order (then connection order). Panics if a woken connection pauses
-    /// again until a time already reached, or a timer is set again for a
-    /// time already reached: the reactor would spin.
+    /// order (then connection order, the service's timer last). Panics if
+    /// a woken connection pauses again until a time already reached, or a
+    /// timer is set again for a time already reached: the reactor would
+    /// spin.
     pub fn advance(&mut self, by: Duration) {
         let end = self.io.now + by;
         loop {
             let next_pause = self.io.paused.iter().map(|(&c, &t)| (t, 0, c)).min();
             let next_timer = self.io.timers.iter().map(|(&c, &t)| (t, 1, c)).min();
-            let Some((when, kind, conn)) = next_pause.into_iter().chain(next_timer).min() else {
+            let service = self.io.service_timer.map(|t| (t, 2, ConnId(0)));
+            let next = next_pause.into_iter().chain(next_timer).chain(service);
+            let Some((when, kind, conn)) = next.min() else {
                 break;
             };
             if when > end {
@@ -483,7 +498,16 @@ impl<S: crate::Service> Harness<S> {
             if when > self.io.now {
                 self.step_clock(when - self.io.now);
             }
-            if kind == 0 {
+            if kind == 2 {
+                self.io.service_timer = None;
+                self.service.handle_service_timer(&mut self.io);
+                if let Some(again) = self.io.service_timer {
+                    assert!(
+                        again > self.io.now,
+                        "the service timer fired and was set again for a time already reached"
+                    );
+                }
+            } else if kind == 0 {
                 self.io.unpause(conn);
                 self.io.serving = Some(conn);
                 self.service.handle_wake(conn, &mut self.io);

@@ -35,6 +35,14 @@ impl EventSink for Recorder {
             EventKind::Kick { room, nick, reason } => format!("kick {room} {nick} {reason}"),
             EventKind::Op { room, nick, op } => format!("op {room} {nick} {op}"),
             EventKind::RoomMode { room, mode, on } => format!("mode {room} {mode:?} {on}"),
+            EventKind::Summary {
+                room,
+                turnover: t,
+                members,
+            } => format!(
+                "summary {room} +{} {:?} -{} {:?} ({members})",
+                t.joined, t.joined_nicks, t.left, t.left_nicks
+            ),
         };
         let mut recipients: Vec<SessionId> = (to.sessions.iter().copied())
             .filter(|&s| Some(s) != to.except)
@@ -64,9 +72,17 @@ fn t(ms: u64) -> Timestamp {
 
 /// A core with sessions A (alice), B (bob), C (carol), all in #lobby.
 fn three() -> (ChatCore, Recorder) {
-    let mut core = ChatCore::new(&["#lobby"]);
+    let core = ChatCore::new(&["#lobby"]);
+    let (core, mut rec) = in_lobby(core, &[(A, "alice"), (B, "bob"), (C, "carol")]);
+    rec.0.clear();
+    (core, rec)
+}
+
+/// `core` with these sessions registered and joined to #lobby, in order;
+/// the events of their joins recorded.
+fn in_lobby(mut core: ChatCore, who: &[(SessionId, &str)]) -> (ChatCore, Recorder) {
     let mut rec = Recorder::default();
-    for (id, nick) in [(A, "alice"), (B, "bob"), (C, "carol")] {
+    for &(id, nick) in who {
         let reg = Registration {
             nick: Some(nick),
             user: "~u",
@@ -77,7 +93,6 @@ fn three() -> (ChatCore, Recorder) {
         core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
             .unwrap();
     }
-    rec.0.clear();
     (core, rec)
 }
 
@@ -357,4 +372,49 @@ fn a_room_id_gone_stale_is_refused_not_a_panic() {
         core.handle_command(A, kick, t(3), &mut rec),
         Err(ChatError::NoSuchRoom(_))
     ));
+}
+
+/// Above the announce limit, joins and departures reach only the one who
+/// made them, with the room's latest sequence number, and then the whole
+/// room in one summary with the next: every member sees a gap-free
+/// sequence, and a join costs the room nothing until the summary.
+#[test]
+fn a_crowded_room_hears_arrivals_and_departures_in_one_summary() {
+    let core = ChatCore::new(&["#lobby"]).with_announce_limit(2, "srv");
+    let d = SessionId(4);
+    let who = [(A, "alice"), (B, "bob"), (C, "carol"), (d, "dave")];
+    let (mut core, mut rec) = in_lobby(core, &who);
+    assert!(core.has_turnover());
+    let seen: Vec<(String, Vec<SessionId>, u64)> = (rec.0.drain(..))
+        .map(|s| (s.what, s.to, s.stamps[0].1))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("join #lobby (1)".to_string(), vec![A], 1),
+            ("join #lobby (2)".to_string(), vec![A, B], 2),
+            // Crowded: told to the joiner only, at the latest seq.
+            ("join #lobby (3)".to_string(), vec![C], 2),
+            ("join #lobby (4)".to_string(), vec![d], 2),
+        ]
+    );
+    core.quit(B, QuitReason::Quit(None), t(5), &mut rec);
+    assert_eq!(rec.0[0].what, "quit Quit(None)");
+    assert!(rec.0[0].to.is_empty(), "{:?}", rec.0[0]);
+    rec.0.clear();
+    assert!(core.has_turnover());
+    core.announce_turnover(t(1000), &mut rec);
+    assert_eq!(rec.0.len(), 1);
+    let summary = &rec.0[0];
+    assert_eq!(
+        summary.what,
+        r#"summary #lobby +2 ["carol", "dave"] -1 ["bob"] (3)"#
+    );
+    assert_eq!(summary.to, [A, C, d]);
+    assert_eq!(summary.stamps, [("#lobby".to_string(), 3)]);
+    assert_eq!(summary.actor, SessionId::SERVER);
+    assert!(!core.has_turnover());
+    rec.0.clear();
+    core.announce_turnover(t(2000), &mut rec);
+    assert!(rec.0.is_empty(), "nothing new: no summary");
 }

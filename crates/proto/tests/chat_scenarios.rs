@@ -402,3 +402,63 @@ fn a_paused_flooder_is_woken_exactly_once_per_token() {
     assert_eq!(got.last().unwrap(), "<guest1> z");
     assert_eq!(h.io.sends_after_close, 0);
 }
+
+/// Private messages to a client whose unsent output is over half of
+/// `max_output` are refused, their sender told; the recipient is not cut
+/// off, and once it has read its backlog it gets messages again.
+#[test]
+fn private_messages_to_a_client_far_behind_are_refused_not_queued() {
+    let config = ChatConfig {
+        max_output: 4096,
+        ..unlimited()
+    };
+    let (mut h, c) = room_of(2, config);
+    let (sender, victim) = (c[0], c[1]);
+    h.stop_reading(victim);
+    let text = "x".repeat(500);
+    for _ in 0..20 {
+        h.input(sender, format!("/msg guest2 {text}\n").as_bytes());
+    }
+    assert!(!h.is_gone(victim), "the recipient keeps its connection");
+    assert!(switchboard_proto::Io::pending_output(&h.io, victim) <= 2048 + 600);
+    let replies = h.lines(sender);
+    let busy = "*** guest2 is not keeping up with their messages; yours was not sent, \
+                try again later";
+    assert_eq!(
+        replies.iter().filter(|l| *l == busy).count(),
+        16,
+        "{replies:?}"
+    );
+    assert_eq!(h.lines(victim).len(), 4);
+    h.resume_reading(victim);
+    h.input(sender, b"/msg guest2 caught up?\n");
+    assert_eq!(h.lines(victim), ["[msg] <guest1> caught up?"]);
+}
+
+/// A listing costs one more token per 100 entries, and after one the
+/// asker is read again only on a later turn: `/who` in a room of 150 costs
+/// two tokens, so a burst of 20 pays for ten, and then one every two
+/// seconds.
+#[test]
+fn a_listing_costs_tokens_by_its_size() {
+    let config = ChatConfig {
+        rate_limit: Some(RateLimit {
+            burst: 20,
+            per_sec: 1.0,
+        }),
+        ..ChatConfig::default()
+    };
+    let (mut h, c) = room_of(150, config);
+    let asker = c[0];
+    h.input(asker, "/who\n".repeat(15).as_bytes());
+    let answers = |h: &mut Harness<ChatService>| {
+        (h.lines(asker).iter())
+            .filter(|l| l.starts_with("*** in #lobby (150): "))
+            .count()
+    };
+    assert_eq!(answers(&mut h), 1, "the next waits for a later turn");
+    h.advance(Duration::from_millis(50));
+    assert_eq!(answers(&mut h), 9, "the burst paid for ten");
+    h.advance(Duration::from_secs(2));
+    assert_eq!(answers(&mut h), 1);
+}

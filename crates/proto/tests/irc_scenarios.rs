@@ -430,6 +430,9 @@ fn listings_are_bounded_and_rooms_asked_for_by_name_are_found() {
         ":switchboard.local 323 asker :End of /LIST (101 more channels not listed; LIST #name for one)"
     );
     send(&mut h, asker, &["LIST #r1099,#nope,#R0000"]);
+    // After a listing that long, the asker is read again a turn later.
+    assert_eq!(h.lines(asker), Vec::<String>::new());
+    h.advance(Duration::from_millis(1));
     assert_eq!(
         h.lines(asker),
         [
@@ -499,4 +502,58 @@ fn an_operator_kicking_itself_out_of_its_room_then_another_is_no_crash() {
             ":switchboard.local PONG switchboard.local :still up"
         ]
     );
+}
+
+/// In a room above `--announce-limit`, joins and departures come as one
+/// summary per period, in each front-end's words; an IRC joiner still
+/// gets its JOIN, and a names list of itself with the member count.
+#[test]
+fn a_crowded_room_hears_a_summary_per_period_not_each_join() {
+    let mut h = chat(ChatConfig {
+        announce_limit: 3,
+        ..unlimited()
+    });
+    let irc = irc_in_lobby(&mut h, "watcher");
+    let (line, _) = line_in_lobby(&mut h);
+    let _ = h.lines(irc);
+    let joiners: Vec<ConnId> = (0..6).map(|_| line_in_lobby(&mut h).0).collect();
+    // Two joins are announced (up to 3 members, then 4: crowded).
+    let seen = h.lines(line);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].ends_with("joined #lobby"), "{seen:?}");
+    h.drop_conn(joiners[0], switchboard_proto::CloseReason::PeerClosed);
+    let late = h.connect_to(FrontEnd::Irc);
+    send(&mut h, late, &["NICK late", "USER u 0 * :L", "JOIN #lobby"]);
+    let greeting = h.lines(late);
+    assert!(
+        greeting
+            .iter()
+            .any(|l| l.starts_with(":late!~u@irc JOIN #lobby")),
+        "{greeting:?}"
+    );
+    let names: Vec<&String> = greeting.iter().filter(|l| l.contains(" 353 ")).collect();
+    assert_eq!(names.len(), 1);
+    assert!(names[0].ends_with(":late"), "only the joiner: {names:?}");
+    assert!(
+        (greeting.iter()).any(|l| l.contains(" 366 ") && l.contains("(8 members,")),
+        "{greeting:?}"
+    );
+    assert_eq!(h.lines(line), Vec::<String>::new(), "nothing one by one");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.lines(line),
+        [
+            "*** #lobby: 6 joined (guest3, guest4, guest5, guest6, guest7 and 1 more), \
+          1 left (guest2); 8 members"
+        ]
+    );
+    let notice = h.lines(irc);
+    assert_eq!(notice.len(), 2, "{notice:?}"); // the join of guest2, and this
+    assert_eq!(
+        notice[1],
+        ":switchboard.local NOTICE #lobby :6 joined (guest3, guest4, guest5, guest6, guest7 \
+         and 1 more), 1 left (guest2); 8 members"
+    );
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.lines(line), Vec::<String>::new(), "nothing new: quiet");
 }

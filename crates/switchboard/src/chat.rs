@@ -38,7 +38,9 @@ const MIN_OUTPUT: usize = 32 * 1024;
 /// Refuses settings that would break the server for everyone, with what to
 /// do instead, before anything listens. (Durations of 0 mean "off" where
 /// they switch something off: `--idle-timeout`, `--coalesce`,
-/// `--busy-poll`; `--rate-limit 0` is no limit.)
+/// `--busy-poll`; `--rate-limit 0` is no limit, `--announce-limit 0`
+/// announces every join; any `--announce-limit` is a size a room may reach
+/// or not, so none is refused.)
 fn check(args: &ChatArgs) -> Result<()> {
     ensure!(
         (MIN_LINE..=MAX_LINE).contains(&args.max_line),
@@ -135,6 +137,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
             burst: args.burst.max(1),
             per_sec: args.rate_limit,
         }),
+        announce_limit: args.announce_limit,
         irc: IrcConfig {
             server_name: args.server_name.clone(),
             password: args.irc_password.clone(),
@@ -148,6 +151,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         },
         handshake_timeout: args.handshake_timeout,
         started: Some(std::time::SystemTime::now()),
+        ..ChatConfig::default()
     };
     let reactor_config = Config {
         coalesce: args.coalesce,

@@ -332,6 +332,8 @@ pub struct ChatArgs {
     /// others sent it for --output-grace, or falls four times this far
     /// behind, it is disconnected (and its rooms told), so it can never
     /// stall the room or grow the server. Its own replies never count.
+    /// From half of it, private messages to it are refused and their
+    /// senders told, so that others cannot get it cut off.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_bytes)]
     pub max_output: usize,
 
@@ -345,13 +347,24 @@ pub struct ChatArgs {
     /// Lines per second each client may send, sustained (IRC commands
     /// included); 0 turns the limit off (benchmarks). A faster client is
     /// slowed by not reading its input (TCP backpressure): nothing it sent
-    /// is dropped, nobody else notices.
+    /// is dropped, nobody else notices. A listing (/who, /rooms, IRC WHO,
+    /// NAMES, LIST) costs one more line per 100 entries of its reply.
     #[arg(long, value_name = "LINES_PER_SEC", default_value_t = 10.0)]
     pub rate_limit: f64,
 
     /// Lines a client may send at once before the rate limit applies.
     #[arg(long, value_name = "LINES", default_value_t = 20)]
     pub burst: u32,
+
+    /// Rooms of more than this many members announce arrivals and
+    /// departures in one summary a second ("12 joined (...), 3 left (...);
+    /// 250 members"; IRC: a server NOTICE to the channel), not one by one,
+    /// and a joiner is sent a names list of itself and the member count
+    /// (NAMES, /who list everyone): a join storm then costs the room one
+    /// line a second. 0 announces every arrival and departure, whatever
+    /// the size.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub announce_limit: usize,
 
     /// Most clients at once, of every protocol; one more is told the
     /// server is full and closed.

@@ -376,6 +376,114 @@ fn line_client(
     (s, r, nick)
 }
 
+/// Reads lines from `r` until `done` says so, each with the deadline of
+/// the socket's read timeout.
+fn read_lines_until(
+    r: &mut std::io::BufReader<std::net::TcpStream>,
+    mut done: impl FnMut(&str) -> bool,
+) -> Vec<String> {
+    use std::io::BufRead;
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap();
+        assert!(n > 0, "closed; read so far: {lines:?}");
+        let line = line.trim_end().to_string();
+        let stop = done(&line);
+        lines.push(line);
+        if stop {
+            return lines;
+        }
+    }
+}
+
+/// A line client that has read its welcome.
+fn welcomed(addr: std::net::SocketAddr) -> std::io::BufReader<std::net::TcpStream> {
+    let mut r = std::io::BufReader::new(connect(addr));
+    read_lines_until(&mut r, |l| l.starts_with("*** welcome"));
+    r
+}
+
+/// Joins and departures in a room above --announce-limit reach its
+/// members as periodic summaries with counts, not one notice each; a
+/// joiner (IRC here) gets its own JOIN and a names list of itself.
+#[test]
+fn churn_in_a_crowded_room_is_told_in_summaries() {
+    use std::io::BufReader;
+    let mut args = CHAT.to_vec();
+    args.extend(["--announce-limit", "5"]);
+    let mut server = Server::start(&args);
+    let mut watcher = welcomed(server.addr);
+    let _regulars: Vec<_> = (0..4).map(|_| welcomed(server.addr)).collect();
+    let seen = read_lines_until(&mut watcher, |l| l.contains("guest5 joined"));
+    assert_eq!(
+        seen.len(),
+        4,
+        "up to the limit, each join is told: {seen:?}"
+    );
+    // 40 clients come and go, one at a time: each makes the room 6.
+    const CHURN: usize = 40;
+    for _ in 0..CHURN {
+        drop(welcomed(server.addr));
+    }
+    let irc_addr = server.listening_addr("irc");
+    let mut irc = BufReader::new(connect(irc_addr));
+    irc.get_mut()
+        .write_all(b"NICK late\r\nUSER u 0 * :Late\r\nJOIN #lobby\r\n")
+        .unwrap();
+    let greeting = read_lines_until(&mut irc, |l| l.contains(" 366 "));
+    assert!(greeting
+        .iter()
+        .any(|l| l.starts_with(":late!~u@irc JOIN #lobby")));
+    let names: Vec<&String> = greeting.iter().filter(|l| l.contains(" 353 ")).collect();
+    assert_eq!(names.len(), 1, "{greeting:?}");
+    assert!(names[0].ends_with(" :late"), "only the joiner: {names:?}");
+    assert!(
+        greeting
+            .last()
+            .unwrap()
+            .contains(" members, too many to list"),
+        "{greeting:?}"
+    );
+    // Summaries until every arrival and departure is accounted for.
+    let (mut joined, mut left) = (0, 0);
+    let lines = read_lines_until(&mut watcher, |l| {
+        let counts = l.strip_prefix("*** #lobby: ").unwrap_or("");
+        for part in counts.split(['(', ')', ';', ',']) {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            match words[..] {
+                [n, "joined"] => joined += n.parse::<usize>().unwrap(),
+                [n, "left"] => left += n.parse::<usize>().unwrap(),
+                _ => {}
+            }
+        }
+        joined == CHURN + 1 && left == CHURN
+    });
+    assert!(
+        lines.iter().all(|l| l.starts_with("*** #lobby: ")),
+        "only summaries, no notice per join or departure: {lines:?}"
+    );
+    assert!(lines.len() < CHURN, "{} summaries", lines.len());
+}
+
+/// A line client on a socket with a small receive buffer, that reads
+/// nothing until the test says so; and its nick.
+fn slow_welcomed(addr: std::net::SocketAddr) -> (std::io::BufReader<std::net::TcpStream>, String) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut r = std::io::BufReader::new(s);
+    let welcome = read_lines_until(&mut r, |l| l.starts_with("*** welcome"));
+    let nick = welcome.last().unwrap()["*** welcome to switchboard, ".len()..]
+        .split('!')
+        .next()
+        .unwrap()
+        .to_string();
+    (r, nick)
+}
+
 /// A reader that takes what it is sent as fast as its connection allows is
 /// never cut, however much one loop turn gives it: 30 senders each send
 /// their whole allowed burst (20 lines of 4,000 bytes, within the default
@@ -694,5 +802,80 @@ fn client_text_in_the_log_has_control_characters_escaped() {
             !line.chars().any(|c| c.is_control() && c != '\t'),
             "a raw control character in {line:?}"
         );
+    }
+}
+
+/// Private messages flooding a client that reads slowly: the senders are
+/// told it is not keeping up, and it is not disconnected.
+#[test]
+fn a_private_message_flood_tells_the_senders_and_spares_the_recipient() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut args = CHAT.to_vec();
+    // No rate limit: the flood of several senders, from one.
+    args.extend(["--rate-limit", "0", "--max-output", "64KiB"]);
+    let server = Server::start(&args);
+    let (mut victim, nick) = slow_welcomed(server.addr);
+    let mut sender = welcomed(server.addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let mut s = sender.get_ref().try_clone().unwrap();
+        let (stop, nick) = (stop.clone(), nick.clone());
+        std::thread::spawn(move || {
+            let line = format!("/msg {nick} {}\n", "x".repeat(3000));
+            // 30 MB at most: far more than any socket buffers hold.
+            for _ in 0..10_000 {
+                if stop.load(Ordering::Relaxed) || s.write_all(line.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let replies = read_lines_until(&mut sender, |l| {
+        l.contains("not keeping up") || l.contains("no one is called")
+    });
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(
+        replies.last().unwrap(),
+        &format!(
+            "*** {nick} is not keeping up with their messages; yours was not sent, try again later"
+        )
+    );
+    // The recipient reads its backlog and is still there.
+    victim.get_mut().write_all(b"/who\n").unwrap();
+    read_lines_until(&mut victim, |l| l.starts_with("*** in #lobby ("));
+}
+
+/// A listing is paid for by its size: `/who` in a room of 120 costs two
+/// tokens of the rate limit, so a burst of 20 answers ten of fifteen and
+/// then the asker's reading is paused, however cheap each line looks.
+#[test]
+fn an_expensive_query_costs_tokens_by_the_size_of_its_reply() {
+    let mut args = CHAT.to_vec();
+    // A token every 20 s: what the burst does not pay for waits.
+    args.extend(["--rate-limit", "0.05", "--burst", "20"]);
+    let server = Server::start(&args);
+    let mut asker = welcomed(server.addr);
+    let _room: Vec<_> = (0..119).map(|_| welcomed(server.addr)).collect();
+    asker
+        .get_mut()
+        .write_all("/who\n".repeat(15).as_bytes())
+        .unwrap();
+    let mut answers = 0;
+    read_lines_until(&mut asker, |l| {
+        answers += usize::from(l.starts_with("*** in #lobby (120): "));
+        answers == 10
+    });
+    // Nothing more comes: the other five wait for tokens (40 s).
+    // (Without the weighting all fifteen come at once.)
+    asker
+        .get_ref()
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut asker, &mut line).is_ok_and(|n| n > 0) {
+        assert!(!line.starts_with("*** in #lobby"), "an 11th answer: {line}");
+        line.clear();
     }
 }

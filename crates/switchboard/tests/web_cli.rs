@@ -753,3 +753,45 @@ fn the_rate_limit_slows_a_web_client_and_drops_nothing() {
     // 25 lines past the burst at 50 a second take at least 0.5 s.
     assert!(start.elapsed() >= Duration::from_millis(400));
 }
+
+/// A crowded room (over --announce-limit) tells a web client arrivals and
+/// departures in `summary` events numbered in the room's sequence; a web
+/// joiner's `names` lists itself only, with the room's count.
+#[test]
+fn a_crowded_room_sends_web_clients_summaries() {
+    let c = chat(&["--announce-limit", "2"]);
+    let mut watcher = Ws::json(c.web, "watcher");
+    let join = |ws: &mut Ws| {
+        ws.expect_json("a join", |v| v["type"] == "join")["seq"]
+            .as_u64()
+            .unwrap()
+    };
+    let _a = Line::connect(c.line);
+    let seq = join(&mut watcher);
+    let _b = Line::connect(c.line); // the third: crowded from now on
+    drop(Line::connect(c.line));
+    let (mut late, _) = Ws::open(c.web, "");
+    late.send_json(json!({"type": "nick", "nick": "late"}));
+    let mine = late.expect_json("my join", |v| v["type"] == "join");
+    assert_eq!(
+        mine["seq"].as_u64(),
+        Some(seq),
+        "the room's latest: no event"
+    );
+    let names = late.expect_json("names", |v| v["type"] == "names");
+    assert_eq!(names["members"], json!(["late"]));
+    assert_eq!(names["partial"], json!(true));
+    assert_eq!(names["count"], json!(4));
+    // One summary, or more if the machine is slow enough to split them.
+    let (mut joined, mut left, mut next) = (0, 0, seq + 1);
+    while (joined, left) != (3, 1) {
+        let summary = watcher.expect_json("a summary", |v| v["type"] == "summary");
+        assert_eq!(summary["room"], "#lobby");
+        assert_eq!(summary["seq"].as_u64(), Some(next), "gap-free: {summary}");
+        let n = summary["joined"].as_u64().unwrap();
+        assert_eq!(summary["joined_nicks"].as_array().unwrap().len() as u64, n);
+        joined += n;
+        left += summary["left"].as_u64().unwrap();
+        next += 1;
+    }
+}

@@ -1,5 +1,5 @@
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tracing::{debug, info};
@@ -15,7 +15,7 @@ use crate::chat::line::{self, LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
 use crate::chat::token_bucket::{RateLimit, TokenBucket};
 use crate::chat::web::{self, close_frame, farewell, line_frames, WebConfig, WebConn};
-use crate::{CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
+use crate::{later, CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
 
 /// The chat's limits and settings. Every field is a CLI flag of
 /// `switchboard chat`.
@@ -34,6 +34,13 @@ pub struct ChatConfig {
     /// Per-client line rate, for every front-end; `None` disables it
     /// (benchmarks).
     pub rate_limit: Option<RateLimit>,
+    /// Rooms of more than this many members have their joins and
+    /// departures told in a summary per [`ChatConfig::announce_period`],
+    /// not one by one, and a joiner is not sent their whole member list;
+    /// 0 announces every one, whatever the size.
+    pub announce_limit: usize,
+    /// How often a crowded room's summary goes out, at most.
+    pub announce_period: Duration,
     /// The IRC front-end's settings (its ping interval and timeout serve
     /// the web front-end too).
     pub irc: IrcConfig,
@@ -49,6 +56,15 @@ pub struct ChatConfig {
     pub started: Option<SystemTime>,
 }
 
+impl ChatConfig {
+    /// Unsent output above which a client is busy: private messages to it
+    /// are refused (their senders told) rather than queued, and a client
+    /// paused by its output is read again below it (the low-water mark).
+    pub fn busy_output(&self) -> usize {
+        self.max_output / 2
+    }
+}
+
 impl Default for ChatConfig {
     fn default() -> Self {
         ChatConfig {
@@ -56,6 +72,8 @@ impl Default for ChatConfig {
             max_output: 1024 * 1024,
             output_grace: Duration::from_secs(10),
             rate_limit: Some(RateLimit::default()),
+            announce_limit: 100,
+            announce_period: Duration::from_secs(1),
             irc: IrcConfig::default(),
             web: WebConfig::default(),
             handshake_timeout: Duration::from_secs(30),
@@ -63,6 +81,16 @@ impl Default for ChatConfig {
         }
     }
 }
+
+/// Entries of a listing (`/who`, `WHO`, `NAMES`, `LIST`, `/rooms`, a web
+/// client's `names` and `rooms`) that cost one token of the rate limit
+/// beyond the command's own: a reply is paid for by its size, so a client
+/// cannot make the server list a room of 2,000 twenty times a second.
+pub const ENTRIES_PER_TOKEN: usize = 100;
+
+/// How long a client's input waits, at least, after a costly listing:
+/// until a later loop turn, so that others are served in between.
+const LISTING_YIELD: Duration = Duration::from_millis(1);
 
 /// The room everyone starts in; it exists even when empty.
 pub const LOBBY: &str = "#lobby";
@@ -129,6 +157,9 @@ pub(crate) struct Ctx<'a, I: Io> {
     pub server: &'a mut ServerState,
     /// Set when the front-end closes its connection.
     closing: &'a mut bool,
+    /// Entries listed in replies to the command being handled (see
+    /// [`ENTRIES_PER_TOKEN`]).
+    pub listed: usize,
 }
 
 impl<I: Io> Ctx<'_, I> {
@@ -149,10 +180,35 @@ impl<I: Io> Ctx<'_, I> {
 
     /// Runs `command` for the connection's session.
     pub fn command(&mut self, command: Command<'_>) -> Result<(), ChatError> {
+        if let Command::Message {
+            to: MessageTarget::Nick(nick),
+            ..
+        } = command
+        {
+            self.check_not_busy(nick)?;
+        }
         let now = self.now();
         let session = self.session();
         self.core
             .handle_command(session, command, now, &mut self.out)
+    }
+
+    /// Refuses a private message to `nick` while its unsent output is over
+    /// [`ChatConfig::busy_output`]: ten senders, each within its rate
+    /// limit, would otherwise push a slow reader past `--max-output` and
+    /// get it disconnected. The senders are told; the recipient keeps its
+    /// connection and catches up.
+    fn check_not_busy(&self, nick: &str) -> Result<(), ChatError> {
+        let Some(target) = self.core.find_nick(nick) else {
+            return Ok(()); // the core says who is not there
+        };
+        let backlog = self.out.io.pending_output(target.conn());
+        if target != self.session() && backlog > self.config.busy_output() {
+            let nick = &self.core.session(target).expect("registered").nick;
+            debug!(conn = %self.conn, %nick, backlog, "private message refused: target busy");
+            return Err(ChatError::TargetBusy(nick.clone()));
+        }
+        Ok(())
     }
 
     /// Sends `text` to the connection being served.
@@ -277,6 +333,8 @@ pub struct ChatService {
     conns: Vec<Option<Conn>>,
     clients: usize,
     shutting_down: bool,
+    /// When the next summary of crowded rooms is due, while one is.
+    summary_due: Option<Instant>,
 }
 
 /// What every call into a front-end works with besides its connection.
@@ -304,6 +362,7 @@ impl Shared {
             config: &self.config,
             server: &mut self.server,
             closing,
+            listed: 0,
         }
     }
 }
@@ -311,10 +370,12 @@ impl Shared {
 impl ChatService {
     /// A chat service with these settings.
     pub fn new(config: ChatConfig) -> Self {
+        let core = ChatCore::new(&[LOBBY])
+            .with_announce_limit(config.announce_limit, &config.irc.server_name);
         ChatService {
             shared: Shared {
                 config,
-                core: ChatCore::new(&[LOBBY]),
+                core,
                 formats: Formats::default(),
                 batch: Batch::default(),
                 server: ServerState::default(),
@@ -322,6 +383,18 @@ impl ChatService {
             conns: Vec::new(),
             clients: 0,
             shutting_down: false,
+            summary_due: None,
+        }
+    }
+
+    /// Asks for the service timer when a crowded room has arrivals or
+    /// departures to summarize and no summary is due yet: a room hears at
+    /// most one summary per period, however many come and go.
+    fn schedule_summary(&mut self, io: &mut impl Io) {
+        if self.summary_due.is_none() && self.shared.core.has_turnover() {
+            let due = later(io.now(), self.shared.config.announce_period);
+            self.summary_due = Some(due);
+            io.set_service_timer(due);
         }
     }
 
@@ -351,6 +424,27 @@ impl ChatService {
         f(c, &mut ctx);
         ctx.out.flush(ctx.core);
         c.closing = closing;
+        self.schedule_summary(io);
+    }
+
+    /// Runs `f` with the core, the time and a delivery for what happens
+    /// that is no connection's doing (a departure, a summary), then sends
+    /// what was held for batching.
+    fn with_core<I: Io>(
+        &mut self,
+        io: &mut I,
+        f: impl FnOnce(&mut ChatCore, Timestamp, &mut Delivery<'_, I>),
+    ) {
+        let now = Timestamp::from_system_time(io.system_time());
+        let shared = &mut self.shared;
+        let mut out = Delivery::new(
+            io,
+            &mut shared.formats,
+            &mut shared.batch,
+            self.shutting_down,
+        );
+        f(&mut shared.core, now, &mut out);
+        out.flush(&shared.core);
     }
 
     /// Frames and handles `conn`'s pending input, one line at a time, while
@@ -372,6 +466,9 @@ impl ChatService {
                 at += n;
                 if let Some(frame) = frame {
                     handle_frame(&mut c.client, frame, ctx);
+                    if !charge_listing(&mut c.bucket, ctx) {
+                        break;
+                    }
                 }
             }
             let mut input = input;
@@ -413,6 +510,28 @@ pub(crate) fn take_token<I: Io>(bucket: &mut Option<TokenBucket>, ctx: &mut Ctx<
     }
 }
 
+/// After a command: charges the client one token per
+/// [`ENTRIES_PER_TOKEN`] entries its replies listed, and after such a
+/// costly reply reads it no more until a later loop turn (at the earliest;
+/// until its next token, if it now owes some), so that one client's
+/// queries cannot hold the loop. Returns whether to go on reading.
+pub(crate) fn charge_listing<I: Io>(
+    bucket: &mut Option<TokenBucket>,
+    ctx: &mut Ctx<'_, I>,
+) -> bool {
+    let extra = std::mem::take(&mut ctx.listed) / ENTRIES_PER_TOKEN;
+    if extra == 0 || ctx.is_leaving() {
+        return true;
+    }
+    let now = ctx.out.io.now();
+    let tokens = u32::try_from(extra).unwrap_or(u32::MAX);
+    let next = bucket.as_mut().map_or(now, |b| b.charge(now, tokens));
+    let until = next.max(later(now, LISTING_YIELD));
+    debug!(conn = %ctx.conn, extra, "costly reply: reading paused");
+    ctx.out.io.pause_reading_until(ctx.conn, until);
+    false
+}
+
 fn handle_frame<I: Io>(client: &mut Client, frame: Frame, ctx: &mut Ctx<'_, I>) {
     match client {
         Client::Line(line) => line.handle_frame(frame, ctx),
@@ -427,7 +546,7 @@ impl Service for ChatService {
     fn output_limits(&self) -> OutputLimits {
         OutputLimits {
             high_water: self.shared.config.max_output,
-            low_water: self.shared.config.max_output / 2,
+            low_water: self.shared.config.busy_output(),
             policy: OverflowPolicy::Disconnect,
             grace: self.shared.config.output_grace,
         }
@@ -476,6 +595,7 @@ impl Service for ChatService {
             pending: Vec::new(),
             closing,
         });
+        self.schedule_summary(io);
     }
 
     fn handle_data(&mut self, conn: ConnId, data: &[u8], io: &mut impl Io) {
@@ -524,17 +644,15 @@ impl Service for ChatService {
             return; // its front-end closed it and ended the session then
         };
         info!(%conn, %nick, %reason, "left");
-        let now = Timestamp::from_system_time(io.system_time());
-        let mut out = Delivery::new(
-            io,
-            &mut self.shared.formats,
-            &mut self.shared.batch,
-            self.shutting_down,
-        );
-        self.shared
-            .core
-            .quit(session, QuitReason::Closed(reason), now, &mut out);
-        out.flush(&self.shared.core);
+        self.with_core(io, |core, now, out| {
+            core.quit(session, QuitReason::Closed(reason), now, out);
+        });
+        self.schedule_summary(io);
+    }
+
+    fn handle_service_timer(&mut self, io: &mut impl Io) {
+        self.summary_due = None;
+        self.with_core(io, |core, now, out| core.announce_turnover(now, out));
     }
 
     fn handle_shutdown(&mut self, io: &mut impl Io) {

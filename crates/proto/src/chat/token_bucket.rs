@@ -64,6 +64,15 @@ impl TokenBucket {
         self.full_at = full_at + self.interval;
         Ok(())
     }
+
+    /// Takes `tokens` more, owed if there are not that many: the next
+    /// [`TokenBucket::try_take`] waits until they have refilled. Returns
+    /// when the next token will be there (`now` if it is).
+    pub fn charge(&mut self, now: Instant, tokens: u32) -> Instant {
+        let owed = self.interval.saturating_mul(tokens);
+        self.full_at = crate::later(self.full_at.max(now), owed);
+        self.full_at - self.tolerance.min(self.full_at - now)
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +140,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_charge_is_owed_by_the_next_take() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            burst: 5,
+            per_sec: 10.0,
+        };
+        let mut b = TokenBucket::new(limit, t0);
+        assert!(b.try_take(t0).is_ok());
+        assert_eq!(b.charge(t0, 2), t0, "2 of the 4 left: still one now");
+        assert!(b.try_take(t0).is_ok());
+        assert!(b.try_take(t0).is_ok());
+        // Empty now: 3 owed, then the next token.
+        let next = b.charge(t0, 3);
+        assert_eq!(next, t0 + Duration::from_millis(400));
+        assert_eq!(b.try_take(t0), Err(next));
+        assert!(b.try_take(next).is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use crate::chat::core::{
     ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget, QuitReason,
-    Recipients, Registration, Room, RoomId, RoomStamp, Rooms, Session, SessionId, Target,
+    Recipients, Registration, Room, RoomId, RoomStamp, Rooms, Session, SessionId, Source, Target,
     Timestamp, Topic,
 };
 use crate::chat::names::{name_key, parse_room, validate_nick};
@@ -28,6 +28,14 @@ pub struct ChatCore {
     next_guest: u64,
     /// Reused to gather the recipients of a nick change or quit.
     scratch: Vec<SessionId>,
+    /// Rooms above this many members have their joins and departures
+    /// summarized, not announced one by one (0: every one is announced).
+    announce_limit: usize,
+    /// The server's name: the source of the summaries.
+    server: String,
+    /// Rooms whose [`Room::turnover`] waits for a summary (a room may be
+    /// listed twice, or be gone: the summary skips those).
+    turnover_rooms: Vec<RoomId>,
 }
 
 impl ChatCore {
@@ -50,7 +58,96 @@ impl ChatCore {
             rooms: Rooms::new(permanent_rooms, Timestamp::default()),
             next_guest: 1,
             scratch: Vec::new(),
+            announce_limit: 0,
+            server: String::new(),
+            turnover_rooms: Vec::new(),
         }
+    }
+
+    /// Summarizes joins and departures in rooms of more than `limit`
+    /// members (0: never), in summaries from the server named `server`.
+    pub fn with_announce_limit(mut self, limit: usize, server: &str) -> Self {
+        self.announce_limit = limit;
+        self.server = server.to_string();
+        self
+    }
+
+    /// Whether `room` has more members than the announce limit: its joins
+    /// and departures go into summaries ([`ChatCore::announce_turnover`]),
+    /// and what a joiner is told of it is kept short.
+    pub fn is_crowded(&self, room: RoomId) -> bool {
+        self.announce_limit > 0 && self.rooms.get(room).members.len() > self.announce_limit
+    }
+
+    /// Whether some crowded room has arrivals or departures to summarize.
+    pub fn has_turnover(&self) -> bool {
+        !self.turnover_rooms.is_empty()
+    }
+
+    /// Tells each crowded room with arrivals or departures since its last
+    /// summary who came and went, in one event numbered in the room's
+    /// sequence; the front-ends call this periodically.
+    pub fn announce_turnover(&mut self, now: Timestamp, out: &mut impl EventSink) {
+        for room in std::mem::take(&mut self.turnover_rooms) {
+            if !self.rooms.contains(room) || self.rooms.get(room).turnover.is_empty() {
+                continue; // gone, or listed twice
+            }
+            let turnover = std::mem::take(&mut self.rooms.get_mut(room).turnover);
+            let stamp = self.stamp(room);
+            let r = self.rooms.get(room);
+            let event = Event {
+                time: now,
+                actor: SessionId::SERVER,
+                from: Source {
+                    nick: &self.server,
+                    user: "",
+                    host: "",
+                },
+                subject: None,
+                rooms: &[stamp],
+                kind: EventKind::Summary {
+                    room: &r.name,
+                    turnover: &turnover,
+                    members: r.members.len(),
+                },
+            };
+            let to = Recipients {
+                sessions: &r.members,
+                except: None,
+            };
+            out.handle_event(self, &event, to);
+        }
+    }
+
+    /// Counts `id` as joining (or leaving) crowded `room`, for its next
+    /// summary.
+    fn note_turnover(&mut self, id: SessionId, room: RoomId, joined: bool) {
+        let nick = &self.sessions[id.0].as_ref().expect("registered").nick;
+        let turnover = &mut self.rooms.get_mut(room).turnover;
+        if turnover.is_empty() {
+            self.turnover_rooms.push(room);
+        }
+        if joined {
+            turnover.add_joined(nick);
+        } else {
+            turnover.add_left(nick);
+        }
+    }
+
+    /// Tells only `id` of its own join or part of crowded `room`, stamped
+    /// with the room's latest sequence number: it is not one of the room's
+    /// events (the summary will be), so members see no gap.
+    fn tell_self<'s>(
+        &'s self,
+        id: SessionId,
+        room: RoomId,
+        now: Timestamp,
+        out: &mut impl EventSink,
+        kind: impl FnOnce(&'s str) -> EventKind<'s>,
+    ) {
+        let r = self.rooms.get(room);
+        let stamp = RoomStamp { room, seq: r.seq };
+        self.emit(id, None, &[stamp], kind(&r.name), now, &[id], None, out);
     }
 
     /// Registers a new session `id` (its nick claimed, in no room yet).
@@ -125,10 +222,13 @@ impl ChatCore {
             Command::Join(name) => return self.join(id, name, now, out),
             Command::Part { room, reason } => {
                 self.member_of(id, room)?;
-                self.tell_room(id, None, room, now, out, |room, _| EventKind::Part {
-                    room,
-                    reason,
-                });
+                let kind = |room| EventKind::Part { room, reason };
+                if self.is_crowded(room) {
+                    self.tell_self(id, room, now, out, kind);
+                    self.note_turnover(id, room, false);
+                } else {
+                    self.tell_room(id, None, room, now, out, |room, _| kind(room));
+                }
                 self.remove_member(id, room);
             }
             Command::Message {
@@ -225,8 +325,13 @@ impl ChatCore {
         let room = self.rooms.join(&name, id, now);
         self.session_mut(id).rooms.push(room);
         let members = self.rooms.get(room).members.len();
-        let kind = |room, _| EventKind::Join { room, members };
-        self.tell_room(id, None, room, now, out, kind);
+        let kind = |room| EventKind::Join { room, members };
+        if self.is_crowded(room) {
+            self.tell_self(id, room, now, out, kind);
+            self.note_turnover(id, room, true);
+        } else {
+            self.tell_room(id, None, room, now, out, |room, _| kind(room));
+        }
         Ok(())
     }
 
@@ -293,8 +398,9 @@ impl ChatCore {
             return Err(ChatError::NickTaken(new.to_string()));
         }
         let key = key.into_owned();
-        let stamps = self.stamp_all(id);
-        self.gather_company(id, true);
+        let rooms = self.session(id).expect("registered").rooms.clone();
+        let stamps = self.stamp_all(&rooms);
+        self.gather_company(id, &rooms, true);
         self.emit(
             id,
             None,
@@ -321,11 +427,17 @@ impl ChatCore {
         now: Timestamp,
         out: &mut impl EventSink,
     ) {
-        if self.session(id).is_none() {
+        let Some(session) = self.session(id) else {
             return;
+        };
+        // Crowded rooms hear of it in their next summary.
+        let (crowded, told): (Vec<RoomId>, Vec<RoomId>) =
+            (session.rooms.iter()).partition(|&&room| self.is_crowded(room));
+        for &room in &crowded {
+            self.note_turnover(id, room, false);
         }
-        let stamps = self.stamp_all(id);
-        self.gather_company(id, false);
+        let stamps = self.stamp_all(&told);
+        self.gather_company(id, &told, false);
         let kind = EventKind::Quit { reason };
         self.emit(id, None, &stamps, kind, now, &self.scratch, None, out);
         let session = self.sessions[id.0].take().expect("registered");
@@ -369,20 +481,16 @@ impl ChatCore {
         }
     }
 
-    /// A stamp in each of `id`'s rooms (an event in all of them).
-    fn stamp_all(&mut self, id: SessionId) -> Vec<RoomStamp> {
-        let rooms = std::mem::take(&mut self.session_mut(id).rooms);
-        let stamps = rooms.iter().map(|&room| self.stamp(room)).collect();
-        self.session_mut(id).rooms = rooms;
-        stamps
+    /// A stamp in each of `rooms` (an event in all of them).
+    fn stamp_all(&mut self, rooms: &[RoomId]) -> Vec<RoomStamp> {
+        rooms.iter().map(|&room| self.stamp(room)).collect()
     }
 
-    /// Everyone who shares a room with `id`, once each, into `scratch`
-    /// (`id` itself if `with_self`).
-    fn gather_company(&mut self, id: SessionId, with_self: bool) {
+    /// Everyone in `rooms` (some of `id`'s), once each, into `scratch`;
+    /// `id` itself only if `with_self`.
+    fn gather_company(&mut self, id: SessionId, rooms: &[RoomId], with_self: bool) {
         let mut company = std::mem::take(&mut self.scratch);
         company.clear();
-        let rooms = &self.session(id).expect("registered").rooms;
         for &room in rooms {
             company.extend_from_slice(&self.rooms.get(room).members);
         }

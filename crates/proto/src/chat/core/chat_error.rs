@@ -44,4 +44,9 @@ pub enum ChatError {
     /// The room takes messages from its members only (mode `+n`).
     #[error("only members can send to {0}")]
     CannotSendToRoom(String),
+    /// The recipient of a private message is far behind in reading what
+    /// it is sent: the message was not queued, so senders cannot push it
+    /// past its output limit and get it cut off.
+    #[error("{0} is not keeping up with their messages; yours was not sent, try again later")]
+    TargetBusy(String),
 }

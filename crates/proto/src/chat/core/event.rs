@@ -1,4 +1,4 @@
-use crate::chat::core::{RoomMode, RoomStamp, SessionId, Source, Timestamp};
+use crate::chat::core::{RoomMode, RoomStamp, SessionId, Source, Timestamp, Turnover};
 use crate::CloseReason;
 
 /// What the chat core tells front-ends: something happened, in one or more
@@ -88,6 +88,16 @@ pub enum EventKind<'a> {
         nick: &'a str,
         /// Given (true) or taken.
         op: bool,
+    },
+    /// Who joined and left a crowded room since its last summary (the
+    /// actor is [`SessionId::SERVER`], named as the server).
+    Summary {
+        /// Room display name.
+        room: &'a str,
+        /// The arrivals and departures.
+        turnover: &'a Turnover,
+        /// Members now.
+        members: usize,
     },
     /// The actor switched a room mode.
     RoomMode {

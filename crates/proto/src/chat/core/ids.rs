@@ -18,6 +18,10 @@ impl From<ConnId> for SessionId {
 }
 
 impl SessionId {
+    /// The server itself, as the actor of the events no session causes
+    /// (a crowded room's summary of arrivals); never a session's id.
+    pub const SERVER: SessionId = SessionId(usize::MAX);
+
     /// The connection this local session lives on.
     pub fn conn(self) -> ConnId {
         ConnId(self.0)

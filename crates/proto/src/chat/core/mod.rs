@@ -9,6 +9,7 @@ mod event;
 mod ids;
 mod rooms;
 mod session;
+mod turnover;
 
 pub use chat_core::ChatCore;
 pub use chat_error::ChatError;
@@ -17,3 +18,4 @@ pub use event::{Event, EventKind, EventSink, MessageKind, QuitReason, Recipients
 pub use ids::{RoomId, RoomStamp, SessionId, Timestamp};
 pub use rooms::{Room, RoomMode, Rooms, Topic};
 pub use session::{Registration, Session, Source};
+pub use turnover::Turnover;

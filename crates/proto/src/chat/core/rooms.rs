@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use slab::Slab;
 
-use crate::chat::core::{RoomId, SessionId, Timestamp};
+use crate::chat::core::{RoomId, SessionId, Timestamp, Turnover};
 use crate::chat::names::name_key;
 
 /// A room's topic and who set it when.
@@ -57,6 +57,8 @@ pub struct Room {
     pub seq: u64,
     /// When the room was created.
     pub created: Timestamp,
+    /// Arrivals and departures not yet summarized (a crowded room's).
+    pub turnover: Turnover,
 }
 
 impl Room {
@@ -139,6 +141,7 @@ impl Rooms {
             no_external: true,
             seq: 0,
             created: now,
+            turnover: Turnover::default(),
         }));
         self.by_key.insert(name_key(name).into_owned(), id);
         id

@@ -42,7 +42,7 @@ impl IrcConn {
             if self.run(Command::Join(name), ctx) {
                 let room = ctx.core.find_room(name).expect("joined");
                 self.topic_reply(room, false, ctx);
-                self.names(room, ctx);
+                self.names(room, true, ctx);
             }
         }
     }
@@ -112,21 +112,27 @@ impl IrcConn {
                 .then(|| ctx.core.find_room(name))
                 .flatten()
             {
-                Some(room) => self.names(room, ctx),
+                Some(room) => self.names(room, false, ctx),
                 None => self.numeric(ctx, RPL_ENDOFNAMES, &[name], "End of /NAMES list"),
             }
         }
     }
 
-    /// `353` lines (as many as the members need) and `366`.
-    pub(super) fn names<I: Io>(&self, room: RoomId, ctx: &mut Ctx<'_, I>) {
+    /// `353` lines (as many as the members need) and `366`. On joining a
+    /// crowded room, only the joiner is listed, and `366` says how many
+    /// there are: a join storm must not cost each joiner the whole room.
+    pub(super) fn names<I: Io>(&self, room: RoomId, joining: bool, ctx: &mut Ctx<'_, I>) {
         let nick = self.client_nick(ctx);
         let server = &ctx.config.irc.server_name;
         let r = ctx.core.room(room);
         let head = format!(":{server} {RPL_NAMREPLY} {nick} = {} :", r.name);
         let mut out = String::new();
         let mut line = head.clone();
-        for &member in &r.members {
+        let me = [ctx.session()];
+        let crowded = joining && ctx.core.is_crowded(room);
+        let listed = if crowded { &me[..] } else { &r.members };
+        let count = listed.len();
+        for &member in listed {
             let Some(session) = ctx.core.session(member) else {
                 continue;
             };
@@ -145,8 +151,16 @@ impl IrcConn {
             out.push_str("\r\n");
         }
         let name = r.name.clone();
+        let end = match crowded {
+            true => format!(
+                "End of /NAMES list ({} members, too many to list on joining; NAMES {name} lists them)",
+                r.members.len()
+            ),
+            false => "End of /NAMES list".to_string(),
+        };
+        ctx.listed += count;
         ctx.reply_str(&out);
-        self.numeric(ctx, RPL_ENDOFNAMES, &[&name], "End of /NAMES list");
+        self.numeric(ctx, RPL_ENDOFNAMES, &[&name], &end);
     }
 
     /// `LIST [#a,#b]`: `321`, a `322` per room, `323`. Without names, at
@@ -170,6 +184,7 @@ impl IrcConn {
                 (listed, rooms.len().saturating_sub(ChatCore::MAX_LISTED))
             }
         };
+        ctx.listed += rows.len();
         self.numeric(ctx, RPL_LISTSTART, &["Channel"], "Users  Name");
         for (name, users, topic) in rows {
             self.numeric(ctx, RPL_LIST, &[&name, &users], &topic);

@@ -14,7 +14,9 @@ impl IrcConn {
         let nick = self.client_nick(ctx);
         let server = ctx.config.irc.server_name.clone();
         let mut out = String::new();
+        let mut rows = 0;
         let mut row = |channel: &str, session: &crate::chat::core::Session, op: bool| {
+            rows += 1;
             let flags = format!(
                 "{}{}",
                 if session.away.is_some() { 'G' } else { 'H' },
@@ -49,6 +51,7 @@ impl IrcConn {
         } else if let Some(session) = ctx.core.find_nick(mask).and_then(|id| ctx.core.session(id)) {
             row("*", session, false);
         }
+        ctx.listed += rows;
         ctx.reply_str(&out);
         self.numeric(ctx, RPL_ENDOFWHO, &[mask], "End of WHO list");
     }

@@ -3,6 +3,7 @@
 //! clients that asked for them.
 
 use crate::chat::core::{Event, EventKind, MessageKind, QuitReason, Source, Target};
+use crate::chat::line::turnover_text;
 use crate::CloseReason;
 
 /// Longest IRC line, CR LF included, tags not counted (RFC 2812).
@@ -73,6 +74,15 @@ pub fn render(event: &Event<'_>, tags: IrcTags, out: &mut Vec<u8>) {
         EventKind::Kick { room, nick, reason } => line.command("KICK", &[room, nick], Some(reason)),
         EventKind::Op { room, nick, op } => {
             line.command("MODE", &[room, if op { "+o" } else { "-o" }, nick], None)
+        }
+        // A server notice to the channel: `:server NOTICE #room :...`.
+        EventKind::Summary {
+            room,
+            turnover,
+            members,
+        } => {
+            let text = turnover_text(turnover, members);
+            line.command("NOTICE", &[room], Some(&text));
         }
         EventKind::RoomMode { room, mode, on } => {
             let change = format!("{}{}", if on { '+' } else { '-' }, mode.letter());
@@ -184,15 +194,29 @@ impl<'e, 'o> Line<'e, 'o> {
     }
 }
 
-/// `:nick!user@host ` onto `out`.
+/// `:nick!user@host ` onto `out` (`:server ` for the server's own events,
+/// whose source has no user or host).
 pub fn write_source(from: &Source<'_>, out: &mut Vec<u8>) {
+    if is_server(from) {
+        for part in [":", from.nick, " "] {
+            out.extend_from_slice(part.as_bytes());
+        }
+        return;
+    }
     for part in [":", from.nick, "!", from.user, "@", from.host, " "] {
         out.extend_from_slice(part.as_bytes());
     }
 }
 
+fn is_server(from: &Source<'_>) -> bool {
+    from.user.is_empty() && from.host.is_empty()
+}
+
 fn source_len(from: &Source<'_>) -> usize {
-    from.nick.len() + from.user.len() + from.host.len() + 4
+    match is_server(from) {
+        true => from.nick.len() + 2,
+        false => from.nick.len() + from.user.len() + from.host.len() + 4,
+    }
 }
 
 /// The largest char boundary of `s` at or below `at`.

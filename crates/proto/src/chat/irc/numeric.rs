@@ -51,6 +51,9 @@ pub const ERR_INVALIDCAPCMD: &str = "410";
 pub const ERR_NORECIPIENT: &str = "411";
 pub const ERR_NOTEXTTOSEND: &str = "412";
 pub const ERR_INPUTTOOLONG: &str = "417";
+/// Not in the Modern IRC documentation: hybrid, ratbox and their heirs
+/// refuse a message with it when its target may not be sent to now.
+pub const ERR_TARGETTOOFAST: &str = "439";
 pub const ERR_UNKNOWNCOMMAND: &str = "421";
 pub const ERR_NOMOTD: &str = "422";
 pub const ERR_NONICKNAMEGIVEN: &str = "431";

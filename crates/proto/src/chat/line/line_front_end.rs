@@ -180,6 +180,7 @@ impl LineConn {
                 let mut list: Vec<String> = (rooms.list().take(ChatCore::MAX_LISTED))
                     .map(|r| format!("{} ({})", r.name, r.members.len()))
                     .collect();
+                ctx.listed += list.len();
                 if rooms.len() > ChatCore::MAX_LISTED {
                     list.push(format!("and {} more", rooms.len() - ChatCore::MAX_LISTED));
                 }
@@ -191,12 +192,14 @@ impl LineConn {
                     .filter_map(|&m| Some(ctx.core.session(m)?.nick.as_str()))
                     .collect();
                 nicks.sort_by(|a, b| name_key(a).cmp(&name_key(b)));
+                let listed = nicks.len();
                 let text = notice(format_args!(
                     "in {} ({}): {}",
                     room.name,
                     nicks.len(),
                     nicks.join(", ")
                 ));
+                ctx.listed += listed;
                 ctx.reply_str(&text);
             }
             LineCommand::Msg(to, text) => {

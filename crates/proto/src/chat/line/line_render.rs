@@ -6,7 +6,7 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::chat::core::{Event, EventKind, MessageKind, QuitReason, RoomMode, Target};
+use crate::chat::core::{Event, EventKind, MessageKind, QuitReason, RoomMode, Target, Turnover};
 use crate::chat::sanitize::sanitize_str;
 use crate::CloseReason;
 
@@ -42,6 +42,26 @@ pub fn quit_reason(reason: QuitReason<'_>) -> String {
         QuitReason::Closed(other) => other.to_string(),
         QuitReason::PingTimeout(secs) => format!("ping timeout: {secs} seconds"),
     }
+}
+
+/// A crowded room's summary of arrivals and departures, in words:
+/// `12 joined (ann, bob and 10 more), 3 left (cy, di, ed); 250 members`.
+pub fn turnover_text(turnover: &Turnover, members: usize) -> String {
+    let part = |count: usize, nicks: &[String], verb: &str| {
+        let more = match count - nicks.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        format!("{count} {verb} ({}{more})", nicks.join(", "))
+    };
+    let mut parts = Vec::new();
+    if turnover.joined > 0 {
+        parts.push(part(turnover.joined, &turnover.joined_nicks, "joined"));
+    }
+    if turnover.left > 0 {
+        parts.push(part(turnover.left, &turnover.left_nicks, "left"));
+    }
+    format!("{}; {members} members", parts.join(", "))
 }
 
 fn mode_words(mode: RoomMode) -> &'static str {
@@ -141,6 +161,11 @@ pub fn render(event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u
                 write!(w, "*** {nick} took {member}'s operator status in {room}")
             }
         }
+        EventKind::Summary {
+            room,
+            turnover,
+            members,
+        } => write!(w, "*** {room}: {}", turnover_text(turnover, members)),
         EventKind::RoomMode { room, mode, on } => {
             let sign = if on { '+' } else { '-' };
             let letter = mode.letter();

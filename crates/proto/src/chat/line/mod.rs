@@ -13,5 +13,5 @@ mod telnet_filter;
 pub use line_command::{parse, Command, CommandError, Input};
 pub(crate) use line_front_end::LineConn;
 pub use line_front_end::{ADDRESS_LIMIT, SERVER_FULL, SHUTDOWN};
-pub use line_render::{notice, quit_reason, render, Role};
+pub use line_render::{notice, quit_reason, render, turnover_text, Role};
 pub use telnet_filter::TelnetFilter;

@@ -37,6 +37,7 @@ fn code(e: &ChatError) -> &'static str {
         ChatError::TheyAreNotInRoom { .. } => "they_are_not_in_room",
         ChatError::TooManyRooms(_) => "too_many_rooms",
         ChatError::CannotSendToRoom(_) => "cannot_send",
+        ChatError::TargetBusy(_) => "target_busy",
     }
 }
 
@@ -154,7 +155,7 @@ impl JsonConn {
             }
             JsonCommand::Names { room } => {
                 let room = find_room(&room, ctx)?;
-                names(room, ctx);
+                names(room, false, ctx);
                 Ok(())
             }
             JsonCommand::Rooms => {
@@ -215,7 +216,7 @@ fn join<I: Io>(name: &str, ctx: &mut Ctx<'_, I>) -> Result<(), Refusal> {
     let display = parse_room(name).map_err(refused)?;
     ctx.command(Command::Join(&display)).map_err(refused)?;
     let room = ctx.core.find_room(&display).expect("joined");
-    names(room, ctx);
+    names(room, true, ctx);
     Ok(())
 }
 
@@ -266,22 +267,33 @@ fn message<I: Io>(to: &str, text: &str, kind: Kind, ctx: &mut Ctx<'_, I>) -> Res
 }
 
 /// Sends who is in `room`, in name order, and which of them are its
-/// operators.
-fn names<I: Io>(room: RoomId, ctx: &mut Ctx<'_, I>) {
+/// operators. On joining a crowded room, only the joiner is listed
+/// (`partial`): a join storm must not cost each joiner the whole room.
+fn names<I: Io>(room: RoomId, joining: bool, ctx: &mut Ctx<'_, I>) {
     let r = ctx.core.room(room);
+    let me = [ctx.session()];
+    let partial = joining && ctx.core.is_crowded(room);
+    let (members, ops) = match partial {
+        true => (&me[..], if r.is_op(me[0]) { &me[..] } else { &[][..] }),
+        false => (&r.members[..], &r.ops[..]),
+    };
     let nick = |&m| Some(ctx.core.session(m)?.nick.as_str());
-    let mut members: Vec<&str> = r.members.iter().filter_map(nick).collect();
+    let mut members: Vec<&str> = members.iter().filter_map(nick).collect();
     members.sort_by(|a, b| name_key(a).cmp(&name_key(b)));
-    let mut ops: Vec<&str> = r.ops.iter().filter_map(nick).collect();
+    let mut ops: Vec<&str> = ops.iter().filter_map(nick).collect();
     ops.sort_by(|a, b| name_key(a).cmp(&name_key(b)));
     let topic = r.topic.as_ref().map_or("", |t| t.text.as_str());
+    let listed = members.len();
     let names = Out::Names {
         room: &r.name,
         topic,
         members,
         ops,
+        count: r.members.len(),
+        partial,
     };
     ctx.out.reply(ctx.conn, &names.to_json());
+    ctx.listed += listed;
 }
 
 /// Sends the list of rooms (at most [`ChatCore::MAX_LISTED`]).
@@ -292,6 +304,7 @@ fn rooms<I: Io>(ctx: &mut Ctx<'_, I>) {
             members: r.members.len(),
             topic: r.topic.as_ref().map_or("", |t| t.text.as_str()),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    ctx.listed += rooms.len();
     ctx.out.reply(ctx.conn, &Out::Rooms { rooms }.to_json());
 }

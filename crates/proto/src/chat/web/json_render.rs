@@ -98,6 +98,17 @@ pub(crate) enum Out<'a> {
         seq: u64,
         time: u64,
     },
+    /// A crowded room's arrivals and departures since its last summary.
+    Summary {
+        room: &'a str,
+        joined: usize,
+        joined_nicks: &'a [String],
+        left: usize,
+        left_nicks: &'a [String],
+        members: usize,
+        seq: u64,
+        time: u64,
+    },
     Mode {
         room: &'a str,
         nick: &'a str,
@@ -113,6 +124,11 @@ pub(crate) enum Out<'a> {
         topic: &'a str,
         members: Vec<&'a str>,
         ops: Vec<&'a str>,
+        /// Members in all: more than listed when `partial`.
+        count: usize,
+        /// Only the joiner is listed (a crowded room).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        partial: bool,
     },
     Rooms {
         rooms: Vec<RoomInfo<'a>>,
@@ -245,6 +261,20 @@ pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
             nick,
             target,
             op,
+            seq,
+            time,
+        },
+        EventKind::Summary {
+            room,
+            turnover,
+            members,
+        } => Out::Summary {
+            room,
+            joined: turnover.joined,
+            joined_nicks: &turnover.joined_nicks,
+            left: turnover.left,
+            left_nicks: &turnover.left_nicks,
+            members,
             seq,
             time,
         },

@@ -10,7 +10,7 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Utf8Bytes;
 
-use crate::chat::chat_service::{take_token, Ctx, Leaving};
+use crate::chat::chat_service::{charge_listing, take_token, Ctx, Leaving};
 use crate::chat::delivery::Format;
 use crate::chat::irc::{IrcConn, IrcTags};
 use crate::chat::keep_alive::{later, KeepAlive, KeepAliveDue};
@@ -371,7 +371,7 @@ impl WebSocket {
             Speaker::Json(json, _) => json.handle_text(&text, ctx),
             Speaker::Irc(irc) => irc.handle_frame(Ok(text.as_bytes().to_vec()), ctx),
         }
-        (n, true)
+        (n, charge_listing(bucket, ctx))
     }
 
     fn heard<I: Io>(&mut self, ctx: &Ctx<'_, I>) {

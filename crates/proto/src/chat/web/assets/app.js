@@ -82,6 +82,7 @@ function makeConv(kind, name) {
     key: fold(name),
     topic: '',
     members: new Map(),   // fold(nick) → { nick, op }
+    count: null,          // members in all, when `members` lists only some (a crowded room)
     joined: false,        // in the room, as far as the server told us
     rejoin: false,        // was joined when the connection dropped
     unread: 0,
@@ -507,7 +508,8 @@ function renderMembers() {
     members = [{ nick: state.nick, op: false }, { nick: conv.name, op: false }];
   }
   ui.members.replaceChildren(...members.map(memberItem));
-  ui.memberCount.textContent = members.length ? String(members.length) : '';
+  const count = conv && conv.kind === 'room' && conv.count != null ? conv.count : members.length;
+  ui.memberCount.textContent = count ? String(count) : '';
 }
 
 /** Operators first, then by name, as IRC clients list them. */
@@ -773,6 +775,7 @@ const HANDLERS = {
   kick: onKick,
   op: onOp,
   mode: onMode,
+  summary: onSummary,
   names: onNames,
   rooms: onRooms,
   away: onAway,
@@ -868,6 +871,7 @@ function onJoin(e) {
     }
   } else {
     conv.members.set(fold(nick), { nick, op: false });
+    if (conv.count != null) conv.count = Number(e.members) || conv.count + 1;
     systemLine(conv, date, '→', nick, `joined ${conv.name}`);
   }
   refresh(conv);
@@ -882,6 +886,7 @@ function onPart(e) {
     return;
   }
   conv.members.delete(fold(nick));
+  if (conv.count != null) conv.count -= 1;
   const reason = clean(e.reason);
   systemLine(conv, eventDate(e.time), '←', nick, `left ${conv.name}${reason ? ` (${reason})` : ''}`);
   refresh(conv);
@@ -893,8 +898,10 @@ function onQuit(e) {
   const reason = clean(e.reason);
   const text = `quit${reason ? ` (${reason})` : ''}`;
   const date = eventDate(e.time);
+  const named = new Set(Array.isArray(e.rooms) ? e.rooms.map((r) => fold(str(r && r.room))) : []);
   for (const conv of convsOf(nick, e.rooms)) {
     conv.members.delete(fold(nick));
+    if (conv.count != null && named.has(conv.key)) conv.count -= 1;
     systemLine(conv, date, '←', nick, text);
   }
   renderMembers();
@@ -998,6 +1005,30 @@ function onOp(e) {
   refresh(conv);
 }
 
+/** A crowded room's arrivals and departures since its last summary: the
+ *  nicks it names go in and out of the member list, the count is the
+ *  server's, and one line says it all (no `names` request: in a room that
+ *  big every member asking each second would cost more than the joins). */
+function onSummary(e) {
+  const conv = state.convs.get(fold(str(e.room)));
+  if (!conv || !conv.joined) return;
+  const nicks = (list) => (Array.isArray(list) ? list : []).map(clean).filter(Boolean);
+  const joinedNicks = nicks(e.joined_nicks);
+  const leftNicks = nicks(e.left_nicks);
+  for (const nick of joinedNicks) conv.members.set(fold(nick), { nick, op: false });
+  for (const nick of leftNicks) conv.members.delete(fold(nick));
+  if (Number(e.members) > 0) conv.count = Number(e.members);
+  const part = (count, names, verb) => {
+    const n = Number(count) || 0;
+    const more = n > names.length ? ` and ${n - names.length} more` : '';
+    return n ? `${n} ${verb} (${names.join(', ')}${more})` : '';
+  };
+  const text = [part(e.joined, joinedNicks, 'joined'), part(e.left, leftNicks, 'left')]
+    .filter(Boolean).join(', ');
+  systemLine(conv, eventDate(e.time), '•', '', `${text}; ${conv.count} members`);
+  refresh(conv);
+}
+
 const MODES = {
   t: ['only operators may change the topic', 'anyone may change the topic'],
   n: ['only members may send to the room', 'anyone may send to the room'],
@@ -1023,6 +1054,8 @@ function onNames(e) {
     conv.topic = str(e.topic);
     const entries = members.map((m) => [fold(str(m.nick)), { nick: clean(m.nick), op: Boolean(m.op) }]);
     conv.members = new Map(entries);
+    // A crowded room lists only us on joining: show its size, not ours.
+    conv.count = e.partial && Number(e.count) > 0 ? Number(e.count) : null;
     refresh(conv);
     if (conv === currentConv()) renderHeader();
   }
