@@ -68,6 +68,11 @@ impl AddressTable {
         }
     }
 
+    /// New limits, from now on; the connections held stay counted.
+    pub fn set_limits(&mut self, limits: AddressLimits) {
+        self.limits = limits;
+    }
+
     fn exempt(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.limits.exempt.iter().any(|net| net.contains(&ip))

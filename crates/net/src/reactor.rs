@@ -15,7 +15,7 @@ use crate::connection::{Connection, State};
 use crate::connections::Connections;
 use crate::listener::{is_per_connection, is_resource_exhaustion};
 use crate::poller::{Event, FdTooLarge, Interest, Poller, Token};
-use crate::reactor_handle::ReactorHandle;
+use crate::reactor_handle::{ReactorHandle, RELOAD};
 use crate::reflector::is_reflector;
 use crate::stats::Stats;
 
@@ -99,7 +99,12 @@ pub struct Reactor<S: Service> {
     poller_full_logged: bool,
     /// Connections and rates per peer address.
     addresses: AddressTable,
+    /// Called on a reload request.
+    reload_hook: Option<ReloadHook<S>>,
 }
+
+/// See [`Reactor::on_reload`].
+type ReloadHook<S> = Box<dyn FnMut(&mut S, &mut Config, Instant) + Send>;
 
 impl<S: Service> Reactor<S> {
     /// A reactor for `service`, with no listeners yet.
@@ -149,6 +154,7 @@ impl<S: Service> Reactor<S> {
             full_logged: false,
             poller_full_logged: false,
             addresses: AddressTable::new(config.per_address.clone()),
+            reload_hook: None,
             config,
         })
     }
@@ -198,6 +204,33 @@ impl<S: Service> Reactor<S> {
         });
         self.udp_addrs.push(addr);
         Ok(addr)
+    }
+
+    /// What to do on a reload request (SIGHUP, [`ReactorHandle::reload`]):
+    /// `hook` may change the service's settings and the reactor's
+    /// configuration; what it leaves in the configuration takes effect for
+    /// every connection at once (limits, timeouts), except the poller.
+    pub fn on_reload(&mut self, hook: impl FnMut(&mut S, &mut Config, Instant) + Send + 'static) {
+        self.reload_hook = Some(Box::new(hook));
+    }
+
+    fn reload(&mut self, now: Instant) {
+        let Some(hook) = self.reload_hook.as_mut() else {
+            return info!("reload requested: nothing to reload");
+        };
+        hook(&mut self.service, &mut self.config, now);
+        let conns = &mut self.conns;
+        conns.limits = self.service.output_limits();
+        conns.idle_timeout = self.config.idle_timeout;
+        conns.linger_timeout = self.config.linger_timeout;
+        conns.write_through = self.service.writes_through() && self.config.coalesce.is_zero();
+        self.addresses.set_limits(self.config.per_address.clone());
+        // Deadlines may have moved earlier (a shorter idle timeout or
+        // grace); a later one is found when the old entry fires.
+        let keys: Vec<usize> = conns.slab.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            conns.arm_timer(key);
+        }
     }
 
     /// A handle that asks this reactor to shut down, from anywhere.
@@ -436,15 +469,22 @@ impl<S: Service> Reactor<S> {
     }
 
     fn handle_control(&mut self, now: Instant) {
-        let mut requests = 0;
+        let (mut requests, mut reloads) = (0, 0);
         let mut buf = [0u8; 64];
         loop {
             match self.control.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => requests += n,
+                Ok(n) => {
+                    let r = buf[..n].iter().filter(|&&b| b == RELOAD).count();
+                    reloads += r;
+                    requests += n - r;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
+        }
+        if reloads > 0 {
+            self.reload(now);
         }
         if requests > 0 && self.shutdown_deadline.is_none() {
             requests -= 1;

@@ -1,13 +1,22 @@
 use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-/// Asks a running reactor, from any thread or a signal handler, to shut down.
+/// The byte that asks for a reload; any other asks for shutdown (the
+/// signal-hook pipe writes `X`).
+pub(crate) const RELOAD: u8 = b'R';
+
+/// Asks a running reactor, from any thread or a signal handler, to shut down
+/// or to reload its settings.
 ///
-/// The first request starts a graceful shutdown (stop accepting, let the
-/// service say goodbye, flush, close); a second one makes the reactor stop at
-/// once. Requests travel as bytes on a socket pair the reactor polls, which
-/// works with every poller backend and is async-signal-safe.
+/// The first shutdown request starts a graceful shutdown (stop accepting,
+/// let the service say goodbye, flush, close); a second one makes the
+/// reactor stop at once. A reload calls the reactor's reload hook
+/// ([`Reactor::on_reload`](crate::Reactor::on_reload)) between two turns,
+/// and keeps every connection. Requests travel as bytes on a socket pair the
+/// reactor polls, which works with every poller backend and is
+/// async-signal-safe.
 #[derive(Clone, Debug)]
 pub struct ReactorHandle {
     tx: Arc<UnixStream>,
@@ -24,11 +33,34 @@ impl ReactorHandle {
         let _ = (&*self.tx).write(&[1]);
     }
 
-    /// Delivers SIGINT and SIGTERM to this reactor as shutdown requests.
+    /// Requests a reload of the settings.
+    pub fn reload(&self) {
+        let _ = (&*self.tx).write(&[RELOAD]);
+    }
+
+    /// Delivers SIGINT and SIGTERM to this reactor as shutdown requests,
+    /// and SIGHUP as a reload request (instead of the default, which ends
+    /// the process without a word to anyone).
     pub fn shutdown_on_signals(&self) -> io::Result<()> {
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::low_level::pipe::register(signal, self.tx.try_clone()?)?;
         }
+        let tx = self.tx.try_clone()?;
+        let action = move || {
+            // SAFETY: send(2) is async-signal-safe, and the descriptor
+            // lives as long as the action (it owns `tx`).
+            unsafe {
+                libc::send(
+                    tx.as_raw_fd(),
+                    [RELOAD].as_ptr().cast(),
+                    1,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+        };
+        // SAFETY: the action only makes that one async-signal-safe call;
+        // it neither allocates nor locks.
+        unsafe { signal_hook::low_level::register(signal_hook::consts::SIGHUP, action) }?;
         Ok(())
     }
 }

@@ -10,8 +10,8 @@ use switchboard_proto::chat::web::WebConfig;
 use switchboard_proto::chat::RateLimit;
 use switchboard_proto::{ChatConfig, ChatService, FrontEnd};
 
-use crate::cli::ChatArgs;
-use crate::server::{listen, reactor_config, serve};
+use crate::cli::{ChatArgs, Command};
+use crate::server::{listen, reactor_config, reload, reload_failed, reloaded, serve, warn_fixed};
 
 /// Longest MOTD file: it is sent to every IRC client that registers, and
 /// must stay well within what a client may be owed (`--max-output`).
@@ -123,8 +123,9 @@ fn read_motd(path: &Path) -> Result<Vec<String>> {
     Ok(text.lines().map(str::to_string).collect())
 }
 
-pub fn run(args: ChatArgs) -> Result<ExitCode> {
-    check(&args)?;
+/// The service's and the reactor's settings that `args` ask for, checked.
+fn settings(args: &ChatArgs) -> Result<(ChatConfig, Config)> {
+    check(args)?;
     let motd = match &args.motd {
         Some(path) => read_motd(path)?,
         None => IrcConfig::default().motd,
@@ -157,7 +158,45 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         coalesce: args.coalesce,
         ..reactor_config(&args.server, args.max_clients)
     };
+    Ok((config, reactor_config))
+}
+
+pub fn run(args: ChatArgs) -> Result<ExitCode> {
+    let (config, reactor_config) = settings(&args)?;
     let mut reactor = Reactor::new(ChatService::new(config), reactor_config)?;
+    let started = args.clone();
+    reactor.on_reload(move |service, net, now| {
+        let Some((new, args)) = reload(|cli| match cli {
+            Command::Chat(args) => Some(args),
+            _ => None,
+        }) else {
+            return;
+        };
+        match settings(&args) {
+            Ok((config, reactor_config)) => {
+                let fixed = [
+                    ("--listen", args.listen != started.listen),
+                    (
+                        "--irc",
+                        args.irc != started.irc || args.no_irc != started.no_irc,
+                    ),
+                    (
+                        "--web",
+                        args.web != started.web || args.no_web != started.no_web,
+                    ),
+                    ("--server-name", args.server_name != started.server_name),
+                ];
+                warn_fixed(&started.server, &args.server, &fixed);
+                service.reconfigure(config, now);
+                *net = Config {
+                    poller: net.poller,
+                    ..reactor_config
+                };
+                reloaded(&new);
+            }
+            Err(e) => reload_failed(&e),
+        }
+    });
     listen(&mut reactor, "chat", FrontEnd::Line, &args.listen)?;
     if !args.no_irc {
         listen(&mut reactor, "irc", FrontEnd::Irc, &args.irc)?;

@@ -1,4 +1,6 @@
+use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -31,8 +33,10 @@ pub enum Command {
     /// Run the chat: rooms shared by nc/telnet users (`nc 127.0.0.1 8008`)
     /// and IRC clients (`irssi -c 127.0.0.1 -p 6667`, channel #lobby);
     /// every line goes to everyone else in the room.
+    #[command(args_override_self = true)]
     Chat(ChatArgs),
     /// Run an RFC 862 echo server: every byte received is sent back.
+    #[command(args_override_self = true)]
     Echo(EchoArgs),
     /// The seed's client: send messages in parts on several connections
     /// to an echo server and check every echo.
@@ -152,8 +156,16 @@ pub struct BenchChatArgs {
 }
 
 /// Flags every server command shares.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
+    /// Read settings from FILE too: one flag per line, as `name = value`
+    /// (`max-clients = 500`) or a bare `name` for a switch, `#` for
+    /// comments; the command line wins where a flag takes one value. The
+    /// file is read again on SIGHUP, and the limits and timeouts in it take
+    /// effect for every connection without closing any.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Close connections idle (no bytes either way) for this long, e.g. 30s
     /// or 5m. Off by default, and with 0.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -204,6 +216,63 @@ pub struct ServerArgs {
     pub per_ip_exempt: Vec<Option<IpNet>>,
 }
 
+/// Parses `argv`, with the settings of the `--config FILE` it names, if
+/// any, put before the command line's own flags (so these win where a flag
+/// takes one value). Also what a reload does, with the same `argv`.
+pub fn parse_from(argv: &[OsString]) -> Result<Cli, clap::Error> {
+    let cli = Cli::try_parse_from(argv)?;
+    let file = match &cli.command {
+        Command::Chat(args) => args.server.config.as_deref(),
+        Command::Echo(args) => args.server.config.as_deref(),
+        _ => None,
+    };
+    let Some(file) = file else {
+        return Ok(cli);
+    };
+    let settings = read_config(file)
+        .map_err(|e| clap::Error::raw(clap::error::ErrorKind::Io, format!("{e}\n")))?;
+    // Right after the subcommand's name: global flags come before it.
+    let at = argv
+        .iter()
+        .position(|a| a == "chat" || a == "echo")
+        .map_or(argv.len(), |i| i + 1);
+    let mut merged = argv[..at].to_vec();
+    merged.extend(settings);
+    merged.extend_from_slice(&argv[at..]);
+    Cli::try_parse_from(merged)
+}
+
+/// The flags a settings file stands for, one per line (`name = value`,
+/// `name`, `# comment`).
+fn read_config(path: &Path) -> Result<Vec<OsString>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
+    let mut flags = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (name, value) = match line.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value.trim())),
+            None => (line, None),
+        };
+        if name == "config" || name.starts_with('-') || name.contains(char::is_whitespace) {
+            return Err(format!(
+                "{}:{}: {line:?} is not a setting (name = value, named as the long flag \
+                 without its dashes)",
+                path.display(),
+                n + 1
+            ));
+        }
+        flags.push(OsString::from(match value {
+            Some(value) => format!("--{name}={value}"),
+            None => format!("--{name}"),
+        }));
+    }
+    Ok(flags)
+}
+
 /// `--per-ip-exempt`: a network, an address (a network of one), or 'none'.
 fn parse_net(s: &str) -> Result<Option<IpNet>, String> {
     if s == "none" {
@@ -226,7 +295,7 @@ pub enum PollerArg {
     Select,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct EchoArgs {
     /// Address to listen on; repeat for several (IPv6 as [::1]:10000).
     /// Port 0 picks a free port (the log says which).
@@ -263,7 +332,7 @@ pub struct EchoArgs {
     pub server: ServerArgs,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ChatArgs {
     /// Address for the line protocol (nc, telnet) to listen on; repeat for
     /// several (IPv6 as [::1]:8008). Port 0 picks a free port (the log says

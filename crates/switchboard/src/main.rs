@@ -11,12 +11,11 @@ mod server;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use cli::{BenchCommand, Cli, Command};
+use cli::{BenchCommand, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<_> = std::env::args_os().collect();
+    let cli = cli::parse_from(&argv).unwrap_or_else(|e| e.exit());
     let logging = logging::init(cli.verbose, cli.trace);
     let result = match cli.command {
         Command::Chat(args) => chat::run(args),

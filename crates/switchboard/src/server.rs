@@ -2,6 +2,7 @@
 //! configuration from flags, signals, and the exit status.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -9,7 +10,7 @@ use switchboard_net::{bind_tcp, AddressLimits, Config, PollerKind, Reactor};
 use switchboard_proto::Service;
 use tracing::{debug, info, warn};
 
-use crate::cli::{PollerArg, ServerArgs};
+use crate::cli::{Command, PollerArg, ServerArgs};
 
 /// The reactor configuration a server's flags ask for.
 pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
@@ -73,4 +74,49 @@ pub fn serve<S: Service>(reactor: Reactor<S>) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A reload's first step: the command line and its `--config FILE` parsed
+/// again, and this command's arguments picked out by `pick`. `None` (and
+/// the reason logged) if they no longer parse: the settings stay.
+pub fn reload<A>(pick: impl FnOnce(Command) -> Option<A>) -> Option<(Option<PathBuf>, A)> {
+    let argv: Vec<_> = std::env::args_os().collect();
+    match crate::cli::parse_from(&argv) {
+        Ok(cli) => {
+            let file = match &cli.command {
+                Command::Chat(a) => a.server.config.clone(),
+                Command::Echo(a) => a.server.config.clone(),
+                _ => None,
+            };
+            pick(cli.command).map(|args| (file, args))
+        }
+        Err(e) => {
+            reload_failed(&anyhow::anyhow!("{}", e.to_string().trim_end()));
+            None
+        }
+    }
+}
+
+/// Says that a reload took effect, and from where.
+pub fn reloaded(file: &Option<PathBuf>) {
+    match file {
+        Some(file) => {
+            info!(file = %file.display(), "reloaded: settings applied, every connection kept")
+        }
+        None => info!("reloaded: no --config file, so the command line's settings stay"),
+    }
+}
+
+/// Says why a reload was refused: the settings in force stay.
+pub fn reload_failed(e: &anyhow::Error) {
+    warn!("reload failed, settings unchanged: {e:#}");
+}
+
+/// Warns about settings a reload cannot change (the listening sockets, the
+/// poller, names clients already know), each given with whether it changed.
+pub fn warn_fixed(old: &ServerArgs, new: &ServerArgs, fixed: &[(&str, bool)]) {
+    let poller = [("--poller", old.poller != new.poller)];
+    for (flag, _) in fixed.iter().chain(&poller).filter(|(_, changed)| *changed) {
+        warn!("reload: {flag} changed, which takes a restart; the old value stays");
+    }
 }

@@ -879,3 +879,58 @@ fn an_expensive_query_costs_tokens_by_the_size_of_its_reply() {
         line.clear();
     }
 }
+
+/// SIGHUP reloads the settings of `--config FILE` and keeps every
+/// connection: a bigger `--max-clients` lets a client in that was refused,
+/// the clients already in keep chatting, and a bad file is refused with
+/// why while the server goes on as it was.
+#[test]
+fn sighup_reloads_the_settings_and_keeps_every_connection() {
+    use std::io::BufRead;
+    let file = std::env::temp_dir().join(format!("switchboard-reload-{}.conf", std::process::id()));
+    std::fs::write(&file, "# two at most\nmax-clients = 2\n").unwrap();
+    let mut args = CHAT.to_vec();
+    let path = file.to_str().unwrap();
+    args.extend(["--config", path]);
+    let mut server = Server::start(&args);
+    let (mut a, _, nick_a) = line_client(server.addr);
+    let (_b, mut b_r, _) = line_client(server.addr);
+    let refused = |addr| {
+        let mut said = String::new();
+        connect(addr).read_to_string(&mut said).unwrap();
+        said
+    };
+    assert_eq!(refused(server.addr), "*** server full, try again later\r\n");
+    std::fs::write(&file, "max-clients = 3\n").unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded: settings applied");
+    let (_c, _, _) = line_client(server.addr);
+    a.write_all(b"still here\n").unwrap();
+    let mut line = String::new();
+    while !line.starts_with(&format!("<{nick_a}> still here")) {
+        line.clear();
+        assert!(b_r.read_line(&mut line).unwrap() > 0, "b was closed");
+    }
+    std::fs::write(&file, "max-line = 1\n").unwrap();
+    server.signal(libc::SIGHUP);
+    let failed = server.wait_for_log("reload failed, settings unchanged");
+    assert!(failed.contains("--max-line 1"), "{failed}");
+    a.write_all(b"and now\n").unwrap();
+    while !line.starts_with(&format!("<{nick_a}> and now")) {
+        line.clear();
+        assert!(b_r.read_line(&mut line).unwrap() > 0, "b was closed");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// Without a settings file SIGHUP still only reloads: the echo server
+/// keeps its connections and says so.
+#[test]
+fn sighup_without_a_config_file_keeps_the_server_and_its_clients() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0"]);
+    let mut s = connect(server.addr);
+    assert_echoes(&mut s, b"before\n");
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded: no --config file");
+    assert_echoes(&mut s, b"after\n");
+}

@@ -387,6 +387,23 @@ impl ChatService {
         }
     }
 
+    /// New settings for the running service (a reload): the limits apply
+    /// to every client at once (a changed rate limit starts each client
+    /// from a full burst), `max_line` to clients that connect from now on.
+    /// The server's name and start time stay: clients already know them.
+    pub fn reconfigure(&mut self, mut config: ChatConfig, now: Instant) {
+        let old = &self.shared.config;
+        config.started = old.started;
+        config.irc.server_name = old.irc.server_name.clone();
+        if config.rate_limit != old.rate_limit {
+            for c in self.conns.iter_mut().flatten() {
+                c.bucket = config.rate_limit.map(|limit| TokenBucket::new(limit, now));
+            }
+        }
+        self.shared.core.set_announce_limit(config.announce_limit);
+        self.shared.config = config;
+    }
+
     /// Asks for the service timer when a crowded room has arrivals or
     /// departures to summarize and no summary is due yet: a room hears at
     /// most one summary per period, however many come and go.

@@ -72,6 +72,11 @@ impl ChatCore {
         self
     }
 
+    /// A new announce limit (a reload), from the next join or departure.
+    pub fn set_announce_limit(&mut self, limit: usize) {
+        self.announce_limit = limit;
+    }
+
     /// Whether `room` has more members than the announce limit: its joins
     /// and departures go into summaries ([`ChatCore::announce_turnover`]),
     /// and what a joiner is told of it is kept short.
