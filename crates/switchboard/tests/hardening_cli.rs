@@ -271,20 +271,8 @@ fn a_log_nobody_reads_does_not_freeze_the_server() {
 /// out of the room, its nick free, and messages to it refused.
 #[test]
 fn a_quit_takes_effect_at_once_even_with_the_socket_open() {
-    use std::io::{BufRead, BufReader};
+    use std::io::BufRead;
     let server = Server::start(CHAT);
-    let line_client = |addr| {
-        let s = connect(addr);
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut welcome = String::new();
-        r.read_line(&mut welcome).unwrap();
-        let nick = welcome["*** welcome to switchboard, ".len()..]
-            .split('!')
-            .next()
-            .unwrap()
-            .to_string();
-        (s, r, nick)
-    };
     let (mut quitter, mut quitter_r, nick) = line_client(server.addr);
     let (mut other, mut other_r, _) = line_client(server.addr);
     quitter.write_all(b"/quit bye\n").unwrap();
