@@ -29,6 +29,8 @@ pub struct Config {
     pub accept_backoff: Duration,
     /// Which readiness backend to use.
     pub poller: PollerKind,
+    /// How long a TLS client has to finish its handshake.
+    pub tls_handshake_timeout: Duration,
     /// Limits per peer address: connections held, connections per second,
     /// UDP replies per second.
     pub per_address: AddressLimits,
@@ -55,6 +57,7 @@ impl Default for Config {
             max_datagrams_per_turn: 256,
             accept_backoff: Duration::from_millis(100),
             poller: PollerKind::default(),
+            tls_handshake_timeout: Duration::from_secs(10),
             per_address: AddressLimits::default(),
             coalesce: Duration::ZERO,
             busy_poll: Duration::ZERO,

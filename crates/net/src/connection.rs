@@ -2,6 +2,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
+use rustls::ServerConnection;
 use switchboard_proto::{later, CloseReason, OutputBuffer};
 
 use crate::poller::Interest;
@@ -59,6 +60,13 @@ pub(crate) struct Connection {
     pub queued_flush: bool,
     /// Listed in the read queue (so stale entries can be told apart).
     pub queued_read: bool,
+    /// Its TLS session, on a TLS listener's connection: what is read and
+    /// written passes through it.
+    pub tls: Option<Box<ServerConnection>>,
+    /// The TLS handshake must be over by then.
+    pub handshake_until: Option<Instant>,
+    /// TLS: our close_notify is queued.
+    pub close_notify_sent: bool,
 }
 
 impl Connection {
@@ -82,6 +90,9 @@ impl Connection {
             timer: None,
             queued_flush: false,
             queued_read: false,
+            tls: None,
+            handshake_until: None,
+            close_notify_sent: false,
         }
     }
 
@@ -108,8 +119,9 @@ impl Connection {
     }
 
     /// When this connection must next be looked at: idle timeout, end of a
-    /// service pause, a service timer, end of lingering or the end of the
-    /// grace for a reader behind (`overdue`), whichever comes first.
+    /// service pause, a service timer, end of lingering, the end of the
+    /// grace for a reader behind (`overdue`) or of the TLS handshake,
+    /// whichever comes first.
     pub fn deadline(
         &self,
         idle_timeout: Option<Duration>,
@@ -121,9 +133,16 @@ impl Connection {
             _ => None,
         };
         let service = self.service_timer.filter(|_| self.state == State::Open);
-        [idle, self.pause_until, service, linger, overdue]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            idle,
+            self.pause_until,
+            service,
+            linger,
+            overdue,
+            self.handshake_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use slab::Slab;
 use switchboard_proto::{later, CloseReason, ConnId, Io, OutputLimits, OverflowPolicy};
-use tracing::{trace, warn};
+use tracing::{debug, trace, warn};
 
 use crate::connection::{Connection, State};
 use crate::poller::{Poller, Token};
@@ -164,6 +164,10 @@ impl Connections {
                 let reason = match c.state {
                     State::Lingering(reason, _) => reason,
                     _ if overdue.is_some_and(|t| t <= now) => CloseReason::OutputOverflow,
+                    _ if c.handshake_until.is_some_and(|t| t <= now) => {
+                        debug!(peer = %c.peer, "TLS handshake not finished in time");
+                        CloseReason::IdleTimeout
+                    }
                     _ => CloseReason::IdleTimeout,
                 };
                 self.mark_dead(key, reason);
@@ -184,23 +188,11 @@ impl Connections {
             return;
         }
         let had_output = !c.out.is_empty();
-        while !c.out.is_empty() {
-            match c.out.write_to(&mut c.stream) {
-                Ok(n) => {
-                    self.stats.bytes_out += n as u64;
-                    c.last_active = now;
-                    trace!(bytes = n, peer = %c.peer, "sent");
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    c.write_blocked = true;
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.mark_dead(key, CloseReason::from_io_error(&e)),
-            }
+        if let Err(e) = write_out(c, &mut self.stats, now) {
+            return self.mark_dead(key, CloseReason::from_io_error(&e));
         }
         let pending = c.out.len();
-        if pending == 0 {
+        if pending == 0 && !c.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
             c.write_blocked = false;
             if had_output {
                 trace!(peer = %c.peer, "output queue empty");
@@ -223,6 +215,18 @@ impl Connections {
         }
         let c = &mut self.slab[key];
         if let State::Draining(reason) = c.state {
+            if let Some(tls) = c.tls.as_mut().filter(|_| pending == 0) {
+                // close_notify goes after everything else, then the FIN.
+                if !c.close_notify_sent {
+                    tls.send_close_notify();
+                    c.close_notify_sent = true;
+                    self.queue_flush(key);
+                    return self.sync_interest(key, poller);
+                }
+                if tls.wants_write() {
+                    return self.sync_interest(key, poller);
+                }
+            }
             if pending == 0 {
                 if c.eof {
                     return self.mark_dead(key, reason);
@@ -285,7 +289,12 @@ impl Io for Connections {
         // write it from the caller's slice and copy only what the socket
         // did not take. Any error is left for the end-of-turn flush to meet
         // again and handle.
-        if self.write_through && !c.queued_flush && c.out.is_empty() && !c.write_blocked {
+        if self.write_through
+            && !c.queued_flush
+            && c.out.is_empty()
+            && !c.write_blocked
+            && c.tls.is_none()
+        {
             if let Ok(n) = c.stream.write(bytes) {
                 self.stats.bytes_out += n as u64;
                 c.last_active = self.now;
@@ -381,6 +390,41 @@ impl Connections {
             if self.limits.policy == OverflowPolicy::Disconnect && len > self.limits.ceiling() {
                 self.mark_dead(key, CloseReason::OutputOverflow);
             }
+        }
+    }
+}
+
+/// Writes `c`'s pending output until done or the socket is full (then
+/// `write_blocked`). Through TLS: plaintext into rustls as far as its
+/// bounded buffer takes it, records out to the socket, again until done.
+fn write_out(c: &mut Connection, stats: &mut Stats, now: Instant) -> io::Result<()> {
+    loop {
+        let sent = match c.tls.as_mut() {
+            None if c.out.is_empty() => return Ok(()),
+            None => c.out.write_to(&mut c.stream),
+            Some(tls) => {
+                if !c.out.is_empty() {
+                    // rustls takes what fits in its buffer, never blocks.
+                    c.out.write_to(&mut tls.writer())?;
+                }
+                if !tls.wants_write() {
+                    return Ok(());
+                }
+                tls.write_tls(&mut c.stream)
+            }
+        };
+        match sent {
+            Ok(n) => {
+                stats.bytes_out += n as u64;
+                c.last_active = now;
+                trace!(bytes = n, peer = %c.peer, "sent");
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.write_blocked = true;
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
 }

@@ -38,6 +38,7 @@ mod reactor_handle;
 mod reflector;
 mod stats;
 mod timer_queue;
+mod tls;
 
 pub use address_limits::AddressLimits;
 pub use clock::{Clock, SystemClock};
@@ -49,3 +50,4 @@ pub use reactor::{Reactor, RunOutcome};
 pub use reactor_handle::ReactorHandle;
 pub use stats::Stats;
 pub use timer_queue::TimerQueue;
+pub use tls::TlsAcceptor;

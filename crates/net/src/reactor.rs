@@ -18,6 +18,8 @@ use crate::poller::{Event, FdTooLarge, Interest, Poller, Token};
 use crate::reactor_handle::{ReactorHandle, RELOAD};
 use crate::reflector::is_reflector;
 use crate::stats::Stats;
+use crate::tls::TlsAcceptor;
+use rustls::ServerConnection;
 
 /// Tokens above every connection key name the reactor's own descriptors.
 const CONTROL: usize = usize::MAX;
@@ -45,6 +47,8 @@ struct ListenerSlot<L> {
     addr: SocketAddr,
     /// What the service is told about connections accepted here.
     kind: L,
+    /// TLS settings, on a TLS listener.
+    tls: Option<TlsAcceptor>,
     /// Set while accepting is paused after descriptor exhaustion.
     resume_at: Option<Instant>,
 }
@@ -174,6 +178,17 @@ impl<S: Service> Reactor<S> {
         listener: StdTcpListener,
         kind: S::Listener,
     ) -> io::Result<SocketAddr> {
+        self.add_listener_with(listener, kind, None)
+    }
+
+    /// As [`Reactor::add_listener_for`], with TLS on every connection
+    /// accepted on `listener` when `tls` is given.
+    pub fn add_listener_with(
+        &mut self,
+        listener: StdTcpListener,
+        kind: S::Listener,
+        tls: Option<TlsAcceptor>,
+    ) -> io::Result<SocketAddr> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let token = Token(LISTENER_BASE - self.listeners.len());
@@ -184,6 +199,7 @@ impl<S: Service> Reactor<S> {
             listener,
             addr,
             kind,
+            tls,
             resume_at: None,
         });
         Ok(addr)
@@ -510,7 +526,17 @@ impl<S: Service> Reactor<S> {
                         info!("accepting connections again");
                     }
                     let kind = slot.kind;
-                    self.handle_accept(stream, peer, kind, now);
+                    let tls = match &slot.tls {
+                        Some(acceptor) => match acceptor.accept() {
+                            Ok(tls) => Some(Box::new(tls)),
+                            Err(e) => {
+                                warn!(%peer, error = %e, "cannot start TLS; dropping the connection");
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    self.handle_accept(stream, peer, kind, tls, now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -563,9 +589,12 @@ impl<S: Service> Reactor<S> {
         stream: TcpStream,
         peer: SocketAddr,
         kind: S::Listener,
+        tls: Option<Box<ServerConnection>>,
         now: Instant,
     ) {
         self.conns.stats.accepted += 1;
+        // A refusal in plain text means nothing to a TLS client.
+        let notice = tls.is_none();
         if self.conns.slab.len() >= self.config.max_connections {
             if !self.full_logged {
                 self.full_logged = true;
@@ -575,7 +604,7 @@ impl<S: Service> Reactor<S> {
                 );
             }
             debug!(%peer, "refused: server full");
-            return self.refuse(&stream, kind, CloseReason::ServerFull);
+            return self.refuse(&stream, kind, CloseReason::ServerFull, notice);
         }
         self.full_logged = false;
         if let Err(refusal) = self.addresses.admit(peer.ip(), now) {
@@ -586,7 +615,7 @@ impl<S: Service> Reactor<S> {
                 }
             };
             info!(%peer, "refused: {why}");
-            return self.refuse(&stream, kind, CloseReason::AddressLimit);
+            return self.refuse(&stream, kind, CloseReason::AddressLimit, notice);
         }
         // Small replies must leave now, not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
@@ -610,7 +639,7 @@ impl<S: Service> Reactor<S> {
                 }
                 debug!(%peer, "refused: descriptor past the poller's limit");
                 self.addresses.release(peer.ip());
-                return self.refuse(&stream, kind, CloseReason::ServerFull);
+                return self.refuse(&stream, kind, CloseReason::ServerFull, notice);
             }
             warn!(%peer, error = %e, "cannot watch new connection; dropping it");
             self.addresses.release(peer.ip());
@@ -619,6 +648,10 @@ impl<S: Service> Reactor<S> {
         self.poller_full_logged = false;
         let mut conn = Connection::new(stream, peer, now);
         conn.registered = Interest::READABLE;
+        if tls.is_some() {
+            conn.tls = tls;
+            conn.handshake_until = Some(later(now, self.config.tls_handshake_timeout));
+        }
         entry.insert(conn);
         debug!(conn = key, %peer, "connected");
         trace!(%peer, "new connection");
@@ -632,9 +665,13 @@ impl<S: Service> Reactor<S> {
     /// Turns a new client away for `reason`: the service's notice if it
     /// has one (best effort: the socket is new, its buffer empty), then
     /// the close.
-    fn refuse(&mut self, stream: &TcpStream, kind: S::Listener, reason: CloseReason) {
-        if let Some(notice) = self.service.rejection_notice(kind, reason) {
-            let _ = (&*stream).write(notice);
+    fn refuse(&mut self, stream: &TcpStream, kind: S::Listener, reason: CloseReason, notice: bool) {
+        if let Some(text) = self
+            .service
+            .rejection_notice(kind, reason)
+            .filter(|_| notice)
+        {
+            let _ = (&*stream).write(text);
         }
         self.conns.stats.count_close(reason);
     }
@@ -666,6 +703,9 @@ impl<S: Service> Reactor<S> {
     /// Reads `key` until `WouldBlock`, a short read, EOF, a pause, or the
     /// per-turn cap (then it stays queued for the next turn).
     fn read_connection(&mut self, key: usize, now: Instant) {
+        if self.conns.slab.get(key).is_some_and(|c| c.tls.is_some()) {
+            return self.read_tls_connection(key, now);
+        }
         let mut total = 0;
         loop {
             let c = match self.conns.slab.get_mut(key) {
@@ -673,21 +713,7 @@ impl<S: Service> Reactor<S> {
                 _ => return,
             };
             match c.stream.read(&mut self.read_buf) {
-                Ok(0) => {
-                    c.eof = true;
-                    c.readable = false;
-                    trace!(peer = %c.peer, "read end of stream");
-                    match c.state {
-                        State::Open => {
-                            self.conns.serving = Some(key);
-                            self.service.handle_eof(ConnId(key), &mut self.conns);
-                            self.conns.serving = None;
-                        }
-                        State::Lingering(reason, _) => self.conns.mark_dead(key, reason),
-                        State::Draining(_) | State::Dead(_) => {}
-                    }
-                    return self.conns.queue_flush(key);
-                }
+                Ok(0) => return self.read_eof(key),
                 Ok(n) => {
                     c.last_active = now;
                     self.conns.stats.bytes_in += n as u64;
@@ -698,13 +724,7 @@ impl<S: Service> Reactor<S> {
                     if drained {
                         c.readable = false;
                     }
-                    if c.state == State::Open {
-                        trace!(bytes = n, peer = %c.peer, "received");
-                        self.conns.serving = Some(key);
-                        self.service
-                            .handle_data(ConnId(key), &self.read_buf[..n], &mut self.conns);
-                        self.conns.serving = None;
-                    }
+                    self.deliver(key, n);
                     total += n;
                     if drained {
                         return;
@@ -718,15 +738,139 @@ impl<S: Service> Reactor<S> {
                     return;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.read_failed(key, &e),
+            }
+        }
+    }
+
+    /// [`Reactor::read_connection`] for a TLS connection: records from the
+    /// socket into rustls, plaintext from rustls to the service.
+    fn read_tls_connection(&mut self, key: usize, now: Instant) {
+        let mut total = 0;
+        loop {
+            if !self.deliver_plaintext(key) {
+                return;
+            }
+            let Some(c) = self.conns.slab.get_mut(key) else {
+                return;
+            };
+            let tls = c.tls.as_mut().expect("a TLS connection");
+            match tls.read_tls(&mut c.stream) {
+                Ok(0) => return self.read_eof(key),
+                Ok(n) => {
+                    c.last_active = now;
+                    self.conns.stats.bytes_in += n as u64;
+                    let processed = tls.process_new_packets();
+                    if !tls.is_handshaking() {
+                        c.handshake_until = None;
+                    }
+                    // Handshake messages or an alert to send.
+                    self.conns.queue_flush(key);
+                    if let Err(e) = processed {
+                        let c = &mut self.conns.slab[key];
+                        info!(peer = %c.peer, error = %e, "TLS error; closing");
+                        // The alert rustls queued, best effort.
+                        if let Some(tls) = c.tls.as_mut() {
+                            let _ = tls.write_tls(&mut c.stream);
+                        }
+                        return self.conns.mark_dead(key, CloseReason::ProtocolError);
+                    }
+                    total += n;
+                    if total >= self.config.max_read_per_turn {
+                        self.deliver_plaintext(key);
+                        return self.conns.queue_read(key);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.read_failed(key, &e),
+            }
+        }
+    }
+
+    /// Hands the plaintext rustls has decrypted for `key` to the service,
+    /// while reading is on. Returns whether to read more records.
+    fn deliver_plaintext(&mut self, key: usize) -> bool {
+        loop {
+            let Some(c) = self.conns.slab.get_mut(key) else {
+                return false;
+            };
+            if !c.wants_read() {
+                // Paused, maybe with plaintext left in rustls: look again
+                // when reading resumes.
+                c.readable = true;
+                return false;
+            }
+            let Some(tls) = c.tls.as_mut() else {
+                return false;
+            };
+            match tls.reader().read(&mut self.read_buf) {
+                // The peer's close_notify: its end of stream.
+                Ok(0) => {
+                    self.read_eof(key);
+                    return false;
+                }
+                Ok(n) => self.deliver(key, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
                 Err(e) => {
-                    let reason = match c.state {
-                        State::Draining(r) | State::Lingering(r, _) => r,
-                        _ => CloseReason::from_io_error(&e),
-                    };
-                    return self.conns.mark_dead(key, reason);
+                    self.read_failed(key, &e);
+                    return false;
                 }
             }
         }
+    }
+
+    /// Gives the first `n` bytes of the read buffer to the service, if the
+    /// connection is still open to it (closing ones discard their input).
+    fn deliver(&mut self, key: usize, n: usize) {
+        if self
+            .conns
+            .slab
+            .get(key)
+            .is_some_and(|c| c.state == State::Open)
+        {
+            trace!(bytes = n, peer = %self.conns.slab[key].peer, "received");
+            self.conns.serving = Some(key);
+            self.service
+                .handle_data(ConnId(key), &self.read_buf[..n], &mut self.conns);
+            self.conns.serving = None;
+        }
+    }
+
+    /// The peer's end of stream on `key`.
+    fn read_eof(&mut self, key: usize) {
+        let Some(c) = self.conns.slab.get_mut(key) else {
+            return;
+        };
+        c.eof = true;
+        c.readable = false;
+        trace!(peer = %c.peer, "read end of stream");
+        match c.state {
+            State::Open => {
+                self.conns.serving = Some(key);
+                self.service.handle_eof(ConnId(key), &mut self.conns);
+                self.conns.serving = None;
+            }
+            State::Lingering(reason, _) => self.conns.mark_dead(key, reason),
+            State::Draining(_) | State::Dead(_) => {}
+        }
+        self.conns.queue_flush(key);
+    }
+
+    /// A read on `key` failed: it is closed (for the reason it was already
+    /// closing for, if it was).
+    fn read_failed(&mut self, key: usize, e: &io::Error) {
+        let Some(c) = self.conns.slab.get(key) else {
+            return;
+        };
+        let reason = match c.state {
+            State::Draining(r) | State::Lingering(r, _) => r,
+            _ => CloseReason::from_io_error(e),
+        };
+        self.conns.mark_dead(key, reason);
     }
 
     fn serve_pending_udp(&mut self) {

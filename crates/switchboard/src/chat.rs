@@ -9,9 +9,11 @@ use switchboard_proto::chat::irc::IrcConfig;
 use switchboard_proto::chat::web::WebConfig;
 use switchboard_proto::chat::RateLimit;
 use switchboard_proto::{ChatConfig, ChatService, FrontEnd};
+use tracing::info;
 
 use crate::cli::{ChatArgs, Command};
 use crate::server::{listen, reactor_config, reload, reload_failed, reloaded, serve, warn_fixed};
+use crate::tls::Acceptors;
 
 /// Longest MOTD file: it is sent to every IRC client that registers, and
 /// must stay well within what a client may be owed (`--max-output`).
@@ -156,6 +158,7 @@ fn settings(args: &ChatArgs) -> Result<(ChatConfig, Config)> {
     };
     let reactor_config = Config {
         coalesce: args.coalesce,
+        tls_handshake_timeout: args.handshake_timeout,
         ..reactor_config(&args.server, args.max_clients)
     };
     Ok((config, reactor_config))
@@ -164,6 +167,11 @@ fn settings(args: &ChatArgs) -> Result<(ChatConfig, Config)> {
 pub fn run(args: ChatArgs) -> Result<ExitCode> {
     let (config, reactor_config) = settings(&args)?;
     let mut reactor = Reactor::new(ChatService::new(config), reactor_config)?;
+    let wants_tls = [&args.listen_tls, &args.irc_tls, &args.web_tls]
+        .iter()
+        .any(|addrs| !addrs.is_empty());
+    let tls = wants_tls.then(|| Acceptors::load(&args.tls)).transpose()?;
+    let acceptors = tls.clone();
     let started = args.clone();
     reactor.on_reload(move |service, net, now| {
         let Some((new, args)) = reload(|cli| match cli {
@@ -187,6 +195,13 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
                     ("--server-name", args.server_name != started.server_name),
                 ];
                 warn_fixed(&started.server, &args.server, &fixed);
+                if let Some(acceptors) = &acceptors {
+                    // A bad new certificate keeps the old one.
+                    if let Err(e) = acceptors.reload(&args.tls) {
+                        return reload_failed(&e);
+                    }
+                    info!("TLS certificate reread; new connections get it");
+                }
                 service.reconfigure(config, now);
                 *net = Config {
                     poller: net.poller,
@@ -197,12 +212,36 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
             Err(e) => reload_failed(&e),
         }
     });
-    listen(&mut reactor, "chat", FrontEnd::Line, &args.listen)?;
+    listen(&mut reactor, "chat", FrontEnd::Line, &args.listen, None)?;
     if !args.no_irc {
-        listen(&mut reactor, "irc", FrontEnd::Irc, &args.irc)?;
+        listen(&mut reactor, "irc", FrontEnd::Irc, &args.irc, None)?;
     }
     if !args.no_web {
-        listen(&mut reactor, "web", FrontEnd::Web, &args.web)?;
+        listen(&mut reactor, "web", FrontEnd::Web, &args.web, None)?;
+    }
+    if let Some(tls) = &tls {
+        let stream = Some(&tls.stream);
+        listen(
+            &mut reactor,
+            "chat-tls",
+            FrontEnd::Line,
+            &args.listen_tls,
+            stream,
+        )?;
+        listen(
+            &mut reactor,
+            "irc-tls",
+            FrontEnd::Irc,
+            &args.irc_tls,
+            stream,
+        )?;
+        listen(
+            &mut reactor,
+            "web-tls",
+            FrontEnd::Web,
+            &args.web_tls,
+            Some(&tls.web),
+        )?;
     }
     serve(reactor)
 }

@@ -44,6 +44,25 @@ pub enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Make a self-signed certificate and its key for trying TLS locally
+    /// (`chat --listen-tls ... --tls-cert cert.pem --tls-key key.pem`).
+    Cert(CertArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CertArgs {
+    /// Names the certificate is for (DNS names or IP addresses).
+    #[arg(value_name = "NAME", default_values = ["localhost", "127.0.0.1", "::1"])]
+    pub names: Vec<String>,
+
+    /// Where to write the certificate (PEM).
+    #[arg(long, value_name = "FILE", default_value = "cert.pem")]
+    pub cert: PathBuf,
+
+    /// Where to write its private key (PEM, PKCS#8; readable by its owner
+    /// only).
+    #[arg(long, value_name = "FILE", default_value = "key.pem")]
+    pub key: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -153,6 +172,21 @@ pub struct BenchChatArgs {
 
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// The certificate for TLS listeners.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct TlsArgs {
+    /// PEM file with the server's certificate chain (its certificate first,
+    /// then the intermediates); reread on SIGHUP. `switchboard cert` makes
+    /// one for a first try.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the certificate's private key (PKCS#8, PKCS#1 or
+    /// SEC1); reread on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Flags every server command shares.
@@ -374,6 +408,23 @@ pub struct ChatArgs {
     #[arg(long)]
     pub no_web: bool,
 
+    /// Address for the line protocol over TLS (`openssl s_client`, `ncat
+    /// --ssl`); repeat for several. Needs --tls-cert and --tls-key.
+    #[arg(long = "listen-tls", value_name = "ADDR")]
+    pub listen_tls: Vec<SocketAddr>,
+
+    /// Address for IRC over TLS (6697 by convention); repeat for several.
+    #[arg(long = "irc-tls", value_name = "ADDR")]
+    pub irc_tls: Vec<SocketAddr>,
+
+    /// Address for the web page and its WebSocket over TLS (https://,
+    /// wss://); repeat for several.
+    #[arg(long = "web-tls", value_name = "ADDR")]
+    pub web_tls: Vec<SocketAddr>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
     /// An origin (scheme://host[:port]) whose pages may open a WebSocket
     /// here; repeat for several, or '*' for any. [default: the page's own
     /// origin, so that no other site can use a visitor's browser to chat]
@@ -381,10 +432,10 @@ pub struct ChatArgs {
     pub web_origin: Vec<String>,
 
     /// How long a new client has to show it is one, or is closed, so that
-    /// slow or silent clients cannot hold connections: a web client must
-    /// send a complete HTTP request (before it upgrades to a WebSocket), an
-    /// IRC client register, a line client that started its first line end
-    /// it.
+    /// slow or silent clients cannot hold connections: a TLS client must
+    /// finish its handshake, a web client send a complete HTTP request
+    /// (before it upgrades to a WebSocket), an IRC client register, a line
+    /// client that started its first line end it.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 

@@ -39,7 +39,7 @@ pub fn run(args: EchoArgs) -> Result<ExitCode> {
         };
         reloaded(&new);
     });
-    for local in listen(&mut reactor, "echo", (), &args.listen)? {
+    for local in listen(&mut reactor, "echo", (), &args.listen, None)? {
         if args.udp {
             // Same port as the TCP listener, even when port 0 was asked for.
             let socket = bind_udp(local).with_context(|| format!("cannot bind udp {local}"))?;

@@ -8,6 +8,7 @@ mod client;
 mod echo;
 mod logging;
 mod server;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Command::Client(args) => client::run(args),
         Command::Bench(BenchCommand::Echo(args)) => bench::echo::run(args),
         Command::Bench(BenchCommand::Chat(args)) => bench::chat::run(args),
+        Command::Cert(args) => tls::run_cert(args),
     };
     logging.report_drops();
     match result {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use switchboard_net::{bind_tcp, AddressLimits, Config, PollerKind, Reactor};
+use switchboard_net::{bind_tcp, AddressLimits, Config, PollerKind, Reactor, TlsAcceptor};
 use switchboard_proto::Service;
 use tracing::{debug, info, warn};
 
@@ -36,20 +36,21 @@ pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
     }
 }
 
-/// Binds every address for `name`, a listener of kind `kind`, and returns
-/// their local addresses (port 0 resolved), logged as "NAME listening on
-/// tcp ADDR".
+/// Binds every address for `name`, a listener of kind `kind` (with TLS if
+/// `tls` is given), and returns their local addresses (port 0 resolved),
+/// logged as "NAME listening on tcp ADDR".
 pub fn listen<S: Service>(
     reactor: &mut Reactor<S>,
     name: &str,
     kind: S::Listener,
     addrs: &[SocketAddr],
+    tls: Option<&TlsAcceptor>,
 ) -> Result<Vec<SocketAddr>> {
     addrs
         .iter()
         .map(|addr| {
             let listener = bind_tcp(*addr).with_context(|| format!("cannot listen on {addr}"))?;
-            let local = reactor.add_listener_for(listener, kind)?;
+            let local = reactor.add_listener_with(listener, kind, tls.cloned())?;
             info!("{name} listening on tcp {local}");
             Ok(local)
         })
