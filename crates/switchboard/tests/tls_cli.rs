@@ -308,3 +308,41 @@ fn a_tls_client_that_stops_reading_is_cut_and_others_are_not() {
         format!("*** {nick} left #lobby (too far behind; disconnected)")
     );
 }
+
+/// A TLS 1.2 client asking to renegotiate is refused (rustls does not
+/// renegotiate) and closed with a log line; others are not disturbed.
+/// Needs `openssl` (the only common client that asks); skipped, visibly,
+/// without it.
+#[test]
+fn a_renegotiation_attempt_closes_only_its_connection() {
+    use std::process::{Command, Stdio};
+    if Command::new("openssl").arg("version").output().is_err() {
+        return skip(
+            "a_renegotiation_attempt_closes_only_its_connection",
+            "no openssl",
+        );
+    }
+    let ca = TestCa::new();
+    ca.issue();
+    let mut server = chat_with_tls(&ca, &[]);
+    let line_tls = server.listening_addr("chat-tls");
+    let (mut plain, _) = plain_line(server.addr);
+    let mut good = BufReader::new(tls_connect(line_tls, ca.client(&[])));
+    line_where(&mut good, "the welcome", |l| l.starts_with("*** welcome"));
+    // s_client reads commands from its input: "R" renegotiates.
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-tls1_2", "-connect", &line_tls.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(client.stdout.take().unwrap());
+    line_where(&mut out, "the welcome", |l| l.starts_with("*** welcome"));
+    client.stdin.as_mut().unwrap().write_all(b"R\n").unwrap();
+    server.wait_for_log("TLS error; closing");
+    let _ = client.kill();
+    let _ = client.wait();
+    plain.write_all(b"still fine\n").unwrap();
+    line_where(&mut good, "the plain line", |l| l.ends_with("> still fine"));
+}
