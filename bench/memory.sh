@@ -22,12 +22,14 @@
 #    (VmRSS after the clients went idle - VmRSS before any client) / N, and
 #    the same after each earlier stage (bench/memory.py). Targets: chat <=
 #    4 KiB, echo <= 1 KiB per idle client.
-# 3. A bystander's latency: `switchboard bench chat -c 10 -s 5 --rate 25`
-#    (10 line clients in #lobby, 5 lines/s from each of 5 senders, latency
-#    from the send schedule) while bench/memory.py churn connects line
-#    clients to the same room at CHURN_RATE (2,000) per second, each
-#    disconnecting (a third with a reset) as soon as it is welcomed; and the
-#    same without churn. Server flags as shipped. Target: p99 < 10 ms.
+# 3. A bystander's latency: `switchboard bench chat -c B -s 5 --rate 25` (B
+#    line clients in #lobby, for each B in BYSTANDERS; 5 lines/s from each
+#    of 5 senders, latency from the send schedule) while bench/memory.py
+#    churn connects line clients to the same room at CHURN_RATE (2,000) per
+#    second, each disconnecting (a third with a reset) as soon as it is
+#    welcomed; and the same without churn. The churn generator runs at nice
+#    10 beside the bystanders on the load core. Server flags as shipped.
+#    Target: p99 < 10 ms.
 #
 # Run from anywhere:   bench/memory.sh
 # Environment:
@@ -36,6 +38,7 @@
 #   N_IDLE=2000         clients for the idle-client figures
 #   CHURN_RATE=2000     connects+disconnects per second for the latency run
 #   CHURN_DURATION=20s  measured time of each latency run
+#   BYSTANDERS="10 1000"  room sizes (bench clients) for the latency runs
 #   SWITCHBOARD=PATH    use this binary instead of building the release one
 # Output: raw JSON lines in bench/results/memory-<stamp>.jsonl and a
 # markdown summary on stdout.
@@ -46,6 +49,7 @@ PEAK_CLIENTS=${PEAK_CLIENTS:-1000}
 N_IDLE=${N_IDLE:-2000}
 CHURN_RATE=${CHURN_RATE:-2000}
 CHURN_DURATION=${CHURN_DURATION:-20s}
+BYSTANDERS=${BYSTANDERS:-10 1000}
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -115,6 +119,7 @@ done
 
 # 3. A bystander's latency, with and without churn.
 churn_s=$(python3 -c 'import re,sys; m=re.fullmatch(r"([0-9.]+)(ms|s|m)?", sys.argv[1]); print(float(m.group(1))*{"ms":0.001,"s":1,"m":60,None:1}[m.group(2)])' "$CHURN_DURATION")
+for bystanders in $BYSTANDERS; do
 for churn in 0 "$CHURN_RATE"; do
     port=$(free_port)
     start switchboard-chat "$port" "$logdir/churn-$churn.log"
@@ -128,9 +133,9 @@ for churn in 0 "$CHURN_RATE"; do
         churn_pid=$!
         sleep 1
     fi
-    log "bystander latency, churn $churn/s"
+    log "bystander latency, $bystanders in the room, churn $churn/s"
     result=$(taskset -c "$CLIENT_CORE" "$switchboard" bench chat "127.0.0.1:$port" \
-        --clients 10 --senders 5 --rate 25 --duration "$CHURN_DURATION" --warmup 2s \
+        --clients "$bystanders" --senders 5 --rate 25 --duration "$CHURN_DURATION" --warmup 2s \
         --server-pid "$server_pid" --quiet --json) || true
     churned='{}'
     if [[ -n $churn_pid ]]; then
@@ -140,6 +145,7 @@ for churn in 0 "$CHURN_RATE"; do
     stop_server "$server_pid"
     record "${result:-}" test=churn server_name=switchboard-chat churn_target="$churn" \
         churn_result="$churned"
+done
 done
 
 log "raw results: $out"
@@ -171,14 +177,14 @@ for x in rows:
     print(f"| {x['server_name']} | {x['clients']} | {mib(x['rss_before'])} | {mib(x['rss_idle'])} | {stages} |")
 
 print("\n### A bystander's latency while the room churns\n")
-print("| churn target/s | churn achieved/s | deliveries | lost / reordered / disconnects | p50 µs | p99 µs | max µs | server peak RSS |")
-print("|---|---|---|---|---|---|---|---|")
+print("| bystanders | churn target/s | churn achieved/s | deliveries | lost / reordered / disconnects | p50 µs | p99 µs | max µs | server peak RSS |")
+print("|---|---|---|---|---|---|---|---|---|")
 for x in rows:
     if x.get("test") != "churn":
         continue
     c = x.get("churn_result") or {}
     lat = x.get("latency", {})
-    print(f"| {x['churn_target']} | {c.get('cycles_per_s', 0)} | {x.get('delivered', '?')} / {x.get('expected', '?')} | "
+    print(f"| {x.get('clients', '?')} | {x['churn_target']} | {c.get('cycles_per_s', 0)} | {x.get('delivered', '?')} / {x.get('expected', '?')} | "
           f"{x.get('lost', '?')} / {x.get('reordered', '?')} / {x.get('disconnects', '?')} | {lat.get('p50_us', '?')} | "
           f"{lat.get('p99_us', '?')} | {lat.get('max_us', '?')} | {mib(x['server']['peak_rss_bytes']) if 'server' in x else '?'} |")
 PY
