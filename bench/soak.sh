@@ -118,8 +118,13 @@ irc_addr=$(listen_addr "$results-chat.log" irc "$chat_pid")
 log "echo on $echo_addr (pid $echo_pid), chat on $chat_addr and irc on $irc_addr (pid $chat_pid)"
 log "soak for $DURATION, idle timeout $IDLE_TIMEOUT, chat max output $MAX_OUTPUT, scale $SCALE"
 
+# A watchdog besides soak.py's own deadlines: the load gets 4 minutes past
+# DURATION to wind down and report, then is stopped (and the soak fails).
+limit=$(python3 -c 'import re, sys
+m = re.fullmatch(r"([0-9.]+)(ms|s|m|h)?", sys.argv[1])
+print(int(float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]) + 240)' "$DURATION")
 load_rc=0
-taskset -c "$CLIENT_CORE" python3 bench/soak.py \
+timeout --kill-after=10 "$limit" taskset -c "$CLIENT_CORE" python3 bench/soak.py \
     --echo "$echo_addr" --chat "$chat_addr" --irc "$irc_addr" \
     --echo-pid "$echo_pid" --chat-pid "$chat_pid" \
     --duration "$DURATION" --idle-timeout "$IDLE_TIMEOUT" --scale "$SCALE" \
@@ -127,6 +132,9 @@ taskset -c "$CLIENT_CORE" python3 bench/soak.py \
     --json "$results.json" || load_rc=$?
 
 failed=0
+if ((load_rc == 124 || load_rc == 137)); then
+    log "FAIL  the load did not finish within $limit s; stopped"
+fi
 ((load_rc == 0)) || failed=1
 for name in echo chat; do
     pid_var=${name}_pid
