@@ -67,6 +67,9 @@ pub(crate) struct Connection {
     pub handshake_until: Option<Instant>,
     /// TLS: our close_notify is queued.
     pub close_notify_sent: bool,
+    /// Bytes in the kernel's send queue when a write last found it full:
+    /// if fewer are there later, the peer has been reading.
+    pub send_queue: Option<usize>,
 }
 
 impl Connection {
@@ -93,7 +96,35 @@ impl Connection {
             tls: None,
             handshake_until: None,
             close_notify_sent: false,
+            send_queue: None,
         }
+    }
+
+    /// Bytes in the kernel's send queue, not yet taken by the peer (Linux's
+    /// `SIOCOUTQ`; `None` elsewhere).
+    pub fn kernel_send_queue(&self) -> Option<usize> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let mut queued: libc::c_int = 0;
+            // SAFETY: TIOCOUTQ (SIOCOUTQ for sockets) writes one int.
+            let rc = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+            (rc == 0).then_some(queued.max(0) as usize)
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
+    /// Whether the peer took bytes from the kernel's send queue since a
+    /// write last found it full: a reader slower than we write is still a
+    /// reader, not an idle client. Remembers the queue for next time.
+    pub fn drained_since_blocked(&mut self) -> bool {
+        let now = self.kernel_send_queue();
+        let drained = matches!((self.send_queue, now), (Some(then), Some(now)) if now < then);
+        if self.write_blocked {
+            self.send_queue = now;
+        }
+        drained
     }
 
     /// Whether input should be read now (to the service, or discarded).

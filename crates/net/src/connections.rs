@@ -161,6 +161,15 @@ impl Connections {
         let overdue = c.behind_since.map(|t| self.limits.overdue_at(t));
         match c.deadline(self.idle_timeout, overdue) {
             Some(due) if due <= now => {
+                let idle = c.state == State::Open || matches!(c.state, State::Draining(_));
+                let other = overdue.is_some_and(|t| t <= now)
+                    || c.handshake_until.is_some_and(|t| t <= now);
+                if idle && !other && c.write_blocked && c.drained_since_blocked() {
+                    // Reading, slower than we write: not idle.
+                    c.last_active = now;
+                    self.arm_timer(key);
+                    return fired;
+                }
                 let reason = match c.state {
                     State::Lingering(reason, _) => reason,
                     _ if overdue.is_some_and(|t| t <= now) => CloseReason::OutputOverflow,
@@ -421,6 +430,7 @@ fn write_out(c: &mut Connection, stats: &mut Stats, now: Instant) -> io::Result<
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.write_blocked = true;
+                c.send_queue = c.kernel_send_queue();
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

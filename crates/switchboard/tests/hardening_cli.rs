@@ -922,3 +922,34 @@ fn sighup_without_a_config_file_keeps_the_server_and_its_clients() {
     server.wait_for_log("reloaded: no --config file");
     assert_echoes(&mut s, b"after\n");
 }
+
+/// A reader slower than the server writes is reading, not idle: with an
+/// idle timeout six times shorter than the test, a client that drains its
+/// echo at 40 KB/s through a small receive buffer keeps its connection and
+/// every byte. (Found by bench/soak.sh: the server made no syscall on such
+/// a connection while its send buffer drained, and closed it as idle.)
+#[test]
+fn a_slow_reader_is_not_idle() {
+    let server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--idle-timeout", "500ms"]);
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(8192).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    // Enough for the server's send buffer to grow to megabytes, which a
+    // slow reader drains for longer than the idle timeout between two
+    // writable events.
+    let data: Vec<u8> = (0..16_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sent = data.clone();
+    std::thread::spawn(move || writer.write_all(&sent));
+    let started = std::time::Instant::now();
+    let (mut got, mut buf, mut r) = (0, [0u8; 2048], &s);
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        let n = r.read(&mut buf).expect("not reset");
+        assert!(n > 0, "closed after {got} bytes");
+        assert_eq!(buf[..n], data[got..got + n], "at {got}");
+        got += n;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
