@@ -751,6 +751,12 @@ impl<I: Io> Io for Watch<'_, I> {
     fn pause_reading_until(&mut self, conn: ConnId, when: Instant) {
         self.io.pause_reading_until(conn, when);
     }
+    fn set_service_timer(&mut self, when: Instant) {
+        self.io.set_service_timer(when);
+    }
+    fn request_reload(&mut self) {
+        self.io.request_reload();
+    }
 }
 
 /// `ChatService` with every call routed through a `Watch`.

@@ -48,6 +48,8 @@ pub(crate) struct Connections {
     /// The connection whose input (or timer) the service is handling: what
     /// it is sent meanwhile is a reply, not others' output.
     pub serving: Option<usize>,
+    /// The service asked for a reload ([`Io::request_reload`]).
+    pub reload_requested: bool,
     /// When the service's own timer ([`Io::set_service_timer`]) is due.
     pub service_timer: Option<Instant>,
 }
@@ -68,6 +70,7 @@ impl Connections {
             system_time: SystemTime::now(),
             write_through: false,
             serving: None,
+            reload_requested: false,
             service_timer: None,
         }
     }
@@ -289,6 +292,10 @@ fn open_in(slab: &mut Slab<Connection>, conn: ConnId) -> Option<&mut Connection>
 }
 
 impl Io for Connections {
+    fn request_reload(&mut self) {
+        self.reload_requested = true;
+    }
+
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
         let Some(c) = open_in(&mut self.slab, conn) else {
             return;

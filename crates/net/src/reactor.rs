@@ -324,6 +324,9 @@ impl<S: Service> Reactor<S> {
             self.conns.service_timer = None;
             self.service.handle_service_timer(&mut self.conns);
         }
+        if std::mem::take(&mut self.conns.reload_requested) {
+            self.reload(now);
+        }
         self.finish_turn(now);
         if let Some(deadline) = self.shutdown_deadline {
             if self.conns.slab.is_empty() {

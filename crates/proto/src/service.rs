@@ -134,6 +134,11 @@ pub trait Io {
     /// later call replaces an earlier one; the timer is gone once it has
     /// fired.
     fn set_service_timer(&mut self, when: Instant);
+
+    /// Asks the server to reload its settings (an operator's `REHASH`), as
+    /// SIGHUP does, once the current event is handled. Ignored where there
+    /// is nothing to reload.
+    fn request_reload(&mut self) {}
 }
 
 /// A protocol, as a state machine driven by the reactor.

@@ -101,6 +101,8 @@ pub struct MemoryIo {
     /// The wall-clock time the service sees; [`Harness::advance`] moves it
     /// with `now`.
     pub system_time: SystemTime,
+    /// Reloads the service asked for ([`Io::request_reload`]).
+    pub reloads_requested: usize,
     /// Sends to connections that were closed (asked to close, or reaped):
     /// output that a real reactor drops, or worse, delivers to whoever got
     /// the id next. Always a bug in the service.
@@ -128,6 +130,7 @@ impl Default for MemoryIo {
             // A fixed, readable start: 2026-01-01T00:00:00Z.
             system_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
             sends_after_close: 0,
+            reloads_requested: 0,
         }
     }
 }
@@ -276,6 +279,10 @@ impl MemoryIo {
 }
 
 impl Io for MemoryIo {
+    fn request_reload(&mut self) {
+        self.reloads_requested += 1;
+    }
+
     fn send(&mut self, conn: ConnId, bytes: &[u8]) {
         if self.overflowed.contains(&conn) && !self.reaped.contains(&conn) {
             return; // closed under the service's feet: the reactor drops it

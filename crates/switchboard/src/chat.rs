@@ -104,6 +104,9 @@ fn check(args: &ChatArgs) -> Result<()> {
     if args.irc_password.as_deref() == Some("") {
         bail!("--irc-password must not be empty (clients without one send no PASS at all)");
     }
+    if args.irc_oper_password.as_deref() == Some("") {
+        bail!("--irc-oper-password must not be empty (leave it out for no operators)");
+    }
     Ok(())
 }
 
@@ -144,6 +147,7 @@ fn settings(args: &ChatArgs) -> Result<(ChatConfig, Config)> {
         irc: IrcConfig {
             server_name: args.server_name.clone(),
             password: args.irc_password.clone(),
+            oper_password: args.irc_oper_password.clone(),
             motd,
             ping_interval: args.ping_interval,
             ping_timeout: args.ping_timeout,

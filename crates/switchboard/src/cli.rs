@@ -502,6 +502,12 @@ pub struct ChatArgs {
     #[arg(long, value_name = "PASSWORD")]
     pub irc_password: Option<String>,
 
+    /// Password that makes an IRC client an operator (`OPER NAME
+    /// PASSWORD`), who may `REHASH`: reread --config and the TLS
+    /// certificate, as SIGHUP does. None by default: nobody can be one.
+    #[arg(long, value_name = "PASSWORD")]
+    pub irc_oper_password: Option<String>,
+
     /// IRC and WebSocket: a client silent this long is sent a ping.
     #[arg(long, value_name = "DURATION", default_value = "90s", value_parser = parse_duration)]
     pub ping_interval: Duration,

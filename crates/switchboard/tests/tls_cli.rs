@@ -346,3 +346,39 @@ fn a_renegotiation_attempt_closes_only_its_connection() {
     plain.write_all(b"still fine\n").unwrap();
     line_where(&mut good, "the plain line", |l| l.ends_with("> still fine"));
 }
+
+/// An operator's `REHASH` rereads the certificate as SIGHUP does: the
+/// admin request. Without the operator password it is refused.
+#[test]
+fn an_operators_rehash_rereads_the_certificate() {
+    let ca = TestCa::new();
+    ca.issue();
+    let mut server = chat_with_tls(&ca, &["--irc-oper-password", "s3cret"]);
+    let irc = server.listening_addr("irc");
+    let line_tls = server.listening_addr("chat-tls");
+    let mut admin = BufReader::new(connect(irc));
+    admin
+        .get_mut()
+        .write_all(b"NICK admin\r\nUSER a 0 * :A\r\nREHASH\r\nOPER admin wrong\r\n")
+        .unwrap();
+    line_where(&mut admin, "481", |l| {
+        l.contains(" 481 admin :Permission Denied")
+    });
+    line_where(&mut admin, "464", |l| {
+        l.contains(" 464 admin :Password incorrect")
+    });
+    let second = ca.issue();
+    admin
+        .get_mut()
+        .write_all(b"OPER admin s3cret\r\nREHASH\r\n")
+        .unwrap();
+    line_where(&mut admin, "381", |l| {
+        l.contains(" 381 admin :You are now an IRC operator")
+    });
+    line_where(&mut admin, "382", |l| {
+        l.contains(" 382 admin settings :Rehashing")
+    });
+    server.wait_for_log("TLS certificate reread");
+    let fresh = tls_connect(line_tls, ca.client(&[]));
+    assert_eq!(fresh.conn.peer_certificates().unwrap()[0], second);
+}

@@ -10,6 +10,7 @@ use crate::chat::irc::irc_message::IrcMessage;
 use crate::chat::irc::irc_render::floor_char_boundary;
 use crate::chat::irc::numeric::*;
 use crate::Io;
+use tracing::info;
 
 /// `text` cut to at most `max` bytes, at a character boundary.
 pub(crate) fn cut(text: &str, max: usize) -> &str {
@@ -51,11 +52,46 @@ impl IrcConn {
             "QUIT" => self.quit(m, ctx),
             "LUSERS" => self.lusers(ctx),
             "MOTD" => self.motd(ctx),
+            "OPER" => self.oper(m, ctx),
+            "REHASH" => self.rehash(ctx),
             "USER" | "PASS" => {
                 self.numeric(ctx, ERR_ALREADYREGISTERED, &[], "You may not reregister")
             }
             _ => self.numeric(ctx, ERR_UNKNOWNCOMMAND, &[m.command], "Unknown command"),
         }
+    }
+
+    /// `OPER name password`: the name is not checked (there is one
+    /// operator password, `--irc-oper-password`).
+    fn oper<I: Io>(&mut self, m: &IrcMessage<'_>, ctx: &mut Ctx<'_, I>) {
+        let Some(given) = m.param(1) else {
+            return self.numeric(ctx, ERR_NEEDMOREPARAMS, &["OPER"], "Not enough parameters");
+        };
+        let nick = self.client_nick(ctx);
+        match &ctx.config.irc.oper_password {
+            None => self.numeric(ctx, ERR_NOOPERHOST, &[], "No operators on this server"),
+            Some(password) if password == given => {
+                self.oper = true;
+                info!(conn = %ctx.conn, %nick, "became an operator");
+                self.numeric(ctx, RPL_YOUREOPER, &[], "You are now an IRC operator");
+            }
+            Some(_) => {
+                info!(conn = %ctx.conn, %nick, "wrong OPER password");
+                self.numeric(ctx, ERR_PASSWDMISMATCH, &[], "Password incorrect");
+            }
+        }
+    }
+
+    /// `REHASH`: an operator has the server reread its settings and TLS
+    /// certificates, as SIGHUP does.
+    fn rehash<I: Io>(&mut self, ctx: &mut Ctx<'_, I>) {
+        if !self.oper {
+            let why = "Permission Denied- You're not an IRC operator";
+            return self.numeric(ctx, ERR_NOPRIVILEGES, &[], why);
+        }
+        info!(conn = %ctx.conn, nick = %self.client_nick(ctx), "REHASH");
+        self.numeric(ctx, RPL_REHASHING, &["settings"], "Rehashing");
+        ctx.out.io.request_reload();
     }
 
     /// A core refusal, as the numeric IRC has for it.

@@ -13,6 +13,9 @@ pub struct IrcConfig {
     pub network: String,
     /// Required with `PASS` before registering, if set.
     pub password: Option<String>,
+    /// What `OPER` takes to make a client an operator (who may `REHASH`);
+    /// unset: nobody can be one.
+    pub oper_password: Option<String>,
     /// Message of the day, one entry per line; empty: `422`.
     pub motd: Vec<String>,
     /// A client silent this long is sent a `PING`.
@@ -28,6 +31,7 @@ impl Default for IrcConfig {
             server_name: "switchboard.local".to_string(),
             network: "switchboard".to_string(),
             password: None,
+            oper_password: None,
             motd: [
                 "Welcome to switchboard.",
                 "Its rooms are shared with nc and telnet users on the line port",

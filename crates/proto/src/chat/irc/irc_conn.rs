@@ -81,6 +81,8 @@ pub(crate) struct IrcConn {
     keep_alive: KeepAlive,
     /// Over a WebSocket (`text.ircv3.net`), not a TCP stream.
     pub websocket: bool,
+    /// Gave the operator password (`OPER`): may `REHASH`.
+    pub(super) oper: bool,
 }
 
 impl IrcConn {
@@ -124,6 +126,7 @@ impl IrcConn {
             connected: now,
             keep_alive: KeepAlive::new(now),
             websocket: false,
+            oper: false,
         }
     }
 
