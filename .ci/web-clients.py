@@ -14,11 +14,22 @@ server log and the pages' text are printed). Screenshots are saved in
 ${ARTIFACTS:-/tmp}/web-clients/; `--screenshot FILE` also saves the page in
 use there (docs/web-page.png is made that way).
 
+TLS mode (`--tls URL --line-port PORT --cert FILE`, which .ci/tls-clients.sh
+runs): no server of its own; one page at the https:// URL of a running
+`switchboard chat --web-tls`, with Chromium trusting the server's key (the
+SPKI hash of the certificate FILE: any other certificate is still an error),
+signs in, opens its WebSocket over wss:// and exchanges a line each way with
+`nc` on the server's plain line port PORT in #lobby. Its screenshot goes to
+${ARTIFACTS:-/tmp}/tls-clients/https-page.png.
+
 Needs python3 with selenium, chromium, chromedriver and nc (.ci/run
-installs them). Every wait has a deadline.
+installs them); TLS mode needs openssl too. Every wait has a deadline.
 """
 
 import argparse
+import base64
+import hashlib
+import json
 import os
 import re
 import select
@@ -155,9 +166,13 @@ class LineClient:
 
 
 class Page:
-    """One browser, one chat page."""
+    """One browser, one chat page: http://127.0.0.1:`web_port`/, or `url`.
+    `trust_spki`: the base64 SHA-256 of a server's public key (SPKI) whose
+    certificate Chromium is to accept though no authority it knows signed
+    it. `network_log`: keep the DevTools network events (websockets())."""
 
-    def __init__(self, name, web_port, size=(1280, 800)):
+    def __init__(self, name, web_port=None, size=(1280, 800), url=None, trust_spki=None,
+                 network_log=False):
         self.name = name
         options = webdriver.ChromeOptions()
         options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -165,12 +180,31 @@ class Page:
                     "--disable-gpu", f"--window-size={size[0]},{size[1]}",
                     "--force-device-scale-factor=1"):
             options.add_argument(arg)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        if trust_spki:
+            options.add_argument(f"--ignore-certificate-errors-spki-list={trust_spki}")
+        prefs = {"browser": "ALL"}
+        if network_log:
+            prefs["performance"] = "ALL"
+        options.set_capability("goog:loggingPrefs", prefs)
         service = Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
         self.driver = webdriver.Chrome(options=options, service=service)
-        self.driver.set_page_load_timeout(TIMEOUT)
-        self.url = f"http://127.0.0.1:{web_port}/"
-        self.driver.get(self.url)
+        self.sockets = []
+        self.url = url or f"http://127.0.0.1:{web_port}/"
+        try:
+            self.driver.set_page_load_timeout(TIMEOUT)
+            self.driver.get(self.url)
+        except Exception:
+            self.driver.quit()  # no one else can: the caller gets no Page
+            raise
+
+    def websockets(self):
+        """The URLs of the WebSockets the page has opened so far (from the
+        DevTools network events; needs network_log)."""
+        for entry in self.driver.get_log("performance"):
+            event = json.loads(entry["message"])["message"]
+            if event.get("method") == "Network.webSocketCreated":
+                self.sockets.append(event["params"]["url"])
+        return self.sockets
 
     def find(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css)
@@ -226,7 +260,17 @@ class Page:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--screenshot", help="also save the page in use here")
+    parser.add_argument("--tls", metavar="URL",
+                        help="TLS mode: check the page at this https:// URL of a running server")
+    parser.add_argument("--line-port", metavar="PORT",
+                        help="TLS mode: that server's plain line port, for nc")
+    parser.add_argument("--cert", metavar="FILE",
+                        help="TLS mode: the server's certificate (PEM), to trust")
     args = parser.parse_args()
+    if args.tls:
+        if not (args.line_port and args.cert):
+            parser.error("--tls needs --line-port and --cert")
+        return tls_main(args)
     os.makedirs(OUT, exist_ok=True)
     work = tempfile.mkdtemp(prefix="web-clients-")
     server = Server(work)
@@ -375,6 +419,62 @@ def run(server, pages, args, work):
     for page in pages:
         errors = page.errors()
         check(f"{page.name} logged no errors ({errors[:3]})", lambda: not errors)
+
+
+def spki_sha256(cert):
+    """The base64 SHA-256 of the public key (SubjectPublicKeyInfo) of the
+    PEM certificate `cert`, as Chromium's --ignore-certificate-errors-spki-list
+    takes it."""
+    pem = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-pubkey"],
+                         check=True, capture_output=True, text=True).stdout
+    der = base64.b64decode("".join(line for line in pem.splitlines() if "-----" not in line))
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def tls_main(args):
+    """TLS mode: one page at args.tls (https://) beside nc on the plain
+    line port of the same server, which is not ours to start or stop."""
+    out = os.path.join(os.environ.get("ARTIFACTS", "/tmp"), "tls-clients")
+    os.makedirs(out, exist_ok=True)
+    page = None
+    try:
+        page = Page("carol's page", url=args.tls, trust_spki=spki_sha256(args.cert),
+                    network_log=True)
+        tls_run(page, args)
+        page.driver.save_screenshot(os.path.join(out, "https-page.png"))
+    except Exception as e:  # Failed, or selenium's own (e.g. a refused page)
+        print(f"not ok - {type(e).__name__}: {e}", flush=True)
+        if page:
+            try:
+                page.driver.save_screenshot(os.path.join(out, "failed-https-page.png"))
+                print(f"--- {page.name} shows:\n" + "\n".join(page.messages()[-30:]))
+            except Exception as why:
+                print(f"--- (and its page could not be shown: {why})")
+        return 1
+    finally:
+        if page:
+            page.quit()
+        for nc in nc_clients:
+            nc.close()
+    print(f"all {checks} checks passed; screenshot in {out}/https-page.png", flush=True)
+    return 0
+
+
+def tls_run(page, args):
+    wss = "wss://" + args.tls.split("://", 1)[1].rstrip("/") + "/ws"
+    # Not Chromium's certificate warning in its place.
+    check("the chat page came over https", lambda: page.driver.execute_script(
+        "return location.protocol") == "https:" and page.finds("#nick-input"))
+    page.sign_in("carol")
+    check(f"its WebSocket is {wss}", lambda: page.websockets() == [wss])
+    nc = LineClient(args.line_port)
+    page.shows("nc's join", rf"{nc.nick} joined")
+    nc.send("hello over https")
+    page.shows("nc's line", r"hello over https")
+    page.type("hi from wss")
+    nc.expect("carol's line", r"^<carol> hi from wss$")
+    errors = page.errors()
+    check(f"{page.name} logged no errors ({errors[:3]})", lambda: not errors)
 
 
 def no_alert(page):

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -105,6 +106,10 @@ pub struct Reactor<S: Service> {
     addresses: AddressTable,
     /// Called on a reload request.
     reload_hook: Option<ReloadHook<S>>,
+    /// TLS connections whose handshake is not over, with their listener's
+    /// kind: the service hears of them (`handle_connect`) only once it is,
+    /// so that a client that never speaks TLS never joins anything.
+    handshaking: HashMap<usize, S::Listener>,
 }
 
 /// See [`Reactor::on_reload`].
@@ -159,6 +164,7 @@ impl<S: Service> Reactor<S> {
             poller_full_logged: false,
             addresses: AddressTable::new(config.per_address.clone()),
             reload_hook: None,
+            handshaking: HashMap::new(),
             config,
         })
     }
@@ -651,18 +657,28 @@ impl<S: Service> Reactor<S> {
         self.poller_full_logged = false;
         let mut conn = Connection::new(stream, peer, now);
         conn.registered = Interest::READABLE;
-        if tls.is_some() {
+        let handshaking = tls.is_some();
+        if handshaking {
             conn.tls = tls;
             conn.handshake_until = Some(later(now, self.config.tls_handshake_timeout));
         }
         entry.insert(conn);
         debug!(conn = key, %peer, "connected");
         trace!(%peer, "new connection");
+        if handshaking {
+            self.handshaking.insert(key, kind);
+        } else {
+            self.connect(key, peer, kind);
+        }
+        self.conns.arm_timer(key);
+    }
+
+    /// Tells the service of connection `key`, ready for its protocol.
+    fn connect(&mut self, key: usize, peer: SocketAddr, kind: S::Listener) {
         self.conns.serving = Some(key);
         self.service
             .handle_connect(ConnId(key), peer, kind, &mut self.conns);
         self.conns.serving = None;
-        self.conns.arm_timer(key);
     }
 
     /// Turns a new client away for `reason`: the service's notice if it
@@ -764,8 +780,14 @@ impl<S: Service> Reactor<S> {
                     c.last_active = now;
                     self.conns.stats.bytes_in += n as u64;
                     let processed = tls.process_new_packets();
-                    if !tls.is_handshaking() {
+                    let handshake_done = !tls.is_handshaking() && c.handshake_until.is_some();
+                    let peer = c.peer;
+                    if handshake_done && processed.is_ok() {
                         c.handshake_until = None;
+                        if let Some(kind) = self.handshaking.remove(&key) {
+                            debug!(conn = key, %peer, "TLS handshake done");
+                            self.connect(key, peer, kind);
+                        }
                     }
                     // Handshake messages or an alert to send.
                     self.conns.queue_flush(key);
@@ -979,8 +1001,12 @@ impl<S: Service> Reactor<S> {
         self.conns.stats.count_close(reason);
         debug!(conn = key, peer = %c.peer, %reason, "disconnected");
         trace!(peer = %c.peer, %reason, "closing");
-        self.service
-            .handle_close(ConnId(key), reason, &mut self.conns);
+        // A TLS client gone before its handshake ended was never the
+        // service's.
+        if self.handshaking.remove(&key).is_none() {
+            self.service
+                .handle_close(ConnId(key), reason, &mut self.conns);
+        }
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

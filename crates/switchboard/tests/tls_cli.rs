@@ -248,16 +248,21 @@ fn bad_tls_input_closes_only_its_own_connection() {
     );
     // Nothing at all: the deadline too.
     closed(connect(line_tls), b"");
-    // A TLS client that finished its handshake is not disturbed.
+    // A TLS client that finished its handshake is not disturbed, and is
+    // the only one the room heard of: the others never got past TLS.
     let mut good = BufReader::new(tls_connect(line_tls, ca.client(&[])));
-    line_where(&mut good, "the welcome", |l| l.starts_with("*** welcome"));
+    let welcome = line_where(&mut good, "the welcome", |l| l.starts_with("*** welcome"));
+    assert!(welcome.contains("with 1 other"), "{welcome}");
     plain.write_all(b"all fine here\n").unwrap();
     line_where(&mut good, "the plain line", |l| {
         l.ends_with("> all fine here")
     });
-    line_where(&mut plain_r, "the TLS client's arrival", |l| {
-        l.contains(" joined ")
-    });
+    let arrival = line_where(&mut plain_r, "an arrival", |l| l.contains(" joined "));
+    let nick = welcome["*** welcome to switchboard, ".len()..]
+        .split('!')
+        .next()
+        .unwrap();
+    assert_eq!(arrival, format!("*** {nick} joined #lobby"));
 }
 
 #[test]
