@@ -19,121 +19,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SB=${SWITCHBOARD:-target/debug/switchboard}
 OUT=${ARTIFACTS:-/tmp}/tls-clients
-TIMEOUT=20                    # seconds any one expected screen may take
-WORK=$(mktemp -d)
-# A UTF-8 locale whatever CI has, so tmux and the clients render the same way.
-export LC_ALL=C.UTF-8 LANG=C.UTF-8
-SERVER_PID=""
-CHECKS=()
-START=$SECONDS
-IRC_ERRORS='Unknown command|not registered|Not enough parameters|No such (channel|nick)|Cannot join|Erroneous'
-LINE_ERRORS='^\*\*\* (unknown command|usage:|no one is called)'
-
-# Our own tmux server (private socket, no user config): its sessions are ours
-# alone, and kill-server in cleanup cannot touch anyone else's.
-tm() { tmux -f /dev/null -S "$WORK/tmux.sock" "$@"; }
-
-# Alive and not yet a zombie.
-running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]; }
-
-cleanup() {
-    local pids pid
-    pids=$(tm list-panes -a -F '#{pane_pid}' 2>/dev/null || true)
-    tm kill-server 2>/dev/null || true # SIGHUP to every client in it
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    # irssi writes its config on the way out: let it finish (a few seconds
-    # at most) before its directory is removed.
-    for pid in $pids; do
-        for _ in {1..25}; do
-            running "$pid" || break
-            sleep 0.2
-        done
-        ! running "$pid" || kill -KILL "$pid" 2>/dev/null || true
-    done
-    if [[ -f $WORK/server.log ]]; then
-        { mkdir -p "$OUT" && cp "$WORK/server.log" "$OUT/server.log"; } || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# --- screens (as in .ci/irc-clients.sh) ------------------------------------
-
-# The pane's text, scrollback included, wrapped lines joined. nc's and
-# openssl's screens also echo what was typed into them, hence patterns that
-# start with the server's `<nick> ` or `*** `.
-screen() { tm capture-pane -p -J -S - -t "sb:$1" 2>/dev/null; }
-
-# Captured into a variable first: `capture | grep -q` fails under pipefail
-# when grep exits early and capture-pane gets SIGPIPE.
-screen_has() { local s; s=$(screen "$1") && grep -qE -- "$2" <<<"$s"; }
-
-# Trailing blanks dropped, runs of blank lines squeezed.
-tidy() { sed -e 's/[[:space:]]*$//' | cat -s; }
-
-save_screen() { { mkdir -p "$OUT" && screen "$1" | tidy >"$OUT/$1.txt"; } || true; }
-
-dump_screens() {
-    local w dead
-    tm list-windows -t sb -F '#W #{pane_dead}' 2>/dev/null | while read -r w dead; do
-        echo "----- screen of $w -----"
-        screen "$w" | tidy
-        [[ $dead == 1 ]] || save_screen "$w"
-    done
-    echo "----- server log (last 30 lines) -----"
-    tail -n 30 "$WORK/server.log" || true
-}
-
-fail() {
-    echo "FAIL: $*" >&2
-    dump_screens >&2
-    exit 1
-}
-
-# Poll every 0.2 s until the command succeeds, for at most TIMEOUT seconds;
-# fail at once if the server has died meanwhile.
-wait_until() {
-    local deadline=$((SECONDS + TIMEOUT))
-    until "$@"; do
-        [[ -z $SERVER_PID ]] || running "$SERVER_PID" || fail "the server has exited"
-        ((SECONDS < deadline)) || return 1
-        sleep 0.2
-    done
-}
-
-# expect WINDOW "what it shows" EXTENDED-REGEX
-expect() {
-    wait_until screen_has "$1" "$3" || fail "$1 should show $2 (a line matching /$3/) within ${TIMEOUT}s"
-    CHECKS+=("$1 shows $2")
-}
-
-# expect_none WINDOW "what it must not show" EXTENDED-REGEX (checked once, now)
-expect_none() {
-    ! screen_has "$1" "$3" || fail "$1 shows $2: $(screen "$1" | grep -E -- "$3")"
-    CHECKS+=("$1 shows no $2")
-}
-
-# Type a line into a window as a user would, then Enter.
-type_in() { tm send-keys -t "sb:$1" -l "$2" && tm send-keys -t "sb:$1" Enter; }
-
-# A window of our tmux session running a client; its pane stays after the
-# client exits (remain-on-exit) so a failure can still show what it printed.
-open_window() {
-    local name=$1
-    shift
-    if tm has-session -t sb 2>/dev/null; then
-        tm new-window -d -t sb -n "$name" "$@"
-    else
-        tm new-session -d -s sb -n "$name" -x 160 -y 50 "$@" \; \
-            set-option -g remain-on-exit on
-    fi
-}
-
+SAVE_SERVER_LOG=1
+WATCH_SERVER=1
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source .ci/lib.sh
 
 # --- the server ------------------------------------------------------------
 
@@ -141,21 +31,16 @@ log_count() { grep -c -- "$1" "$WORK/server.log" || true; }
 
 more_tls_errors_than() { (($(log_count 'TLS error; closing') > $1)); }
 
-port_of() { sed -n "s/.*INFO $1 listening on tcp 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$WORK/server.log"; }
-
 start_server() {
-    [[ -x $SB ]] || cargo build -q -p switchboard
+    build_switchboard
     CERT=$WORK/cert.pem
     "$SB" cert --cert "$CERT" --key "$WORK/key.pem" 2>"$WORK/cert.log" ||
         fail "switchboard cert failed: $(cat "$WORK/cert.log")"
     # Port 0 everywhere: the kernel picks free ports, the log tells which.
     # No plain IRC or web listener (their defaults are fixed ports).
-    "$SB" chat --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 --irc-tls 127.0.0.1:0 \
+    launch_server web-tls --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 --irc-tls 127.0.0.1:0 \
         --web-tls 127.0.0.1:0 --no-irc --no-web --tls-cert "$CERT" --tls-key "$WORK/key.pem" \
-        --shutdown-timeout 1s 2>"$WORK/server.log" &
-    SERVER_PID=$!
-    wait_until grep -q 'INFO web-tls listening on tcp' "$WORK/server.log" ||
-        fail "server did not log its ports"
+        --shutdown-timeout 1s
     LINE_PORT=$(port_of chat)
     LINE_TLS_PORT=$(port_of chat-tls)
     IRC_TLS_PORT=$(port_of irc-tls)
@@ -171,12 +56,6 @@ server_up() {
 }
 
 # --- scenarios -------------------------------------------------------------
-
-start_nc() {
-    open_window nc nc 127.0.0.1 "$LINE_PORT"
-    expect nc "the welcome" '^\*\*\* welcome to switchboard, guest[0-9]+!'
-    NC=$(screen nc | sed -n 's/^\*\*\* welcome to switchboard, \([^!]*\)!.*/\1/p' | head -n1)
-}
 
 # openssl s_client on the line TLS port, trusting the certificate alone and
 # checking it is for 127.0.0.1; it stops at a verification error.
@@ -231,18 +110,7 @@ plaintext_scenario() {
 }
 
 irssi_scenario() {
-    local home=$WORK/irssi
-    mkdir -p "$home"
-    # No flood control (see .ci/irc-clients.sh).
-    cat >"$home/config" <<'EOF'
-settings = {
-  core = { nick = "alice"; user_name = "alice"; real_name = "irssi test"; };
-  "fe-common/core" = { autoclose_windows = "no"; reuse_unused_windows = "yes"; };
-  "irc/core" = { cmd_queue_speed = "1msec"; cmds_max_at_once = "1000"; };
-};
-EOF
-    open_window irssi irssi --home="$home"
-    expect irssi "its status window" '^\[\(status\)\]'
+    open_irssi
     # Verification on, the self-signed certificate as the only authority:
     # irssi refuses the connection if the certificate does not check out.
     # By name: irssi 1.4 matches a certificate's DNS names only, not its IP
@@ -311,5 +179,4 @@ server_up "at the end"
     fail "the server log has errors: $(grep -E 'panicked|ERROR' "$WORK/server.log")"
 CHECKS+=("the server log has no ERROR or panic")
 
-printf '  ok  %s\n' "${CHECKS[@]}"
-echo "PASS: ${#CHECKS[@]} checks (openssl s_client, irssi, Chromium, nc) in $((SECONDS - START))s; artifacts in $OUT/"
+report_pass "openssl s_client, irssi, Chromium, nc" artifacts

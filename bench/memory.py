@@ -121,13 +121,20 @@ class Loop:
                     c.received += len(data)
                     c.inbuf += data
                     self.on_data(c)
-            if c.out and c.connected:
-                try:
-                    sent = c.sock.send(c.out)
-                    del c.out[:sent]
-                except (BlockingIOError, InterruptedError):
-                    pass
+            if c.connected:
+                self.send_out(c)
             self.update(c)
+
+    @staticmethod
+    def send_out(c):
+        """Sends as much of c.out as the socket takes now."""
+        if not c.out:
+            return
+        try:
+            sent = c.sock.send(c.out)
+            del c.out[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
 
     def update(self, c):
         if c.closed:
@@ -149,12 +156,7 @@ class Loop:
 
     def flush(self):
         for c in self.conns:
-            if c.out:
-                try:
-                    sent = c.sock.send(c.out)
-                    del c.out[:sent]
-                except (BlockingIOError, InterruptedError):
-                    pass
+            self.send_out(c)
             self.update(c)
 
     def run_until(self, done, timeout, what):
@@ -195,6 +197,19 @@ def lines(c):
 def per_client(report, n):
     before = report["rss_before"]
     report["per_client_bytes"] = {k[4:]: round((v - before) / n) for k, v in report.items() if k.startswith("rss_") and k != "rss_before"}
+
+
+def idle_end(loop, conns, report, pid, n):
+    """The idle modes' last stage: 2 s more, then VmRSS settled over 3 s
+    (rss_idle), the peak (vmhwm) and the per-client figures; every client
+    closed. Returns the report."""
+    loop.run_for(2)
+    report["rss_idle"] = settled_rss(pid, 3)
+    report["vmhwm"] = rss(pid, "VmHWM")
+    per_client(report, n)
+    for c in conns:
+        loop.close(c)
+    return report
 
 
 def idle_chat(args):
@@ -247,13 +262,7 @@ def idle_chat(args):
     loop.pause_reading(False)
     receivers = [c for c in conns if (c.idx ^ 1) in {s.idx for s in senders}]
     loop.run_until(lambda: all(state[c.idx]["long"] >= 30 for c in receivers), 120, "long lines")
-    loop.run_for(2)
-    report["rss_idle"] = settled_rss(args.pid, 3)
-    report["vmhwm"] = rss(args.pid, "VmHWM")
-    per_client(report, n)
-    for c in conns:
-        loop.close(c)
-    return report
+    return idle_end(loop, conns, report, args.pid, n)
 
 
 def idle_echo(args):
@@ -278,13 +287,7 @@ def idle_echo(args):
     bad = sum(1 for c in conns if bytes(c.inbuf) != payload)
     if bad:
         raise RuntimeError(f"{bad} echoes corrupt")
-    loop.run_for(2)
-    report["rss_idle"] = settled_rss(args.pid, 3)
-    report["vmhwm"] = rss(args.pid, "VmHWM")
-    per_client(report, n)
-    for c in conns:
-        loop.close(c)
-    return report
+    return idle_end(loop, conns, report, args.pid, n)
 
 
 def churn(args):

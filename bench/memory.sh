@@ -51,6 +51,7 @@ CHURN_RATE=${CHURN_RATE:-2000}
 CHURN_DURATION=${CHURN_DURATION:-20s}
 BYSTANDERS=${BYSTANDERS:-10 1000}
 
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [[ -n ${SWITCHBOARD:-} ]]; then
@@ -155,33 +156,40 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 mib = lambda b: f"{b / 2**20:.1f} MiB"
 
-print("### Peak RSS, IRC clients joining one channel\n")
-print("| server | runs | peak RSS (VmHWM), median (min–max) | clients in |")
-print("|---|---|---|---|")
+
+def table(title, *columns):
+    """A markdown heading, then the head of a table with these columns."""
+    print(f"### {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
+def of_test(test):
+    return [x for x in rows if x.get("test") == test]
+
+
+table("Peak RSS, IRC clients joining one channel",
+      "server", "runs", "peak RSS (VmHWM), median (min–max)", "clients in")
 peaks = {}
 for name in ("switchboard-irc", "ngircd"):
-    r = [x for x in rows if x.get("test") == "peak" and x["server_name"] == name]
+    r = [x for x in of_test("peak") if x["server_name"] == name]
     v = sorted(x["vmhwm_bytes"] for x in r)
     peaks[name] = statistics.median(v)
     joined = ", ".join(str(x.get("clients", "?")) for x in r)
     print(f"| {name} | {len(v)} | {mib(statistics.median(v))} ({mib(v[0])}–{mib(v[-1])}) | {joined} |")
 print(f"\nswitchboard ÷ ngircd: {peaks['switchboard-irc'] / peaks['ngircd']:.2f}\n")
 
-print("### RSS per idle client after traffic (mmap_threshold=4096)\n")
-print("| server | clients | RSS before | RSS idle after traffic | per client, by stage (bytes) |")
-print("|---|---|---|---|---|")
-for x in rows:
-    if x.get("test") != "idle":
-        continue
+table("RSS per idle client after traffic (mmap_threshold=4096)",
+      "server", "clients", "RSS before", "RSS idle after traffic", "per client, by stage (bytes)")
+for x in of_test("idle"):
     stages = ", ".join(f"{k} {v:,}" for k, v in x["per_client_bytes"].items())
     print(f"| {x['server_name']} | {x['clients']} | {mib(x['rss_before'])} | {mib(x['rss_idle'])} | {stages} |")
 
-print("\n### A bystander's latency while the room churns\n")
-print("| bystanders | churn target/s | churn achieved/s | deliveries | lost / reordered / disconnects | p50 µs | p99 µs | max µs | server peak RSS |")
-print("|---|---|---|---|---|---|---|---|---|")
-for x in rows:
-    if x.get("test") != "churn":
-        continue
+print()
+table("A bystander's latency while the room churns",
+      "bystanders", "churn target/s", "churn achieved/s", "deliveries", "lost / reordered / disconnects",
+      "p50 µs", "p99 µs", "max µs", "server peak RSS")
+for x in of_test("churn"):
     c = x.get("churn_result") or {}
     lat = x.get("latency", {})
     print(f"| {x.get('clients', '?')} | {x['churn_target']} | {c.get('cycles_per_s', 0)} | {x.get('delivered', '?')} / {x.get('expected', '?')} | "

@@ -174,6 +174,21 @@ def untrack(writer, rst=False):
         close(writer)
 
 
+async def connections(what, open_conn, errors=(OSError,), retry_after=0.5):
+    """A new connection from open_conn() (a tuple, its writer second) each
+    time round until the run is over, tracked; an attempt that raises one of
+    `errors` is an error `what` and is tried again `retry_after` s later."""
+    while not S.stopping:
+        try:
+            conn = await open_conn()
+        except errors as e:
+            S.error(what, repr(e))
+            await asyncio.sleep(retry_after)
+            continue
+        track(conn[1])
+        yield conn
+
+
 # ---------------------------------------------------------------- echo
 
 
@@ -283,14 +298,7 @@ async def echo_verified_once(addr, name, rng, slow):
 
 
 async def echo_churn(addr, rng):
-    while not S.stopping:
-        try:
-            reader, writer = await connect(addr)
-        except OSError as e:
-            S.error("echo churn connect", repr(e))
-            await asyncio.sleep(0.5)
-            continue
-        track(writer)
+    async for reader, writer in connections("echo churn connect", lambda: connect(addr)):
         try:
             data = rng.randbytes(rng.randint(1, 4096))
             writer.write(data)
@@ -310,14 +318,7 @@ async def echo_churn(addr, rng):
 
 
 async def echo_rst(addr, rng):
-    while not S.stopping:
-        try:
-            reader, writer = await connect(addr)
-        except OSError as e:
-            S.error("echo rst connect", repr(e))
-            await asyncio.sleep(0.5)
-            continue
-        track(writer)
+    async for reader, writer in connections("echo rst connect", lambda: connect(addr)):
         try:
             writer.write(rng.randbytes(rng.randint(1, 128 << 10)))
             if rng.random() < 0.5:
@@ -335,14 +336,7 @@ async def echo_hog(addr):
     """Writes and never reads; once the server has stopped reading it (a
     write blocked for a second), resets."""
     chunk = bytes(65536)
-    while not S.stopping:
-        try:
-            reader, writer = await connect(addr)
-        except OSError as e:
-            S.error("echo hog connect", repr(e))
-            await asyncio.sleep(0.5)
-            continue
-        track(writer)
+    async for _, writer in connections("echo hog connect", lambda: connect(addr)):
         written = 0
         try:
             while not S.stopping:
@@ -367,14 +361,9 @@ async def idle_probe(kind, open_and_greet, idle_timeout):
     """Opens a connection that then stays silent; the server must close it
     between idle_timeout - 0.1 s and idle_timeout + 1 s after the last
     byte either way."""
-    while not S.stopping:
-        try:
-            reader, writer, last = await open_and_greet()
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
-            S.error(f"{kind} idle probe connect", repr(e))
-            await asyncio.sleep(1)
-            continue
-        track(writer)
+    async for reader, writer, last in connections(
+            f"{kind} idle probe connect", open_and_greet,
+            (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError), retry_after=1):
         try:
             while True:
                 data = await asyncio.wait_for(reader.read(4096), idle_timeout + 1.5)
@@ -437,6 +426,18 @@ class ChatReceiver:
         S.count("chat_lines_verified")
 
 
+async def lines_until_closed(reader, what, detail):
+    """The lines the server sends, until it closes the connection; closing
+    it before the run is over (S.final_close) is an error `what`."""
+    while True:
+        line = await reader.readline()
+        if not line:
+            if not S.final_close:
+                S.error(what, detail)
+            return
+        yield line
+
+
 async def read_line(reader, timeout=10):
     line = await asyncio.wait_for(reader.readline(), timeout)
     if not line:
@@ -493,15 +494,26 @@ async def irc_open(addr, nick, join="#lobby"):
         raise
 
 
+# What opening a chat client may raise: a network error, the server closing
+# or refusing it (EOFError), or no answer in time.
+CHAT_OPEN_ERRORS = (OSError, EOFError, asyncio.TimeoutError)
+
+
+async def chat_open(addr, irc_addr, irc, nick):
+    """A client in #lobby: on IRC as `nick`, registered and joined, or on the
+    line port (which puts it there, as the guest the server names)."""
+    if irc:
+        return await irc_open(irc_addr, nick)
+    reader, writer, _ = await line_open(addr)
+    return reader, writer
+
+
 async def chat_good(addr, irc_addr, idx, irc, rng, ready_count):
     key = f"WB{idx}"
     name = f"good-{'irc' if irc else 'line'}-{idx}"
     try:
-        if irc:
-            reader, writer = await irc_open(irc_addr, f"soakwb{idx}")
-        else:
-            reader, writer, _ = await line_open(addr)
-    except (OSError, EOFError, asyncio.TimeoutError) as e:
+        reader, writer = await chat_open(addr, irc_addr, irc, f"soakwb{idx}")
+    except CHAT_OPEN_ERRORS as e:
         S.error("chat good connect", f"{name}: {e!r}")
         ready_count.append(False)
         return
@@ -525,12 +537,7 @@ async def chat_good(addr, irc_addr, idx, irc, rng, ready_count):
 
     st = asyncio.create_task(send_loop())
     try:
-        while True:
-            line = await reader.readline()
-            if not line:
-                if not S.final_close:
-                    S.error("chat good disconnected", f"{name} was closed by the server")
-                break
+        async for line in lines_until_closed(reader, "chat good disconnected", f"{name} was closed by the server"):
             if irc and line.startswith(b"PING"):
                 writer.write(b"PONG" + line[4:])
                 continue
@@ -555,7 +562,7 @@ async def chat_flood(addr, idx, rng):
     key = f"FL{idx}"
     try:
         reader, writer, _ = await line_open(addr)
-    except (OSError, EOFError, asyncio.TimeoutError) as e:
+    except CHAT_OPEN_ERRORS as e:
         S.error("chat flood connect", repr(e))
         return
     track(writer)
@@ -563,12 +570,8 @@ async def chat_flood(addr, idx, rng):
     pad = "f" * 300
 
     async def drain_input():
-        while True:
-            line = await reader.readline()
-            if not line:
-                if not S.final_close:
-                    S.error("chat flooder disconnected", f"{key}: the rate limit must slow it down, not close it")
-                return
+        async for line in lines_until_closed(reader, "chat flooder disconnected",
+                                             f"{key}: the rate limit must slow it down, not close it"):
             if b"too far behind" in line:
                 S.error("chat flooder disconnected", f"{key}: {line!r}")
 
@@ -603,19 +606,16 @@ async def chat_throttle(addr, idx, rng, idle_timeout):
         sr, sw, _ = await line_open(addr)
         track(sw)
         await line_join(sr, sw, room)
-    except (OSError, EOFError, asyncio.TimeoutError) as e:
+    except CHAT_OPEN_ERRORS as e:
         S.error("chat throttle connect", repr(e))
         return
     sender_closed = asyncio.Event()
 
     async def watch_sender():
-        while True:
-            line = await sr.readline()
-            if not line:
-                sender_closed.set()
-                if not S.final_close:
-                    S.error("chat throttled sender closed", f"{key}: closed while its input was held (idle timeout {idle_timeout} s?)")
-                return
+        async for _ in lines_until_closed(sr, "chat throttled sender closed",
+                                          f"{key}: closed while its input was held (idle timeout {idle_timeout} s?)"):
+            pass
+        sender_closed.set()
 
     wt = asyncio.create_task(watch_sender())
     seq = 0
@@ -656,14 +656,9 @@ async def chat_throttle(addr, idx, rng, idle_timeout):
 
 
 async def chat_slow(addr, idx):
-    while not S.stopping:
-        try:
-            reader, writer, _ = await line_open(addr, rcvbuf=4096, limit=4096)
-        except (OSError, EOFError, asyncio.TimeoutError) as e:
-            S.error("chat slow connect", repr(e))
-            await asyncio.sleep(1)
-            continue
-        track(writer)
+    async for reader, writer, _ in connections(
+            "chat slow connect", lambda: line_open(addr, rcvbuf=4096, limit=4096),
+            CHAT_OPEN_ERRORS, retry_after=1):
         tail = b""
         try:
             while not S.stopping:
@@ -686,11 +681,8 @@ async def chat_churn(addr, irc_addr, rng, counter):
         irc = rng.random() < 0.25
         counter[0] += 1
         try:
-            if irc:
-                reader, writer = await irc_open(irc_addr, f"soakch{counter[0]}")
-            else:
-                reader, writer, _ = await line_open(addr)
-        except (OSError, EOFError, asyncio.TimeoutError) as e:
+            reader, writer = await chat_open(addr, irc_addr, irc, f"soakch{counter[0]}")
+        except CHAT_OPEN_ERRORS as e:
             if not S.stopping:
                 S.error("chat churn connect", f"{'irc' if irc else 'line'}: {e!r}")
             await asyncio.sleep(0.5)
@@ -751,29 +743,28 @@ def tcp_table():
     return table
 
 
-def describe_fds(pid):
-    """The server's descriptors, sockets with their TCP state and whether
-    the peer end is still open in this (the load's) process: the evidence
-    when the count does not return to the baseline."""
-    table = tcp_table()
-    ours = {}
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        m = re.fullmatch(r"socket:\[(\d+)\]", target)
-        if m and m.group(1) in table:
-            ours[table[m.group(1)][0]] = fd
-    out = []
+def fd_targets(pid, table):
+    """(fd, what it points to, its entry in `table` (tcp_table) or None) for
+    each descriptor the process (or "self") has open, in order."""
     for fd in sorted(os.listdir(f"/proc/{pid}/fd"), key=int):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
         m = re.fullmatch(r"socket:\[(\d+)\]", target)
-        if m and m.group(1) in table:
-            lport, rport, state = table[m.group(1)]
+        yield fd, target, table.get(m.group(1)) if m else None
+
+
+def describe_fds(pid):
+    """The server's descriptors, sockets with their TCP state and whether
+    the peer end is still open in this (the load's) process: the evidence
+    when the count does not return to the baseline."""
+    table = tcp_table()
+    ours = {tcp[0] for _, _, tcp in fd_targets("self", table) if tcp}  # local ports
+    out = []
+    for fd, target, tcp in fd_targets(pid, table):
+        if tcp:
+            lport, rport, state = tcp
             peer = "" if state == "LISTEN" else f", peer {rport} " + ("still open in the load" if rport in ours else "closed by the load")
             target = f"tcp :{lport} {state}{peer}"
         out.append(f"fd {fd}: {target}")
