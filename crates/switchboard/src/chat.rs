@@ -179,7 +179,7 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     let started = args.clone();
     reactor.on_reload(move |service, net, now| {
         let Some((new, args)) = reload(|cli| match cli {
-            Command::Chat(args) => Some(args),
+            Command::Chat(args) => Some(*args),
             _ => None,
         }) else {
             return;

@@ -34,7 +34,7 @@ pub enum Command {
     /// and IRC clients (`irssi -c 127.0.0.1 -p 6667`, channel #lobby);
     /// every line goes to everyone else in the room.
     #[command(args_override_self = true)]
-    Chat(ChatArgs),
+    Chat(Box<ChatArgs>),
     /// Run an RFC 862 echo server: every byte received is sent back.
     #[command(args_override_self = true)]
     Echo(EchoArgs),
@@ -169,6 +169,21 @@ pub struct BenchChatArgs {
     /// /ws).
     #[arg(long, value_name = "ADDR")]
     pub ws_addr: Option<SocketAddr>,
+
+    /// --tls and its settings (boxed: this struct is big enough).
+    #[command(flatten)]
+    pub tls: Box<crate::bench::TlsClientArgs>,
+
+    /// Measure connection set-up instead of fan-out: --clients connections
+    /// at a time each connect (with --tls, make a full TLS handshake),
+    /// wait for the greeting's ready line (--ready), close, and make way
+    /// for the next; reports connections (handshakes) per second over
+    /// --duration, and the server's CPU per connection.
+    #[arg(
+        long,
+        conflicts_with_all = ["rate", "window", "irc_clients", "ws_clients"]
+    )]
+    pub connect_only: bool,
 
     #[command(flatten)]
     pub load: LoadArgs,

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     let cli = cli::parse_from(&argv).unwrap_or_else(|e| e.exit());
     let logging = logging::init(cli.verbose, cli.trace);
     let result = match cli.command {
-        Command::Chat(args) => chat::run(args),
+        Command::Chat(args) => chat::run(*args),
         Command::Echo(args) => echo::run(args),
         Command::Client(args) => client::run(args),
         Command::Bench(BenchCommand::Echo(args)) => bench::echo::run(args),

@@ -18,8 +18,10 @@ use hdrhistogram::Histogram;
 use memchr::memmem;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll};
-use serde_json::json;
+use rustls::ClientConnection;
+use serde_json::{json, Value};
 
+use super::tls::{self, TlsClient};
 use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::{BenchChatArgs, ChatPreset};
 
@@ -39,9 +41,9 @@ const SYNC: &str = "bench-sync";
 const SYNC_EVERY: Duration = Duration::from_millis(200);
 
 /// How to greet, when a client is in, and how to wrap a line.
-struct Dialect {
+pub(super) struct Dialect {
     hello: String,
-    ready: String,
+    pub(super) ready: String,
     message: String,
     irc: bool,
     /// A WebSocket client: `hello` is the upgrade request (then a
@@ -84,7 +86,7 @@ impl Dialect {
     }
 
     /// What client `id` sends on connect.
-    fn greeting(&self, id: usize) -> Vec<u8> {
+    pub(super) fn greeting(&self, id: usize) -> Vec<u8> {
         let mut out = self.hello.replace("{id}", &id.to_string()).into_bytes();
         if self.websocket {
             let nick = format!(r#"{{"type":"nick","nick":"b{id}"}}"#);
@@ -104,7 +106,7 @@ impl Dialect {
         }
     }
 
-    fn new(args: &BenchChatArgs) -> Self {
+    pub(super) fn new(args: &BenchChatArgs) -> Self {
         let plain = |ready: &str| Dialect {
             hello: String::new(),
             ready: ready.to_string(),
@@ -173,6 +175,8 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 struct ChatConn {
     stream: TcpStream,
+    /// `--tls`: the session; `out` is then plaintext it has yet to take.
+    tls: Option<Box<ClientConnection>>,
     /// Index into `Run::dialects`: what this client speaks.
     dialect: usize,
     /// Received bytes; `inbuf[..filled]` is not yet split into lines.
@@ -251,6 +255,10 @@ struct Run<'a> {
     /// (80 KB at 1,000 × 10) stays in the CPU cache; a small vector per
     /// client did not.
     last_seq: Vec<u64>,
+    /// `--tls`: the clients' settings, and where encrypted reads land
+    /// before rustls takes them (shared, like `scratch`).
+    tls: Option<TlsClient>,
+    raw: Box<[u8]>,
 }
 
 /// What one run measured.
@@ -259,6 +267,11 @@ pub struct Outcome {
     pub latency: Histogram<u64>,
     /// The server's CPU time over the window and its peak RSS.
     pub server: Option<(Duration, u64)>,
+    /// The server's resident memory before the clients connected and once
+    /// they were all in the room.
+    pub server_rss: Option<(u64, u64)>,
+    /// `--tls`: what the first client's session negotiated.
+    pub tls: Option<Value>,
     /// The generator's own CPU time over the window.
     pub generator_cpu: Duration,
 }
@@ -272,6 +285,9 @@ impl Outcome {
 }
 
 pub fn run(args: BenchChatArgs) -> Result<ExitCode> {
+    if args.connect_only {
+        return super::handshake::run(&args);
+    }
     let outcome = measure(&args)?;
     report(&args, &outcome);
     Ok(if outcome.is_clean(args.clients) {
@@ -306,11 +322,16 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         padding: "x".repeat(args.size),
         scratch: vec![0; INBUF].into_boxed_slice(),
         last_seq: vec![0; args.clients * args.senders],
+        tls: TlsClient::from_args(args)?,
+        raw: vec![0; INBUF].into_boxed_slice(),
         args,
     };
+    let rss_before = args.load.server_pid.map(super::current_rss).transpose()?;
     run.connect_all(&mut poll)?;
     let mut events = Events::with_capacity(1024);
     run.join_all(&mut poll, &mut events)?;
+    let rss_joined = args.load.server_pid.map(super::current_rss).transpose()?;
+    let tls_info = run.conns[0].tls.as_deref().map(tls::describe);
 
     let start = Instant::now();
     let interval = args
@@ -381,6 +402,8 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         accounts: run.accounts,
         latency: run.latency,
         server,
+        server_rss: rss_before.zip(rss_joined),
+        tls: tls_info,
         generator_cpu,
     })
 }
@@ -407,6 +430,12 @@ impl Run<'_> {
             let d = &self.dialects[dialect];
             let mut conn = ChatConn {
                 stream,
+                tls: self
+                    .tls
+                    .as_ref()
+                    .map(TlsClient::connection)
+                    .transpose()?
+                    .map(Box::new),
                 dialect,
                 inbuf: vec![0; INBUF].into_boxed_slice(),
                 filled: 0,
@@ -520,65 +549,123 @@ impl Run<'_> {
     }
 
     fn serve(&mut self, index: usize, now: Instant) {
+        // Stamps are microseconds since `epoch`; one clock read per event.
+        let now_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
+        if self.conns[index].tls.is_some() {
+            return self.serve_tls(index, now_us);
+        }
         loop {
-            let conn = &mut self.conns[index];
-            if conn.dead {
+            if self.conns[index].dead {
                 return;
             }
-            // Read into the shared scratch buffer unless a partial line is
-            // waiting to be completed in the connection's own.
-            let in_scratch = conn.filled == 0;
-            let (mut buf, start) = if in_scratch {
-                (std::mem::take(&mut self.scratch), 0)
-            } else {
-                (std::mem::take(&mut conn.inbuf), conn.filled)
-            };
-            let read =
-                flush(conn).and_then(|()| read_available(&mut conn.stream, &mut buf[start..]));
-            let (filled, more) = match read {
-                Ok((n, more)) => (start + n, more),
-                Err(_) => (start, false),
-            };
-            // Stamps are microseconds since `epoch`; one clock read per read.
-            let now_us = now.saturating_duration_since(self.epoch).as_micros() as u64;
-            let mut consumed = 0;
-            if self.dialects[conn.dialect].websocket {
-                consumed = self.handle_frames(index, &buf[..filled], now_us);
-            } else {
-                for nl in memchr::memchr_iter(b'\n', &buf[..filled]) {
-                    self.handle_line(index, &buf[consumed..nl], now_us);
-                    consumed = nl + 1;
-                }
-            }
-            #[cfg(test)]
-            if start > 0 && consumed > 0 {
-                self.accounts.split_lines += 1;
-            }
-            let conn = &mut self.conns[index];
-            // A partial line waits in `inbuf`; a line longer than the
-            // buffer is not ours: drop it.
-            let rest = if filled - consumed == buf.len() {
-                0
-            } else {
-                filled - consumed
-            };
-            if in_scratch {
-                conn.inbuf[..rest].copy_from_slice(&buf[consumed..consumed + rest]);
-                self.scratch = buf;
-            } else {
-                buf.copy_within(consumed..consumed + rest, 0);
-                conn.inbuf = buf;
-            }
-            conn.filled = rest;
-            if read.is_err() {
-                conn.dead = true;
-                self.accounts.disconnects += 1;
-                return;
-            }
-            if !more {
-                return;
+            let read = self.ingest(index, now_us, |conn, buf| {
+                flush(conn).and_then(|()| read_available(&mut conn.stream, buf))
+            });
+            match read {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(_) => return self.disconnected(index),
             }
         }
+    }
+
+    /// A TLS client's event: send what waits, then read the socket dry
+    /// through the shared `raw` buffer, handing each piece to rustls and
+    /// taking out the plaintext as it comes; finally send what that made
+    /// rustls want to send (the handshake's next flight, alerts) and what
+    /// the lines did (PONGs).
+    fn serve_tls(&mut self, index: usize, now_us: u64) {
+        if self.conns[index].dead {
+            return;
+        }
+        let mut raw = std::mem::take(&mut self.raw);
+        let result = self.read_tls(index, now_us, &mut raw);
+        self.raw = raw;
+        if result.and_then(|()| flush(&mut self.conns[index])).is_err() {
+            self.disconnected(index);
+        }
+    }
+
+    fn read_tls(&mut self, index: usize, now_us: u64, raw: &mut [u8]) -> io::Result<()> {
+        loop {
+            let conn = &mut self.conns[index];
+            flush(conn)?;
+            let (n, more) = read_available(&mut conn.stream, raw)?;
+            let mut rest = &raw[..n];
+            while !rest.is_empty() {
+                let session = self.conns[index].tls.as_deref_mut().expect("a TLS client");
+                tls::feed(session, &mut rest)?;
+                while self.ingest(index, now_us, |conn, buf| {
+                    tls::read_plaintext(conn.tls.as_deref_mut().expect("a TLS client"), buf)
+                })? {}
+            }
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    fn disconnected(&mut self, index: usize) {
+        let conn = &mut self.conns[index];
+        if !conn.dead {
+            conn.dead = true;
+            self.accounts.disconnects += 1;
+        }
+    }
+
+    /// Reads once with `read` into the line buffers, the shared scratch
+    /// buffer unless a partial line waits to be completed in the
+    /// connection's own, and handles every complete line. Returns whether
+    /// there may be more to read (the read filled the buffer), or the
+    /// read's error once what had arrived before it is handled.
+    fn ingest(
+        &mut self,
+        index: usize,
+        now_us: u64,
+        read: impl FnOnce(&mut ChatConn, &mut [u8]) -> io::Result<(usize, bool)>,
+    ) -> io::Result<bool> {
+        let conn = &mut self.conns[index];
+        let in_scratch = conn.filled == 0;
+        let (mut buf, start) = if in_scratch {
+            (std::mem::take(&mut self.scratch), 0)
+        } else {
+            (std::mem::take(&mut conn.inbuf), conn.filled)
+        };
+        let read = read(conn, &mut buf[start..]);
+        let (filled, more) = match read {
+            Ok((n, more)) => (start + n, more),
+            Err(_) => (start, false),
+        };
+        let mut consumed = 0;
+        if self.dialects[conn.dialect].websocket {
+            consumed = self.handle_frames(index, &buf[..filled], now_us);
+        } else {
+            for nl in memchr::memchr_iter(b'\n', &buf[..filled]) {
+                self.handle_line(index, &buf[consumed..nl], now_us);
+                consumed = nl + 1;
+            }
+        }
+        #[cfg(test)]
+        if start > 0 && consumed > 0 {
+            self.accounts.split_lines += 1;
+        }
+        let conn = &mut self.conns[index];
+        // A partial line waits in `inbuf`; a line longer than the
+        // buffer is not ours: drop it.
+        let rest = if filled - consumed == buf.len() {
+            0
+        } else {
+            filled - consumed
+        };
+        if in_scratch {
+            conn.inbuf[..rest].copy_from_slice(&buf[consumed..consumed + rest]);
+            self.scratch = buf;
+        } else {
+            buf.copy_within(consumed..consumed + rest, 0);
+            conn.inbuf = buf;
+        }
+        conn.filled = rest;
+        read.map(|_| more)
     }
 
     /// Handles the complete WebSocket frames at the start of `buf` (after
@@ -713,7 +800,14 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
                 "cpu_ns_per_delivery": cpu.as_secs_f64() * 1e9 / a.deliveries.max(1) as f64,
                 "peak_rss_bytes": rss,
             });
+            if let Some((before, joined)) = outcome.server_rss {
+                v["server"]["rss_before_connect_bytes"] = json!(before);
+                v["server"]["rss_joined_bytes"] = json!(joined);
+                v["server"]["rss_per_client_bytes"] =
+                    json!(rss_per_client(before, joined, args.clients));
+            }
         }
+        v["tls"] = outcome.tls.clone().unwrap_or(Value::Null);
         println!("{v}");
     } else {
         println!(
@@ -738,7 +832,29 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
                 rss as f64 / (1024.0 * 1024.0)
             );
         }
+        if let Some((before, joined)) = outcome.server_rss {
+            println!(
+                "  server RSS {:.1} MiB before the clients connected, {:.1} MiB with all in the room: {:.1} KiB per client",
+                before as f64 / (1024.0 * 1024.0),
+                joined as f64 / (1024.0 * 1024.0),
+                rss_per_client(before, joined, args.clients) / 1024.0
+            );
+        }
+        if let Some(tls) = &outcome.tls {
+            println!(
+                "  TLS: {} {} {}",
+                tls["version"].as_str().unwrap_or("?"),
+                tls["cipher_suite"].as_str().unwrap_or("?"),
+                tls["kx_group"].as_str().unwrap_or("?")
+            );
+        }
     }
+}
+
+/// What each client added to the server's resident memory (may be
+/// negative, when the server returned memory meanwhile).
+fn rss_per_client(before: u64, joined: u64, clients: usize) -> f64 {
+    (joined as f64 - before as f64) / clients.max(1) as f64
 }
 
 /// Appends a final, masked (client) WebSocket frame.
@@ -782,6 +898,9 @@ fn queue(conn: &mut ChatConn, bytes: &[u8]) {
 }
 
 fn flush(conn: &mut ChatConn) -> io::Result<()> {
+    if let Some(session) = conn.tls.as_deref_mut() {
+        return tls::flush(session, &mut conn.out, &mut conn.stream);
+    }
     while !conn.out.is_empty() {
         match conn.stream.write(&conn.out) {
             Ok(n) => {
@@ -799,7 +918,7 @@ fn flush(conn: &mut ChatConn) -> io::Result<()> {
 /// it (there may be more to read once lines are split off); a short read
 /// has drained the socket for now (stream semantics), which saves the read
 /// that would only say `WouldBlock`.
-fn read_available(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, bool)> {
+pub(super) fn read_available(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<(usize, bool)> {
     loop {
         match stream.read(buf) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
@@ -935,10 +1054,15 @@ mod tests {
     }
 
     fn args(addr: std::net::SocketAddr, clients: usize) -> BenchChatArgs {
+        args_with(addr, clients, &[])
+    }
+
+    /// The tests' load on `clients` clients, with `extra` flags.
+    fn args_with(addr: std::net::SocketAddr, clients: usize, extra: &[&str]) -> BenchChatArgs {
         use crate::cli::{BenchCommand, Cli, Command};
         use clap::Parser;
         let (addr, clients) = (addr.to_string(), clients.to_string());
-        let cli = Cli::try_parse_from([
+        let mut argv = vec![
             "switchboard",
             "bench",
             "chat",
@@ -956,8 +1080,9 @@ mod tests {
             "--warmup",
             "0s",
             "--quiet",
-        ])
-        .unwrap();
+        ];
+        argv.extend(extra);
+        let cli = Cli::try_parse_from(argv).unwrap();
         match cli.command {
             Command::Bench(BenchCommand::Chat(args)) => args,
             _ => unreachable!(),
@@ -1085,5 +1210,96 @@ mod tests {
         assert!(a.sent > 0);
         assert_eq!(a.delivered, a.expected(5));
         assert!(out.is_clean(5));
+    }
+
+    /// `spawn_room`'s room behind a TLS front with a fresh certificate:
+    /// the TLS address, and the certificate (its file lives as long).
+    fn tls_room(
+        clients: usize,
+        fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
+    ) -> (std::net::SocketAddr, tls::testing::TestCert) {
+        let cert = tls::testing::TestCert::new();
+        let room = spawn_room(clients, Duration::ZERO, fault);
+        (tls::testing::front(room, cert.config.clone()), cert)
+    }
+
+    #[test]
+    fn a_faithful_room_is_clean_over_tls() {
+        let (addr, cert) = tls_room(5, |_, line| Act::Send(vec![line]));
+        let args = args_with(addr, 5, &["--tls", "--tls-ca", cert.pem()]);
+        let out = measure(&args).unwrap();
+        let a = &out.accounts;
+        assert!(a.sent > 50, "lines were sent: {}", a.sent);
+        assert_eq!(a.delivered, a.sent * 4);
+        assert!(out.is_clean(5));
+        let tls = out.tls.expect("a TLS session");
+        assert_eq!(tls["version"], "TLSv1_3");
+    }
+
+    #[test]
+    fn lines_split_across_tls_records_are_put_back_together() {
+        let (addr, cert) = tls_room(4, |to, line| {
+            if to == 1 && parse_stamp(&line).is_some() {
+                Act::Split(line)
+            } else {
+                Act::Send(vec![line])
+            }
+        });
+        let out = measure(&args_with(addr, 4, &["--tls", "--tls-ca", cert.pem()])).unwrap();
+        let a = &out.accounts;
+        assert!(a.sent > 20, "lines were sent: {}", a.sent);
+        // Each half of a line is a record of its own, 2 ms apart.
+        assert!(
+            a.split_lines > 0 && a.split_lines <= a.sent,
+            "{} lines put back together of {} sent",
+            a.split_lines,
+            a.sent
+        );
+        assert!(out.is_clean(4));
+    }
+
+    #[test]
+    fn losses_and_reordering_are_counted_over_tls() {
+        // To one client (the room's third; which client that is depends on
+        // the order the TLS front connected in): the first line it gets
+        // after the next one from the same sender, and the first line
+        // numbered 5 never.
+        let mut held: Option<(usize, Vec<u8>)> = None;
+        let (mut swapped, mut dropped) = (false, false);
+        let (addr, _cert) = tls_room(4, move |to, line| {
+            let Some(stamp) = parse_stamp(&line).filter(|_| to == 2) else {
+                return Act::Send(vec![line]);
+            };
+            if !swapped {
+                match held.take() {
+                    None => {
+                        held = Some((stamp.sender, line));
+                        return Act::Send(vec![]);
+                    }
+                    Some((sender, first)) if sender == stamp.sender => {
+                        swapped = true;
+                        return Act::Send(vec![line, first]);
+                    }
+                    other => held = other,
+                }
+            } else if stamp.seq == 5 && !dropped {
+                dropped = true;
+                return Act::Send(vec![]);
+            }
+            Act::Send(vec![line])
+        });
+        let out = measure(&args_with(addr, 4, &["--tls", "--tls-insecure"])).unwrap();
+        let a = &out.accounts;
+        assert_eq!(a.reordered, 1);
+        assert_eq!(a.expected(4) - a.delivered, 1);
+        assert!(!out.is_clean(4));
+    }
+
+    #[test]
+    fn a_certificate_for_another_name_is_refused() {
+        let (addr, cert) = tls_room(3, |_, line| Act::Send(vec![line]));
+        let flags = ["--tls", "--tls-ca", cert.pem(), "--tls-name", "example.com"];
+        let err = measure(&args_with(addr, 3, &flags)).err().expect("refused");
+        assert!(err.to_string().contains("disconnected"), "{err:#}");
     }
 }

@@ -14,6 +14,10 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 /// Descriptors the tool needs besides its connections (poller, stdio, ...).
 const SPARE_FDS: u64 = 32;
 
+/// Source addresses a stream of short-lived connections takes in turn
+/// ([`Connector::start_spread`]).
+const SPREAD: usize = 64;
+
 /// Where connections come from and how many one source address can make.
 #[derive(Clone, Copy, Debug)]
 pub struct Connector {
@@ -83,6 +87,27 @@ impl Connector {
 
     /// Starts a non-blocking connect for connection `n`.
     fn start(&self, n: usize) -> Result<TcpStream> {
+        self.start_from(n, self.source(n)?)
+    }
+
+    /// Starts connection `n` of a stream of short-lived ones, which the
+    /// tool closes itself and so leaves in TIME_WAIT for a minute. On IPv4
+    /// loopback they come from 127.0.0.1 to 127.0.0.[`SPREAD`] in turn:
+    /// from one address, the kernel's search for a free port would soon
+    /// cost more than the connection (and stall when none is free).
+    pub(super) fn start_spread(&self, n: usize) -> Result<TcpStream> {
+        let source = match self.target_of(n).ip() {
+            IpAddr::V4(ip) if ip.is_loopback() => {
+                Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (n % SPREAD) as u8)))
+            }
+            _ => None,
+        };
+        self.start_from(n, source)
+    }
+
+    /// Starts a non-blocking connect for connection `n` from `source` (the
+    /// kernel's choice when `None`).
+    fn start_from(&self, n: usize, source: Option<IpAddr>) -> Result<TcpStream> {
         let target = self.target_of(n);
         let socket = Socket::new(
             Domain::for_address(target),
@@ -91,7 +116,7 @@ impl Connector {
         )?;
         socket.set_nonblocking(true)?;
         socket.set_tcp_nodelay(true)?;
-        if let Some(ip) = self.source(n)? {
+        if let Some(ip) = source {
             // Pick the port at connect time, per destination: otherwise
             // bind() would need a port unique across all destinations.
             set_bind_address_no_port(&socket)?;
@@ -161,7 +186,7 @@ impl Connector {
 
 /// Whether a non-blocking connect has completed, as mio documents it:
 /// an error is reported by `take_error`, completion by `peer_addr`.
-fn is_connected(stream: &TcpStream) -> io::Result<bool> {
+pub(super) fn is_connected(stream: &TcpStream) -> io::Result<bool> {
     if let Some(e) = stream.take_error()? {
         return Err(e);
     }
@@ -188,7 +213,7 @@ fn check_fd_limit(count: usize) -> Result<()> {
 }
 
 /// Adds what a user can do about the usual connect failures.
-fn explain(e: anyhow::Error, n: usize) -> anyhow::Error {
+pub(super) fn explain(e: anyhow::Error, n: usize) -> anyhow::Error {
     let os = e
         .downcast_ref::<io::Error>()
         .and_then(io::Error::raw_os_error);
@@ -258,6 +283,19 @@ mod tests {
         assert!(!(0..10).any(|i| none.goes_elsewhere(i)));
         let all = none.with_share(other, 10, 10);
         assert!((0..10).all(|i| all.goes_elsewhere(i)));
+    }
+
+    #[test]
+    fn short_lived_connections_take_source_addresses_in_turn() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = Connector::new(listener.local_addr().unwrap(), None, 1);
+        for n in [0, 1, SPREAD + 2] {
+            let stream = c.start_spread(n).unwrap();
+            let (peer, _) = listener.accept().unwrap();
+            let want: IpAddr = Ipv4Addr::new(127, 0, 0, 1 + (n % SPREAD) as u8).into();
+            assert_eq!(peer.peer_addr().unwrap().ip(), want, "connection {n}");
+            drop(stream);
+        }
     }
 
     #[test]

@@ -4,12 +4,15 @@
 pub mod chat;
 mod connector;
 pub mod echo;
+mod handshake;
 mod progress;
 mod server_probe;
+mod tls;
 
 pub use connector::Connector;
 pub use progress::Progress;
-pub use server_probe::ServerProbe;
+pub use server_probe::{current_rss, ServerProbe};
+pub use tls::TlsClientArgs;
 
 use std::io;
 use std::time::Duration;

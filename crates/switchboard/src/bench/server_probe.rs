@@ -47,15 +47,24 @@ impl ServerProbe {
 
     /// Peak resident set size in bytes (`VmHWM`).
     pub fn peak_rss(&self) -> Result<u64> {
-        let path = format!("/proc/{}/status", self.pid);
-        let status = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .context("no VmHWM in status")?;
-        Ok(kib * 1024)
+        status_kib(self.pid, "VmHWM:").map(|kib| kib * 1024)
     }
+}
+
+/// A process's resident set size in bytes right now (`VmRSS`).
+pub fn current_rss(pid: u32) -> Result<u64> {
+    status_kib(pid, "VmRSS:").map(|kib| kib * 1024)
+}
+
+/// A `kB` field of `/proc/PID/status`.
+fn status_kib(pid: u32, field: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .with_context(|| format!("no {field} in {path}"))
 }
 
 #[cfg(test)]
@@ -101,5 +110,7 @@ mod tests {
             "{used:?} of CPU seen, more than the {total:?} used"
         );
         assert!(probe.peak_rss().unwrap() > 1024 * 1024);
+        let rss = current_rss(std::process::id()).unwrap();
+        assert!(rss > 1024 * 1024 && rss <= probe.peak_rss().unwrap());
     }
 }
