@@ -752,12 +752,11 @@ impl<S: Service> Reactor<S> {
                         return self.conns.queue_read(key);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    c.readable = false;
-                    return;
+                Err(e) => {
+                    if !self.read_again_after(key, &e) {
+                        return;
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.read_failed(key, &e),
             }
         }
     }
@@ -806,12 +805,11 @@ impl<S: Service> Reactor<S> {
                         return self.conns.queue_read(key);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    c.readable = false;
-                    return;
+                Err(e) => {
+                    if !self.read_again_after(key, &e) {
+                        return;
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return self.read_failed(key, &e),
             }
         }
     }
@@ -883,6 +881,24 @@ impl<S: Service> Reactor<S> {
             State::Draining(_) | State::Dead(_) => {}
         }
         self.conns.queue_flush(key);
+    }
+
+    /// Handles a read error on `key`: whether to read again (interrupted),
+    /// or not (the socket is drained for now, or it failed and is closed).
+    fn read_again_after(&mut self, key: usize, e: &io::Error) -> bool {
+        match e.kind() {
+            io::ErrorKind::Interrupted => true,
+            io::ErrorKind::WouldBlock => {
+                if let Some(c) = self.conns.slab.get_mut(key) {
+                    c.readable = false;
+                }
+                false
+            }
+            _ => {
+                self.read_failed(key, e);
+                false
+            }
+        }
     }
 
     /// A read on `key` failed: it is closed (for the reason it was already
