@@ -69,6 +69,18 @@ sys.exit(run.returncode)
 PY
 }
 
+# start_pinned LOG COMMAND...: start COMMAND (a server) in the background,
+# pinned to SERVER_CORE, stderr to LOG, pid in $server_pid. env and taskset
+# exec, so that pid is the server's own, which --server-pid needs;
+# `env --default-signal=INT` undoes bash's SIG_IGN of SIGINT for background
+# jobs, which stop_server relies on.
+start_pinned() {
+    local log=$1
+    shift
+    env --default-signal=INT taskset -c "$SERVER_CORE" "$@" 2>"$log" &
+    server_pid=$!
+}
+
 # Running and not yet a zombie.
 alive() {
     local state

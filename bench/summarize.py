@@ -132,16 +132,21 @@ def summarize(rows, kind, baseline=BASELINE):
             print("| " + " | ".join(cells) + " |")
 
 
-def main(path, baseline=BASELINE):
-    rows = [json.loads(line) for line in open(path) if line.strip()]
-    chat = any(r.get("mode") == "chat" or "point" in r or "clients" in r for r in rows)
-    summarize(rows, CHAT if chat else ECHO, baseline)
+def warn_if_disturbed(rows):
+    """Prints a warning when other work disturbed any of the runs."""
     busy = [r for r in rows if r.get("machine_other_busy", 0) > BUSY_WARN]
     if busy:
         worst = max(r["machine_other_busy"] for r in busy)
         print(f"\n**Warning:** other work took over {BUSY_WARN:.0%} of the machine's CPU "
               f"during {len(busy)} of {len(rows)} runs (worst {worst:.0%}): "
               f"those numbers are disturbed; re-run on a quiet machine.")
+
+
+def main(path, baseline=BASELINE):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    chat = any(r.get("mode") == "chat" or "point" in r or "clients" in r for r in rows)
+    summarize(rows, CHAT if chat else ECHO, baseline)
+    warn_if_disturbed(rows)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,6 @@ points=(
 # NAME says which protocol PORT is. Pid in $server_pid.
 start_server() {
     local name=$1 port=$2 log=$3 other plain_port tls_port
-    local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
     other=$(free_port)
     case $name in
         plain)
@@ -83,10 +82,9 @@ start_server() {
     # its own, not that of telling the others in the room.
     local room=()
     [[ $fields == mode=connect* ]] && room=(--announce-limit 1)
-    "${run[@]}" "$switchboard" chat --rate-limit 0 --no-irc --no-web "${room[@]}" \
+    start_pinned "$log" "$switchboard" chat --rate-limit 0 --no-irc --no-web "${room[@]}" \
         --listen "127.0.0.1:$plain_port" --listen-tls "127.0.0.1:$tls_port" \
-        --tls-cert "$cert" --tls-key "$key" 2>"$log" &
-    server_pid=$!
+        --tls-cert "$cert" --tls-key "$key"
 }
 
 new_results tls-compare

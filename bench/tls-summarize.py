@@ -21,8 +21,9 @@ import json
 import sys
 from statistics import median
 
+from summarize import warn_if_disturbed  # bench/summarize.py, beside this
+
 BASELINE = "plain"
-BUSY_WARN = 0.10
 
 
 def point_of(r):
@@ -149,12 +150,7 @@ def main(path):
         ], connect_rows)
     print("Ratios: of the medians, and in brackets the range over the rounds' "
           "side-by-side pairs.")
-    disturbed = [r for r in rows if r.get("machine_other_busy", 0) > BUSY_WARN]
-    if disturbed:
-        worst = max(r["machine_other_busy"] for r in disturbed)
-        print(f"\n**Warning:** other work took over {BUSY_WARN:.0%} of the machine's CPU "
-              f"during {len(disturbed)} of {len(rows)} runs (worst {worst:.0%}): "
-              f"those numbers are disturbed; re-run on a quiet machine.")
+    warn_if_disturbed(rows)
 
 
 if __name__ == "__main__":

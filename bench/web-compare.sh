@@ -42,7 +42,6 @@ points=(
 # server_bench_args. Pid in $server_pid.
 start_server() {
     local name=$1 port=$2 log=$3 web_port clients share
-    local run=(env --default-signal=INT taskset -c "$SERVER_CORE")
     # $fields (measure's) holds clients=N.
     clients=$(sed -n 's/.*clients=\([0-9]*\).*/\1/p' <<<"$fields")
     case $name in
@@ -55,9 +54,8 @@ start_server() {
     if ((share > 0)); then
         server_bench_args=(--ws-clients "$share" --ws-addr "127.0.0.1:$web_port")
     fi
-    "${run[@]}" "$switchboard" chat --rate-limit 0 --no-irc --listen "127.0.0.1:$port" \
-        --web "127.0.0.1:$web_port" 2>"$log" &
-    server_pid=$!
+    start_pinned "$log" "$switchboard" chat --rate-limit 0 --no-irc --listen "127.0.0.1:$port" \
+        --web "127.0.0.1:$web_port"
 }
 
 new_results web-compare

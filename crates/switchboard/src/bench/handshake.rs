@@ -371,12 +371,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
         );
     }
     if let Some(tls) = &outcome.tls {
-        println!(
-            "  TLS: {} {} {}",
-            tls["version"].as_str().unwrap_or("?"),
-            tls["cipher_suite"].as_str().unwrap_or("?"),
-            tls["kx_group"].as_str().unwrap_or("?")
-        );
+        println!("  {}", tls::summary_line(tls));
     }
 }
 
