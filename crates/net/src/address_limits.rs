@@ -80,8 +80,9 @@ impl AddressTable {
 
     /// Counts a new connection from `ip`, or says why it must be refused.
     pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), AddressRefusal> {
-        let ip = canonical(ip);
-        if !self.exempt(ip) {
+        let exempt = self.exempt(ip);
+        let ip = host(ip);
+        if !exempt {
             let held = self.held.get(&ip).copied().unwrap_or(0);
             if self.limits.max_connections.is_some_and(|max| held >= max) {
                 return Err(AddressRefusal::TooMany);
@@ -98,7 +99,7 @@ impl AddressTable {
 
     /// A connection from `ip` admitted earlier is gone.
     pub fn release(&mut self, ip: IpAddr) {
-        let ip = canonical(ip);
+        let ip = host(ip);
         if let Some(held) = self.held.get_mut(&ip) {
             *held -= 1;
             if *held == 0 {
@@ -110,9 +111,19 @@ impl AddressTable {
     /// Whether `ip` may be sent one more UDP reply now.
     pub fn allow_reply(&mut self, ip: IpAddr, now: Instant) -> bool {
         match self.limits.replies_per_sec {
-            Some(rate) => self.replies.allow(canonical(ip), rate, now),
+            Some(rate) => self.replies.allow(host(ip), rate, now),
             None => true,
         }
+    }
+}
+
+/// What counts as one host: an IPv4 address, or an IPv6 /64 (one host or
+/// network is routinely given a /64, so counting its 2^64 addresses one by
+/// one would limit nothing).
+fn host(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
     }
 }
 
@@ -222,6 +233,19 @@ mod tests {
         assert_eq!(t.admit(a, now + Duration::from_secs(1)), Ok(()));
         let r = (0..10).filter(|_| t.allow_reply(a, now)).count();
         assert_eq!(r, 3);
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_is_one_host() {
+        let mut t = AddressTable::new(limits(2, 100));
+        let now = Instant::now();
+        for a in ["2001:db8::1", "2001:db8::2:3"] {
+            assert_eq!(t.admit(a.parse().unwrap(), now), Ok(()));
+        }
+        let third = "2001:db8::ffff".parse().unwrap();
+        assert_eq!(t.admit(third, now), Err(AddressRefusal::TooMany));
+        let other = "2001:db8:0:1::1".parse().unwrap();
+        assert_eq!(t.admit(other, now), Ok(()), "another /64");
     }
 
     #[test]

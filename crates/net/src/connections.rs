@@ -228,14 +228,16 @@ impl Connections {
         let c = &mut self.slab[key];
         if let State::Draining(reason) = c.state {
             if let Some(tls) = c.tls.as_mut().filter(|_| pending == 0) {
-                // close_notify goes after everything else, then the FIN.
+                // close_notify goes after everything else, now (nothing
+                // else would wake us for it), then the FIN.
                 if !c.close_notify_sent {
                     tls.send_close_notify();
                     c.close_notify_sent = true;
-                    self.queue_flush(key);
-                    return self.sync_interest(key, poller);
+                    if let Err(e) = write_out(c, &mut self.stats, now) {
+                        return self.mark_dead(key, CloseReason::from_io_error(&e));
+                    }
                 }
-                if tls.wants_write() {
+                if c.tls.as_ref().is_some_and(|tls| tls.wants_write()) {
                     return self.sync_interest(key, poller);
                 }
             }

@@ -781,7 +781,9 @@ impl<S: Service> Reactor<S> {
                     let processed = tls.process_new_packets();
                     let handshake_done = !tls.is_handshaking() && c.handshake_until.is_some();
                     let peer = c.peer;
-                    if handshake_done && processed.is_ok() {
+                    // Not if it is closing already (a shutdown): the service
+                    // never hears of it.
+                    if handshake_done && processed.is_ok() && c.state == State::Open {
                         c.handshake_until = None;
                         if let Some(kind) = self.handshaking.remove(&key) {
                             debug!(conn = key, %peer, "TLS handshake done");
@@ -797,7 +799,11 @@ impl<S: Service> Reactor<S> {
                         if let Some(tls) = c.tls.as_mut() {
                             let _ = tls.write_tls(&mut c.stream);
                         }
-                        return self.conns.mark_dead(key, CloseReason::ProtocolError);
+                        let reason = match c.state {
+                            State::Draining(r) | State::Lingering(r, _) => r,
+                            _ => CloseReason::ProtocolError,
+                        };
+                        return self.conns.mark_dead(key, reason);
                     }
                     total += n;
                     if total >= self.config.max_read_per_turn {
@@ -872,6 +878,10 @@ impl<S: Service> Reactor<S> {
         c.readable = false;
         trace!(peer = %c.peer, "read end of stream");
         match c.state {
+            // Gone before its TLS handshake: the service never heard of it.
+            State::Open if self.handshaking.contains_key(&key) => {
+                self.conns.mark_dead(key, CloseReason::PeerClosed)
+            }
             State::Open => {
                 self.conns.serving = Some(key);
                 self.service.handle_eof(ConnId(key), &mut self.conns);

@@ -197,6 +197,9 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
                         args.web != started.web || args.no_web != started.no_web,
                     ),
                     ("--server-name", args.server_name != started.server_name),
+                    ("--listen-tls", args.listen_tls != started.listen_tls),
+                    ("--irc-tls", args.irc_tls != started.irc_tls),
+                    ("--web-tls", args.web_tls != started.web_tls),
                 ];
                 warn_fixed(&started.server, &args.server, &fixed);
                 if let Some(acceptors) = &acceptors {

@@ -208,8 +208,9 @@ pub struct TlsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
     /// Read settings from FILE too: one flag per line, as `name = value`
-    /// (`max-clients = 500`) or a bare `name` for a switch, `#` for
-    /// comments; the command line wins where a flag takes one value. The
+    /// (`max-clients = 500`) or a bare `name` for a switch, and lines
+    /// starting with `#` for comments; the command line wins where a flag
+    /// takes one value. The
     /// file is read again on SIGHUP, and the limits and timeouts in it take
     /// effect for every connection without closing any.
     #[arg(long, value_name = "FILE")]
@@ -298,8 +299,10 @@ fn read_config(path: &Path) -> Result<Vec<OsString>, String> {
         .map_err(|e| format!("cannot read --config {}: {e}", path.display()))?;
     let mut flags = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
+        // Comments are whole lines: a `#` inside a value (a password) is
+        // the value's.
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let (name, value) = match line.split_once('=') {

@@ -358,13 +358,16 @@ fn a_renegotiation_attempt_closes_only_its_connection() {
 fn an_operators_rehash_rereads_the_certificate() {
     let ca = TestCa::new();
     ca.issue();
-    let mut server = chat_with_tls(&ca, &["--irc-oper-password", "s3cret"]);
+    // From a settings file: a `#` inside a value is part of it.
+    let settings = ca.file("switchboard.conf");
+    std::fs::write(&settings, "# operators\nirc-oper-password = s3#cret\n").unwrap();
+    let mut server = chat_with_tls(&ca, &["--config", &settings]);
     let irc = server.listening_addr("irc");
     let line_tls = server.listening_addr("chat-tls");
     let mut admin = BufReader::new(connect(irc));
     admin
         .get_mut()
-        .write_all(b"NICK admin\r\nUSER a 0 * :A\r\nREHASH\r\nOPER admin wrong\r\n")
+        .write_all(b"NICK admin\r\nUSER a 0 * :A\r\nREHASH\r\nOPER admin s3\r\n")
         .unwrap();
     line_where(&mut admin, "481", |l| {
         l.contains(" 481 admin :Permission Denied")
@@ -375,7 +378,7 @@ fn an_operators_rehash_rereads_the_certificate() {
     let second = ca.issue();
     admin
         .get_mut()
-        .write_all(b"OPER admin s3cret\r\nREHASH\r\n")
+        .write_all(b"OPER admin s3#cret\r\nREHASH\r\n")
         .unwrap();
     line_where(&mut admin, "381", |l| {
         l.contains(" 381 admin :You are now an IRC operator")
@@ -386,4 +389,44 @@ fn an_operators_rehash_rereads_the_certificate() {
     server.wait_for_log("TLS certificate reread");
     let fresh = tls_connect(line_tls, ca.client(&[]));
     assert_eq!(fresh.conn.peer_certificates().unwrap()[0], second);
+}
+
+/// However a TLS connection is closed, its close_notify and FIN leave at
+/// once, with nothing else happening on the server: the client sees its
+/// end of stream, and the room sees it leave. (The close_notify once
+/// waited for some other event to wake the server.)
+#[test]
+fn a_tls_close_leaves_at_once_whatever_closes_it() {
+    let ca = TestCa::new();
+    ca.issue();
+    let mut server = chat_with_tls(&ca, &["--handshake-timeout", "300ms"]);
+    let line_tls = server.listening_addr("chat-tls");
+    let (_plain, mut plain_r) = plain_line(server.addr);
+    // Closed by the server's timer: a first line started and not ended.
+    let mut slow = tls_connect(line_tls, ca.client(&[]));
+    slow.write_all(b"ali").unwrap();
+    let mut said = String::new();
+    slow.read_to_string(&mut said)
+        .expect("a clean end of stream");
+    assert!(said.ends_with("*** too slow: a first line must end within 300ms; goodbye\r\n"));
+    line_where(&mut plain_r, "its departure", |l| {
+        l.contains(" left #lobby")
+    });
+    // Closed because the client closed: its close_notify, then its FIN.
+    let mut leaving = BufReader::new(tls_connect(line_tls, ca.client(&[])));
+    let welcome = line_where(&mut leaving, "the welcome", |l| {
+        l.starts_with("*** welcome")
+    });
+    let nick = welcome["*** welcome to switchboard, ".len()..]
+        .split('!')
+        .next()
+        .unwrap()
+        .to_string();
+    let tls = leaving.get_mut();
+    tls.conn.send_close_notify();
+    tls.conn.complete_io(&mut tls.sock).unwrap();
+    tls.sock.shutdown(std::net::Shutdown::Write).unwrap();
+    line_where(&mut plain_r, "the departure", |l| {
+        l.starts_with(&format!("*** {nick} left #lobby"))
+    });
 }
