@@ -116,15 +116,12 @@ impl Connection {
     }
 
     /// Whether the peer took bytes from the kernel's send queue since a
-    /// write last found it full: a reader slower than we write is still a
-    /// reader, not an idle client. Remembers the queue for next time.
+    /// write last found it full (or since the last time this was asked): a
+    /// reader slower than we write is still a reader, not an idle client.
     pub fn drained_since_blocked(&mut self) -> bool {
         let now = self.kernel_send_queue();
-        let drained = matches!((self.send_queue, now), (Some(then), Some(now)) if now < then);
-        if self.write_blocked {
-            self.send_queue = now;
-        }
-        drained
+        let then = std::mem::replace(&mut self.send_queue, now);
+        matches!((then, now), (Some(then), Some(now)) if now < then)
     }
 
     /// Whether input should be read now (to the service, or discarded).

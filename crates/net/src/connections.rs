@@ -164,7 +164,7 @@ impl Connections {
         let overdue = c.behind_since.map(|t| self.limits.overdue_at(t));
         match c.deadline(self.idle_timeout, overdue) {
             Some(due) if due <= now => {
-                let idle = c.state == State::Open || matches!(c.state, State::Draining(_));
+                let idle = matches!(c.state, State::Open | State::Draining(_));
                 let other = overdue.is_some_and(|t| t <= now)
                     || c.handshake_until.is_some_and(|t| t <= now);
                 if idle && !other && c.write_blocked && c.drained_since_blocked() {
@@ -200,7 +200,7 @@ impl Connections {
             return;
         }
         let had_output = !c.out.is_empty();
-        if let Err(e) = write_out(c, &mut self.stats, now) {
+        if let Err(e) = write_out(c, &mut self.stats, now, self.idle_timeout.is_some()) {
             return self.mark_dead(key, CloseReason::from_io_error(&e));
         }
         let pending = c.out.len();
@@ -233,7 +233,8 @@ impl Connections {
                 if !c.close_notify_sent {
                     tls.send_close_notify();
                     c.close_notify_sent = true;
-                    if let Err(e) = write_out(c, &mut self.stats, now) {
+                    if let Err(e) = write_out(c, &mut self.stats, now, self.idle_timeout.is_some())
+                    {
                         return self.mark_dead(key, CloseReason::from_io_error(&e));
                     }
                 }
@@ -413,9 +414,16 @@ impl Connections {
 }
 
 /// Writes `c`'s pending output until done or the socket is full (then
-/// `write_blocked`). Through TLS: plaintext into rustls as far as its
-/// bounded buffer takes it, records out to the socket, again until done.
-fn write_out(c: &mut Connection, stats: &mut Stats, now: Instant) -> io::Result<()> {
+/// `write_blocked`, and with `idle_timeout` on, the kernel's send queue
+/// noted so that a slow reader is not taken for an idle one). Through TLS:
+/// plaintext into rustls as far as its bounded buffer takes it, records out
+/// to the socket, again until done.
+fn write_out(
+    c: &mut Connection,
+    stats: &mut Stats,
+    now: Instant,
+    idle_timeout: bool,
+) -> io::Result<()> {
     loop {
         let sent = match c.tls.as_mut() {
             None if c.out.is_empty() => return Ok(()),
@@ -439,7 +447,9 @@ fn write_out(c: &mut Connection, stats: &mut Stats, now: Instant) -> io::Result<
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.write_blocked = true;
-                c.send_queue = c.kernel_send_queue();
+                if idle_timeout {
+                    c.send_queue = c.kernel_send_queue();
+                }
                 return Ok(());
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

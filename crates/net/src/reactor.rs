@@ -112,6 +112,19 @@ pub struct Reactor<S: Service> {
     handshaking: HashMap<usize, S::Listener>,
 }
 
+/// Makes a service call for connection `key`: what the service sends `key`
+/// meanwhile answers `key`'s own doing, a reply (see `Connections::serving`).
+fn serve<S>(
+    service: &mut S,
+    conns: &mut Connections,
+    key: usize,
+    call: impl FnOnce(&mut S, &mut Connections),
+) {
+    conns.serving = Some(key);
+    call(service, conns);
+    conns.serving = None;
+}
+
 /// See [`Reactor::on_reload`].
 type ReloadHook<S> = Box<dyn FnMut(&mut S, &mut Config, Instant) + Send>;
 
@@ -317,9 +330,9 @@ impl<S: Service> Reactor<S> {
         for (when, key) in due.drain(..) {
             let fired = self.conns.handle_timer(when, key, now);
             if fired.service_timer {
-                self.conns.serving = Some(key);
-                self.service.handle_timer(ConnId(key), &mut self.conns);
-                self.conns.serving = None;
+                serve(&mut self.service, &mut self.conns, key, |s, io| {
+                    s.handle_timer(ConnId(key), io)
+                });
             }
             if fired.wake {
                 self.wake(key);
@@ -675,10 +688,9 @@ impl<S: Service> Reactor<S> {
 
     /// Tells the service of connection `key`, ready for its protocol.
     fn connect(&mut self, key: usize, peer: SocketAddr, kind: S::Listener) {
-        self.conns.serving = Some(key);
-        self.service
-            .handle_connect(ConnId(key), peer, kind, &mut self.conns);
-        self.conns.serving = None;
+        serve(&mut self.service, &mut self.conns, key, |s, io| {
+            s.handle_connect(ConnId(key), peer, kind, io)
+        });
     }
 
     /// Turns a new client away for `reason`: the service's notice if it
@@ -697,9 +709,9 @@ impl<S: Service> Reactor<S> {
 
     /// A service pause ended: let the service catch up, then read again.
     fn wake(&mut self, key: usize) {
-        self.conns.serving = Some(key);
-        self.service.handle_wake(ConnId(key), &mut self.conns);
-        self.conns.serving = None;
+        serve(&mut self.service, &mut self.conns, key, |s, io| {
+            s.handle_wake(ConnId(key), io)
+        });
         if let Some(c) = self.conns.slab.get(key) {
             if c.readable && c.wants_read() {
                 self.conns.queue_read(key);
@@ -862,10 +874,9 @@ impl<S: Service> Reactor<S> {
             .is_some_and(|c| c.state == State::Open)
         {
             trace!(bytes = n, peer = %self.conns.slab[key].peer, "received");
-            self.conns.serving = Some(key);
-            self.service
-                .handle_data(ConnId(key), &self.read_buf[..n], &mut self.conns);
-            self.conns.serving = None;
+            serve(&mut self.service, &mut self.conns, key, |s, io| {
+                s.handle_data(ConnId(key), &self.read_buf[..n], io)
+            });
         }
     }
 
@@ -883,9 +894,9 @@ impl<S: Service> Reactor<S> {
                 self.conns.mark_dead(key, CloseReason::PeerClosed)
             }
             State::Open => {
-                self.conns.serving = Some(key);
-                self.service.handle_eof(ConnId(key), &mut self.conns);
-                self.conns.serving = None;
+                serve(&mut self.service, &mut self.conns, key, |s, io| {
+                    s.handle_eof(ConnId(key), io)
+                });
             }
             State::Lingering(reason, _) => self.conns.mark_dead(key, reason),
             State::Draining(_) | State::Dead(_) => {}

@@ -108,6 +108,14 @@ impl<S: Service> Turns<S> {
         Self::start_with(service, config, |_| {})
     }
 
+    /// With a small send buffer on every accepted socket (they inherit the
+    /// listener's), so that what a client fails to take stays with the
+    /// reactor, where the limits apply; default configuration.
+    fn start_small(service: S) -> Self {
+        let small = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
+        Self::start_with(service, Config::default(), small)
+    }
+
     /// With `setup` applied to the listening socket first (accepted
     /// sockets inherit its buffer sizes).
     fn start_with(service: S, config: Config, setup: impl FnOnce(&socket2::SockRef)) -> Self {
@@ -262,8 +270,7 @@ fn half_close_gets_everything_back_then_eof() {
     // Small buffers both ways: most of the echo is still owed (in the
     // reactor) when the client's FIN is read, and must not be thrown away
     // with it.
-    let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
-    let mut t = Turns::start_with(EchoService::default(), Config::default(), small_send_buffer);
+    let mut t = Turns::start_small(EchoService::default());
     let mut c = t.connect_slow();
     let sent: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
     // Into the server's receive buffer, which holds it all.
@@ -413,8 +420,7 @@ impl Service for Flood {
 fn a_client_that_does_not_read_is_cut_after_its_grace_and_only_it() {
     // Small kernel buffers on both sides: what the client fails to take
     // stays with the reactor, where the limit applies.
-    let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
-    let mut t = Turns::start_with(Flood::default(), Config::default(), small_send_buffer);
+    let mut t = Turns::start_small(Flood::default());
     let _slow = t.connect_slow();
     let mut other = t.connect();
     other.write_all(b"flood").unwrap();
@@ -437,8 +443,7 @@ fn a_client_that_does_not_read_is_cut_after_its_grace_and_only_it() {
 
 #[test]
 fn a_clients_own_replies_pause_its_reading_but_never_cut_it() {
-    let small_send_buffer = |l: &socket2::SockRef| l.set_send_buffer_size(8192).unwrap();
-    let mut t = Turns::start_with(Flood::default(), Config::default(), small_send_buffer);
+    let mut t = Turns::start_small(Flood::default());
     let mut slow = t.connect_slow();
     slow.write_all(b"flood").unwrap();
     t.turn();
