@@ -3,6 +3,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -16,7 +18,7 @@ use crate::connection::{Connection, State};
 use crate::connections::Connections;
 use crate::listener::{is_per_connection, is_resource_exhaustion};
 use crate::poller::{Event, FdTooLarge, Interest, Poller, Token};
-use crate::reactor_handle::{ReactorHandle, RELOAD};
+use crate::reactor_handle::{ReactorHandle, NOTIFY, RELOAD};
 use crate::reflector::is_reflector;
 use crate::stats::Stats;
 use crate::tls::TlsAcceptor;
@@ -95,15 +97,10 @@ pub struct Reactor<S: Service> {
     /// Timers that expired this turn (kept to reuse its allocation).
     due_timers: Vec<(Instant, usize)>,
     forced: bool,
-    /// Descriptor exhaustion was logged; log again only after recovering.
-    exhaustion_logged: bool,
-    /// The connection limit was logged; log again only after dropping below.
-    full_logged: bool,
-    /// The poller's descriptor limit (select's FD_SETSIZE) was logged; log
-    /// again only after a connection could be watched.
-    poller_full_logged: bool,
-    /// Connections and rates per peer address.
-    addresses: AddressTable,
+    /// What this reactor shares with its siblings (see
+    /// [`Reactor::sibling`]): the connection count and the per-address
+    /// table, so that the limits hold for the process, not per thread.
+    shared: Arc<Siblings>,
     /// Called on a reload request.
     reload_hook: Option<ReloadHook<S>>,
     /// TLS connections whose handshake is not over, with their listener's
@@ -123,6 +120,25 @@ fn serve<S>(
     conns.serving = Some(key);
     call(service, conns);
     conns.serving = None;
+}
+
+/// What the reactors of one process share.
+struct Siblings {
+    /// Connections open across all of them.
+    open: AtomicUsize,
+    /// Connections and rates per peer address.
+    addresses: Mutex<AddressTable>,
+    /// Descriptor exhaustion was logged; log again only after recovering
+    /// (the descriptors are the process's: logged once for all threads).
+    exhaustion_logged: AtomicBool,
+    /// The connection limit was logged; log again only after dropping below.
+    full_logged: AtomicBool,
+    /// The poller's descriptor limit (select's FD_SETSIZE) was logged; log
+    /// again only after a connection could be watched.
+    poller_full_logged: AtomicBool,
+    /// Every sibling's handle: a reload that a service asks for (an IRC
+    /// operator's `REHASH`) is for all of them.
+    handles: Mutex<Vec<ReactorHandle>>,
 }
 
 /// See [`Reactor::on_reload`].
@@ -146,6 +162,7 @@ impl<S: Service> Reactor<S> {
         let (tx, control) = UnixStream::pair()?;
         tx.set_nonblocking(true)?;
         control.set_nonblocking(true)?;
+        let handle = ReactorHandle::new(tx);
         poller.register(control.as_raw_fd(), Token(CONTROL), Interest::READABLE)?;
         let mut conns = Connections::new(
             service.output_limits(),
@@ -167,15 +184,19 @@ impl<S: Service> Reactor<S> {
             events: Vec::with_capacity(1024),
             read_buf: vec![0; config.read_buffer_size.max(1)].into_boxed_slice(),
             control,
-            handle: ReactorHandle::new(tx),
+            handle: handle.clone(),
             shutdown_deadline: None,
             flush_due: None,
             due_timers: Vec::new(),
             forced: false,
-            exhaustion_logged: false,
-            full_logged: false,
-            poller_full_logged: false,
-            addresses: AddressTable::new(config.per_address.clone()),
+            shared: Arc::new(Siblings {
+                open: AtomicUsize::new(0),
+                exhaustion_logged: AtomicBool::new(false),
+                full_logged: AtomicBool::new(false),
+                poller_full_logged: AtomicBool::new(false),
+                addresses: Mutex::new(AddressTable::new(config.per_address.clone())),
+                handles: Mutex::new(vec![handle.clone()]),
+            }),
             reload_hook: None,
             handshaking: HashMap::new(),
             config,
@@ -254,18 +275,36 @@ impl<S: Service> Reactor<S> {
             return info!("reload requested: nothing to reload");
         };
         hook(&mut self.service, &mut self.config, now);
+        self.addresses().set_limits(self.config.per_address.clone());
         let conns = &mut self.conns;
         conns.limits = self.service.output_limits();
         conns.idle_timeout = self.config.idle_timeout;
         conns.linger_timeout = self.config.linger_timeout;
         conns.write_through = self.service.writes_through() && self.config.coalesce.is_zero();
-        self.addresses.set_limits(self.config.per_address.clone());
         // Deadlines may have moved earlier (a shorter idle timeout or
         // grace); a later one is found when the old entry fires.
         let keys: Vec<usize> = conns.slab.iter().map(|(key, _)| key).collect();
         for key in keys {
             conns.arm_timer(key);
         }
+    }
+
+    /// Another reactor like this one (the same configuration), for another
+    /// thread, serving `service`: connections and the per-address limits
+    /// are counted for both together (and for all their siblings), so
+    /// `max_connections` is for the process, however many threads serve it.
+    pub fn sibling<T: Service>(&self, service: T) -> io::Result<Reactor<T>> {
+        let mut reactor = Reactor::new(service, self.config.clone())?;
+        reactor.shared = self.shared.clone();
+        (self.shared.handles.lock())
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(reactor.handle());
+        Ok(reactor)
+    }
+
+    fn addresses(&self) -> MutexGuard<'_, AddressTable> {
+        // The table stays consistent whatever a panicking holder did.
+        (self.shared.addresses.lock()).unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A handle that asks this reactor to shut down, from anywhere.
@@ -344,7 +383,13 @@ impl<S: Service> Reactor<S> {
             self.service.handle_service_timer(&mut self.conns);
         }
         if std::mem::take(&mut self.conns.reload_requested) {
-            self.reload(now);
+            // Through the control sockets: every sibling reloads, this one
+            // at its next turn.
+            let handles = self.shared.handles.lock();
+            handles
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .for_each(ReactorHandle::reload);
         }
         self.finish_turn(now);
         if let Some(deadline) = self.shutdown_deadline {
@@ -507,19 +552,24 @@ impl<S: Service> Reactor<S> {
     }
 
     fn handle_control(&mut self, now: Instant) {
-        let (mut requests, mut reloads) = (0, 0);
+        let (mut requests, mut reloads, mut notified) = (0, 0, false);
         let mut buf = [0u8; 64];
         loop {
             match self.control.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    let r = buf[..n].iter().filter(|&&b| b == RELOAD).count();
+                    let count = |byte| buf[..n].iter().filter(|&&b| b == byte).count();
+                    let (r, w) = (count(RELOAD), count(NOTIFY));
+                    notified |= w > 0;
                     reloads += r;
-                    requests += n - r;
+                    requests += n - r - w;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
+        }
+        if notified {
+            self.service.handle_notify(&mut self.conns);
         }
         if reloads > 0 {
             self.reload(now);
@@ -543,8 +593,7 @@ impl<S: Service> Reactor<S> {
             }
             match slot.listener.accept() {
                 Ok((stream, peer)) => {
-                    if self.exhaustion_logged {
-                        self.exhaustion_logged = false;
+                    if self.shared.exhaustion_logged.swap(false, Ordering::Relaxed) {
                         info!("accepting connections again");
                     }
                     let kind = slot.kind;
@@ -573,8 +622,7 @@ impl<S: Service> Reactor<S> {
     fn pause_listener(&mut self, i: usize, err: &io::Error, now: Instant) {
         let slot = &mut self.listeners[i];
         if is_resource_exhaustion(err) {
-            if !self.exhaustion_logged {
-                self.exhaustion_logged = true;
+            if !self.shared.exhaustion_logged.swap(true, Ordering::Relaxed) {
                 warn!(
                     listener = %slot.addr, error = %err, backoff = ?self.config.accept_backoff,
                     "cannot accept: out of descriptors or memory; pausing accepts"
@@ -617,9 +665,9 @@ impl<S: Service> Reactor<S> {
         self.conns.stats.accepted += 1;
         // A refusal in plain text means nothing to a TLS client.
         let notice = tls.is_none();
-        if self.conns.slab.len() >= self.config.max_connections {
-            if !self.full_logged {
-                self.full_logged = true;
+        if self.shared.open.fetch_add(1, Ordering::Relaxed) >= self.config.max_connections {
+            self.shared.open.fetch_sub(1, Ordering::Relaxed);
+            if !self.shared.full_logged.swap(true, Ordering::Relaxed) {
                 warn!(
                     max = self.config.max_connections,
                     "connection limit reached; refusing new clients"
@@ -628,8 +676,10 @@ impl<S: Service> Reactor<S> {
             debug!(%peer, "refused: server full");
             return self.refuse(&stream, kind, CloseReason::ServerFull, notice);
         }
-        self.full_logged = false;
-        if let Err(refusal) = self.addresses.admit(peer.ip(), now) {
+        self.shared.full_logged.store(false, Ordering::Relaxed);
+        let admitted = self.addresses().admit(peer.ip(), now);
+        if let Err(refusal) = admitted {
+            self.shared.open.fetch_sub(1, Ordering::Relaxed);
             let why = match refusal {
                 AddressRefusal::TooMany => "as many connections as one address may hold",
                 AddressRefusal::TooFast => {
@@ -651,8 +701,7 @@ impl<S: Service> Reactor<S> {
             // it is refused like one past the connection limit, and the
             // operator told once per episode what to do.
             if let Some(too_large) = e.get_ref().and_then(|e| e.downcast_ref::<FdTooLarge>()) {
-                if !self.poller_full_logged {
-                    self.poller_full_logged = true;
+                if !self.shared.poller_full_logged.swap(true, Ordering::Relaxed) {
                     warn!(
                         poller = self.poller.name(),
                         limit = too_large.limit,
@@ -660,14 +709,14 @@ impl<S: Service> Reactor<S> {
                     );
                 }
                 debug!(%peer, "refused: descriptor past the poller's limit");
-                self.addresses.release(peer.ip());
+                self.release(peer.ip());
                 return self.refuse(&stream, kind, CloseReason::ServerFull, notice);
             }
             warn!(%peer, error = %e, "cannot watch new connection; dropping it");
-            self.addresses.release(peer.ip());
+            self.release(peer.ip());
             return;
         }
-        self.poller_full_logged = false;
+        self.shared.poller_full_logged.store(false, Ordering::Relaxed);
         let mut conn = Connection::new(stream, peer, now);
         conn.registered = Interest::READABLE;
         let handshaking = tls.is_some();
@@ -959,7 +1008,10 @@ impl<S: Service> Reactor<S> {
                     }
                     // The source may be forged: never aim more than a
                     // bounded stream of replies at one address.
-                    if !self.addresses.allow_reply(peer.ip(), self.conns.now) {
+                    let allowed = (self.shared.addresses.lock())
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .allow_reply(peer.ip(), self.conns.now);
+                    if !allowed {
                         trace!(%peer, "udp reply budget spent this second: not answered");
                         self.conns.stats.datagrams_dropped += 1;
                         continue;
@@ -1034,7 +1086,7 @@ impl<S: Service> Reactor<S> {
             let _ = self.poller.deregister(c.stream.as_raw_fd());
         }
         drop(c.stream);
-        self.addresses.release(c.peer.ip());
+        self.release(c.peer.ip());
         self.conns.stats.count_close(reason);
         debug!(conn = key, peer = %c.peer, %reason, "disconnected");
         trace!(peer = %c.peer, %reason, "closing");
@@ -1044,6 +1096,12 @@ impl<S: Service> Reactor<S> {
             self.service
                 .handle_close(ConnId(key), reason, &mut self.conns);
         }
+    }
+
+    /// A connection from `ip` is gone (or was never taken on).
+    fn release(&self, ip: std::net::IpAddr) {
+        self.shared.open.fetch_sub(1, Ordering::Relaxed);
+        self.addresses().release(ip);
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

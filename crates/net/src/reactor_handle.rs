@@ -3,9 +3,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-/// The byte that asks for a reload; any other asks for shutdown (the
-/// signal-hook pipe writes `X`).
+/// The byte that asks for a reload; any other but [`NOTIFY`] asks for
+/// shutdown (the signal-hook pipe writes `X`).
 pub(crate) const RELOAD: u8 = b'R';
+
+/// The byte that tells the service another thread has work for it.
+pub(crate) const NOTIFY: u8 = b'N';
 
 /// Asks a running reactor, from any thread or a signal handler, to shut down
 /// or to reload its settings.
@@ -31,6 +34,14 @@ impl ReactorHandle {
     pub fn shutdown(&self) {
         // A full pipe already holds a pending request; nothing is lost.
         let _ = (&*self.tx).write(&[1]);
+    }
+
+    /// Tells the reactor's service that another thread has work for it
+    /// ([`Service::handle_notify`](switchboard_proto::Service::handle_notify),
+    /// called between two turns). A full socket already holds a pending
+    /// notice, so nothing is lost when the write fails.
+    pub fn notify(&self) {
+        let _ = (&*self.tx).write(&[NOTIFY]);
     }
 
     /// Requests a reload of the settings.

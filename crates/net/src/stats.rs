@@ -33,6 +33,20 @@ impl Stats {
     }
 }
 
+impl std::ops::AddAssign<&Stats> for Stats {
+    /// Adds another reactor's counts (one process's threads).
+    fn add_assign(&mut self, other: &Stats) {
+        self.accepted += other.accepted;
+        for (mine, theirs) in self.closed.iter_mut().zip(other.closed) {
+            *mine += theirs;
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.datagrams_in += other.datagrams_in;
+        self.datagrams_dropped += other.datagrams_dropped;
+    }
+}
+
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -17,6 +17,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bus;
 pub mod chat;
 mod close_reason;
 mod conn_id;
@@ -26,6 +27,7 @@ mod output_buffer;
 mod service;
 pub mod testing;
 
+pub use bus::Bus;
 pub use chat::{ChatConfig, ChatService, FrontEnd};
 pub use close_reason::CloseReason;
 pub use conn_id::ConnId;

@@ -210,6 +210,13 @@ pub trait Service {
         let _ = io;
     }
 
+    /// Another thread has work for this service (see
+    /// `ReactorHandle::notify` in the reactor): services that share state
+    /// across threads pick it up here.
+    fn handle_notify(&mut self, io: &mut impl Io) {
+        let _ = io;
+    }
+
     /// The server is shutting down: say goodbye. Every connection is closed
     /// after this, once its output is flushed (up to a deadline).
     fn handle_shutdown(&mut self, io: &mut impl Io) {

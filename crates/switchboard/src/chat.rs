@@ -3,16 +3,21 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::{bail, ensure, Context, Result};
-use switchboard_net::{Config, Reactor};
+use switchboard_net::{Config, Reactor, ThreadBus};
 use switchboard_proto::chat::irc::IrcConfig;
 use switchboard_proto::chat::web::WebConfig;
-use switchboard_proto::chat::RateLimit;
+use switchboard_proto::chat::core::{Entry, Shard};
+use switchboard_proto::chat::{RateLimit, ServerCounters};
 use switchboard_proto::{ChatConfig, ChatService, FrontEnd};
 use tracing::info;
 
 use crate::cli::{ChatArgs, Command};
-use crate::server::{listen, reactor_config, reload, reload_failed, reloaded, serve, warn_fixed};
+use crate::server::{
+    listen, reactor_config, reload, reload_failed, reloaded, serve, thread_count, warn_fixed,
+};
 use crate::tls::Acceptors;
 
 /// Longest MOTD file: it is sent to every IRC client that registers, and
@@ -170,15 +175,80 @@ fn settings(args: &ChatArgs) -> Result<(ChatConfig, Config)> {
 
 pub fn run(args: ChatArgs) -> Result<ExitCode> {
     let (config, reactor_config) = settings(&args)?;
-    let mut reactor = Reactor::new(ChatService::new(config), reactor_config)?;
+    let threads = thread_count(&args.server);
+    let mut reactors: Vec<Reactor<ChatService>> = Vec::with_capacity(threads);
+    let bus = ThreadBus::<Arc<Entry>>::new(threads);
+    let counters = Arc::new(ServerCounters::default());
+    for i in 0..threads {
+        let service = match threads {
+            1 => ChatService::new(config.clone()),
+            _ => ChatService::shared(
+                config.clone(),
+                Shard::new(i, threads),
+                Box::new(bus.member(i)),
+                counters.clone(),
+            ),
+        };
+        let reactor = match reactors.first() {
+            None => Reactor::new(service, reactor_config.clone())?,
+            Some(first) => first.sibling(service)?,
+        };
+        reactors.push(reactor);
+    }
+    bus.wake_with(reactors.iter().map(Reactor::handle).collect());
     let wants_tls = [&args.listen_tls, &args.irc_tls, &args.web_tls]
         .iter()
         .any(|addrs| !addrs.is_empty());
     let tls = wants_tls.then(|| Acceptors::load(&args.tls)).transpose()?;
-    let acceptors = tls.clone();
-    let started = args.clone();
-    reactor.on_reload(move |service, net, now| {
-        let Some((new, args)) = reload(|cli| match cli {
+    for (i, reactor) in reactors.iter_mut().enumerate() {
+        let hook = reload_hook(&args, tls.clone(), i == 0);
+        reactor.on_reload(hook);
+    }
+    listen(&mut reactors, "chat", FrontEnd::Line, &args.listen, None)?;
+    if !args.no_irc {
+        listen(&mut reactors, "irc", FrontEnd::Irc, &args.irc, None)?;
+    }
+    if !args.no_web {
+        listen(&mut reactors, "web", FrontEnd::Web, &args.web, None)?;
+    }
+    if let Some(tls) = &tls {
+        let stream = Some(&tls.stream);
+        listen(
+            &mut reactors,
+            "chat-tls",
+            FrontEnd::Line,
+            &args.listen_tls,
+            stream,
+        )?;
+        listen(
+            &mut reactors,
+            "irc-tls",
+            FrontEnd::Irc,
+            &args.irc_tls,
+            stream,
+        )?;
+        listen(
+            &mut reactors,
+            "web-tls",
+            FrontEnd::Web,
+            &args.web_tls,
+            Some(&tls.web),
+        )?;
+    }
+    serve(reactors)
+}
+
+/// What a reload does on one thread: every thread applies the new settings
+/// to its own service and reactor; the first (`loud`) also rereads the
+/// certificates, which the threads share, and says how it went.
+fn reload_hook(
+    started: &ChatArgs,
+    acceptors: Option<Acceptors>,
+    loud: bool,
+) -> impl FnMut(&mut ChatService, &mut Config, std::time::Instant) + Send + 'static {
+    let started = started.clone();
+    move |service, net, now| {
+        let Some((new, args)) = reload(loud, |cli| match cli {
             Command::Chat(args) => Some(*args),
             _ => None,
         }) else {
@@ -186,69 +256,47 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         };
         match settings(&args) {
             Ok((config, reactor_config)) => {
-                let fixed = [
-                    ("--listen", args.listen != started.listen),
-                    (
-                        "--irc",
-                        args.irc != started.irc || args.no_irc != started.no_irc,
-                    ),
-                    (
-                        "--web",
-                        args.web != started.web || args.no_web != started.no_web,
-                    ),
-                    ("--server-name", args.server_name != started.server_name),
-                    ("--listen-tls", args.listen_tls != started.listen_tls),
-                    ("--irc-tls", args.irc_tls != started.irc_tls),
-                    ("--web-tls", args.web_tls != started.web_tls),
-                ];
-                warn_fixed(&started.server, &args.server, &fixed);
-                if let Some(acceptors) = &acceptors {
-                    // A bad new certificate keeps the old one.
-                    if let Err(e) = acceptors.reload(&args.tls) {
-                        return reload_failed(&e);
+                if loud {
+                    warn_fixed(&started.server, &args.server, &fixed(&started, &args));
+                    if let Some(acceptors) = &acceptors {
+                        // A bad new certificate keeps the old one.
+                        if let Err(e) = acceptors.reload(&args.tls) {
+                            return reload_failed(&e);
+                        }
+                        info!("TLS certificate reread; new connections get it");
                     }
-                    info!("TLS certificate reread; new connections get it");
                 }
                 service.reconfigure(config, now);
                 *net = Config {
                     poller: net.poller,
                     ..reactor_config
                 };
-                reloaded(&new);
+                if loud {
+                    reloaded(&new);
+                }
             }
-            Err(e) => reload_failed(&e),
+            Err(e) if loud => reload_failed(&e),
+            Err(_) => {}
         }
-    });
-    listen(&mut reactor, "chat", FrontEnd::Line, &args.listen, None)?;
-    if !args.no_irc {
-        listen(&mut reactor, "irc", FrontEnd::Irc, &args.irc, None)?;
     }
-    if !args.no_web {
-        listen(&mut reactor, "web", FrontEnd::Web, &args.web, None)?;
-    }
-    if let Some(tls) = &tls {
-        let stream = Some(&tls.stream);
-        listen(
-            &mut reactor,
-            "chat-tls",
-            FrontEnd::Line,
-            &args.listen_tls,
-            stream,
-        )?;
-        listen(
-            &mut reactor,
-            "irc-tls",
-            FrontEnd::Irc,
-            &args.irc_tls,
-            stream,
-        )?;
-        listen(
-            &mut reactor,
-            "web-tls",
-            FrontEnd::Web,
-            &args.web_tls,
-            Some(&tls.web),
-        )?;
-    }
-    serve(reactor)
+}
+
+/// The settings a reload cannot change, each with whether it changed.
+fn fixed<'a>(started: &ChatArgs, args: &ChatArgs) -> [(&'a str, bool); 8] {
+    [
+        ("--listen", args.listen != started.listen),
+        (
+            "--irc",
+            args.irc != started.irc || args.no_irc != started.no_irc,
+        ),
+        (
+            "--web",
+            args.web != started.web || args.no_web != started.no_web,
+        ),
+        ("--server-name", args.server_name != started.server_name),
+        ("--listen-tls", args.listen_tls != started.listen_tls),
+        ("--irc-tls", args.irc_tls != started.irc_tls),
+        ("--web-tls", args.web_tls != started.web_tls),
+        ("--threads", args.server.threads != started.server.threads),
+    ]
 }

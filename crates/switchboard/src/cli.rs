@@ -216,6 +216,13 @@ pub struct ServerArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Event-loop threads (1 to 256). Each serves its share of the
+    /// connections (the kernel spreads new ones over the threads); chat
+    /// rooms, nicks and listings span all of them. Default: one per core
+    /// this process may run on (`taskset` narrows it).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+
     /// Close connections idle (no bytes either way) for this long, e.g. 30s
     /// or 5m. Off by default, and with 0.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]

@@ -2,13 +2,17 @@
 //! configuration from flags, signals, and the exit status.
 
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::mpsc;
 
-use anyhow::{Context, Result};
-use switchboard_net::{bind_tcp, AddressLimits, Config, PollerKind, Reactor, TlsAcceptor};
+use anyhow::{anyhow, Context, Result};
+use switchboard_net::{
+    bind_tcp_group, AddressLimits, Config, PollerKind, Reactor, ReactorHandle, Stats, TlsAcceptor,
+};
 use switchboard_proto::Service;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cli::{Command, PollerArg, ServerArgs};
 
@@ -36,11 +40,12 @@ pub fn reactor_config(args: &ServerArgs, max_connections: usize) -> Config {
     }
 }
 
-/// Binds every address for `name`, a listener of kind `kind` (with TLS if
+/// Binds every address for `name` once per reactor, sharing its port
+/// (see [`bind_tcp_group`]), as a listener of kind `kind` (with TLS if
 /// `tls` is given), and returns their local addresses (port 0 resolved),
 /// logged as "NAME listening on tcp ADDR".
 pub fn listen<S: Service>(
-    reactor: &mut Reactor<S>,
+    reactors: &mut [Reactor<S>],
     name: &str,
     kind: S::Listener,
     addrs: &[SocketAddr],
@@ -49,28 +54,80 @@ pub fn listen<S: Service>(
     addrs
         .iter()
         .map(|addr| {
-            let listener = bind_tcp(*addr).with_context(|| format!("cannot listen on {addr}"))?;
-            let local = reactor.add_listener_with(listener, kind, tls.cloned())?;
+            let listeners = bind_tcp_group(*addr, reactors.len())
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let mut local = *addr;
+            for (reactor, listener) in reactors.iter_mut().zip(listeners) {
+                local = reactor.add_listener_with(listener, kind, tls.cloned())?;
+            }
             info!("{name} listening on tcp {local}");
             Ok(local)
         })
         .collect()
 }
 
+/// How many reactors `--threads` asks for: by default one per core this
+/// process may run on (which `taskset` narrows).
+pub fn thread_count(args: &ServerArgs) -> usize {
+    args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Raises the descriptor limit, installs the signal handlers, runs the
-/// reactor to the end and turns its outcome into the exit status: 0 after a
-/// graceful shutdown, 130 when a second signal cut it short.
-pub fn serve<S: Service>(reactor: Reactor<S>) -> Result<ExitCode> {
+/// reactors to the end (each on a thread of its own when there are
+/// several) and turns their outcome into the exit status: 0 after a
+/// graceful shutdown, 130 when a second signal cut it short. The exit
+/// summary adds up every reactor's counts.
+pub fn serve<S>(reactors: Vec<Reactor<S>>) -> Result<ExitCode>
+where
+    S: Service + Send + 'static,
+    S::Listener: Send,
+{
     match switchboard_net::raise_fd_limit() {
         Ok(limit) => debug!(limit, "open-files limit"),
         Err(e) => warn!(error = %e, "could not raise the open-files limit"),
     }
-    reactor
-        .handle()
-        .shutdown_on_signals()
-        .context("installing signal handlers")?;
-    let outcome = reactor.run().context("event loop failed")?;
-    Ok(if outcome.forced {
+    let handles: Vec<ReactorHandle> = reactors.iter().map(Reactor::handle).collect();
+    for handle in &handles {
+        handle
+            .shutdown_on_signals()
+            .context("installing signal handlers")?;
+    }
+    let threads = reactors.len();
+    let (tx, rx) = mpsc::channel();
+    for (i, reactor) in reactors.into_iter().enumerate() {
+        let tx = tx.clone();
+        std::thread::Builder::new()
+            .name(format!("reactor-{i}"))
+            .spawn(move || {
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| reactor.run()));
+                let _ = tx.send(match outcome {
+                    Ok(outcome) => outcome.context("event loop failed"),
+                    Err(_) => Err(anyhow!("reactor thread {i} panicked")),
+                });
+            })
+            .context("starting a reactor thread")?;
+    }
+    drop(tx);
+    let (mut total, mut forced, mut failure) = (Stats::default(), false, None);
+    for outcome in rx {
+        match outcome {
+            Ok(outcome) => {
+                total += &outcome.stats;
+                forced |= outcome.forced;
+            }
+            Err(e) => {
+                // One reactor down takes the server down, cleanly.
+                error!("{e:#}; shutting down");
+                handles.iter().for_each(ReactorHandle::shutdown);
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    info!(threads, stats = %total, "server stopped");
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(if forced {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
@@ -79,8 +136,12 @@ pub fn serve<S: Service>(reactor: Reactor<S>) -> Result<ExitCode> {
 
 /// A reload's first step: the command line and its `--config FILE` parsed
 /// again, and this command's arguments picked out by `pick`. `None` (and
-/// the reason logged) if they no longer parse: the settings stay.
-pub fn reload<A>(pick: impl FnOnce(Command) -> Option<A>) -> Option<(Option<PathBuf>, A)> {
+/// the reason logged, if `loud`) if they no longer parse: the settings
+/// stay.
+pub fn reload<A>(
+    loud: bool,
+    pick: impl FnOnce(Command) -> Option<A>,
+) -> Option<(Option<PathBuf>, A)> {
     let argv: Vec<_> = std::env::args_os().collect();
     match crate::cli::parse_from(&argv) {
         Ok(cli) => {
@@ -92,7 +153,9 @@ pub fn reload<A>(pick: impl FnOnce(Command) -> Option<A>) -> Option<(Option<Path
             pick(cli.command).map(|args| (file, args))
         }
         Err(e) => {
-            reload_failed(&anyhow::anyhow!("{}", e.to_string().trim_end()));
+            if loud {
+                reload_failed(&anyhow!("{}", e.to_string().trim_end()));
+            }
             None
         }
     }

@@ -1,4 +1,6 @@
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -6,16 +8,17 @@ use tracing::{debug, info};
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::chat::core::{
-    ChatCore, ChatError, Command, Event, EventKind, MessageKind, MessageTarget, QuitReason,
+    ChatCore, ChatError, Entry, Leaving, Registration, Session, Shard, Command, Event, EventKind, MessageKind, MessageTarget, QuitReason,
     RoomStamp, SessionId, Target, Timestamp,
 };
 use crate::chat::delivery::{Batch, Delivery, Format, Formats};
 use crate::chat::irc::{IrcConfig, IrcConn};
 use crate::chat::line::{self, LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
+use crate::chat::replica::Replica;
 use crate::chat::token_bucket::{RateLimit, TokenBucket};
 use crate::chat::web::{self, close_frame, farewell, line_frames, WebConfig, WebConn};
-use crate::{later, CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
+use crate::{later, Bus, CloseReason, ConnId, Io, OutputLimits, OverflowPolicy, Service};
 
 /// The chat's limits and settings. Every field is a CLI flag of
 /// `switchboard chat`.
@@ -107,36 +110,51 @@ pub enum FrontEnd {
     Web,
 }
 
-/// Why a front-end closes its client: how the departure is announced.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Leaving {
-    /// It asked to leave (`/quit`, `QUIT`), saying this if anything.
-    Quit(Option<String>),
-    /// It stopped answering pings for this long.
-    PingTimeout(Duration),
-    /// Its connection is closing for this reason (a WebSocket client's
-    /// close frame, a protocol error).
-    Closed(CloseReason),
+/// Counts that the threads of one server share, for IRC's `LUSERS`.
+#[derive(Debug, Default)]
+pub struct ServerCounters {
+    /// Connections that have not registered yet (IRC clients before
+    /// `NICK`/`USER`).
+    unregistered: AtomicUsize,
+    /// Most sessions at once so far.
+    max_sessions: AtomicUsize,
 }
 
-impl Leaving {
-    fn reason(&self) -> QuitReason<'_> {
-        match self {
-            Leaving::Quit(text) => QuitReason::Quit(text.as_deref()),
-            Leaving::PingTimeout(after) => QuitReason::PingTimeout(after.as_secs()),
-            Leaving::Closed(reason) => QuitReason::Closed(*reason),
+impl ServerCounters {
+    /// A connection that must register arrived.
+    pub(crate) fn arrived(&self) {
+        self.unregistered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One registered (and there are now `sessions`), or left before.
+    pub(crate) fn registered_or_left(&self, sessions: Option<usize>) {
+        self.unregistered.fetch_sub(1, Ordering::Relaxed);
+        if let Some(sessions) = sessions {
+            self.saw_sessions(sessions);
         }
+    }
+
+    /// There are `sessions` sessions now.
+    pub(crate) fn saw_sessions(&self, sessions: usize) {
+        self.max_sessions.fetch_max(sessions, Ordering::Relaxed);
+    }
+
+    /// Connections not registered yet.
+    pub(crate) fn unregistered(&self) -> usize {
+        self.unregistered.load(Ordering::Relaxed)
+    }
+
+    /// Most sessions at once so far.
+    pub(crate) fn max_sessions(&self) -> usize {
+        self.max_sessions.load(Ordering::Relaxed)
     }
 }
 
 /// Server-wide facts the front-ends report (IRC's `LUSERS`, `003`).
 #[derive(Debug, Default)]
 pub(crate) struct ServerState {
-    /// Connections that have not registered yet (IRC clients before
-    /// `NICK`/`USER`).
-    pub unregistered: usize,
-    /// Most sessions at once so far.
-    pub max_sessions: usize,
+    /// Counts, shared with the server's other threads.
+    pub counters: Arc<ServerCounters>,
     /// When the server started ([`ChatConfig::started`]), or else when the
     /// first client arrived (the service has no clock of its own).
     pub started: Option<Timestamp>,
@@ -148,7 +166,7 @@ pub(crate) struct Ctx<'a, I: Io> {
     /// The connection being served.
     pub conn: ConnId,
     /// The chat.
-    pub core: &'a mut ChatCore,
+    pub core: &'a mut Replica,
     /// Events and replies go here.
     pub out: Delivery<'a, I>,
     /// Settings.
@@ -165,7 +183,7 @@ pub(crate) struct Ctx<'a, I: Io> {
 impl<I: Io> Ctx<'_, I> {
     /// The session of the connection being served.
     pub fn session(&self) -> SessionId {
-        self.conn.into()
+        self.core.shard().session(self.conn)
     }
 
     /// Its nick (it must be registered).
@@ -176,6 +194,12 @@ impl<I: Io> Ctx<'_, I> {
     /// The time of the current event.
     pub fn now(&self) -> Timestamp {
         Timestamp::from_system_time(self.out.io.system_time())
+    }
+
+    /// Registers the connection's session.
+    pub fn register(&mut self, registration: Registration<'_>) -> Result<&Session, ChatError> {
+        let (session, now) = (self.session(), self.now());
+        self.core.register(session, registration, now, &mut self.out)
     }
 
     /// Runs `command` for the connection's session.
@@ -202,7 +226,10 @@ impl<I: Io> Ctx<'_, I> {
         let Some(target) = self.core.find_nick(nick) else {
             return Ok(()); // the core says who is not there
         };
-        let backlog = self.out.io.pending_output(target.conn());
+        let Some(conn) = self.core.shard().conn(target) else {
+            return Ok(()); // on another thread, which cannot be asked
+        };
+        let backlog = self.out.io.pending_output(conn);
         if target != self.session() && backlog > self.config.busy_output() {
             let nick = &self.core.session(target).expect("registered").nick;
             debug!(conn = %self.conn, %nick, backlog, "private message refused: target busy");
@@ -335,12 +362,14 @@ pub struct ChatService {
     shutting_down: bool,
     /// When the next summary of crowded rooms is due, while one is.
     summary_due: Option<Instant>,
+    /// A reloaded announce limit, for every replica at the next event.
+    pending_limit: Option<usize>,
 }
 
 /// What every call into a front-end works with besides its connection.
 struct Shared {
     config: ChatConfig,
-    core: ChatCore,
+    core: Replica,
     /// Each connection's wire format.
     formats: Formats,
     batch: Batch,
@@ -368,15 +397,37 @@ impl Shared {
 }
 
 impl ChatService {
-    /// A chat service with these settings.
+    /// A chat service with these settings, alone (on one thread).
     pub fn new(config: ChatConfig) -> Self {
-        let core = ChatCore::new(&[LOBBY])
-            .with_announce_limit(config.announce_limit, &config.irc.server_name);
+        Self::with_replica(config, Replica::sole)
+    }
+
+    /// A chat service that is thread `shard` of several sharing one chat
+    /// through `bus` (see [`Replica`]); every thread's service must have
+    /// the same settings.
+    /// `counters` are shared by all threads too.
+    pub fn shared(
+        config: ChatConfig,
+        shard: Shard,
+        bus: Box<dyn Bus<Arc<Entry>>>,
+        counters: Arc<ServerCounters>,
+    ) -> Self {
+        let mut service = Self::with_replica(config, |core| Replica::shared(core, shard, bus));
+        service.shared.server.counters = counters;
+        service
+    }
+
+    fn with_replica(config: ChatConfig, replica: impl FnOnce(ChatCore) -> Replica) -> Self {
+        let core = replica(
+            ChatCore::new(&[LOBBY])
+                .with_announce_limit(config.announce_limit, &config.irc.server_name),
+        );
         ChatService {
+            pending_limit: None,
             shared: Shared {
                 config,
+                formats: Formats::new(core.shard()),
                 core,
-                formats: Formats::default(),
                 batch: Batch::default(),
                 server: ServerState::default(),
             },
@@ -400,7 +451,7 @@ impl ChatService {
                 c.bucket = config.rate_limit.map(|limit| TokenBucket::new(limit, now));
             }
         }
-        self.shared.core.set_announce_limit(config.announce_limit);
+        self.pending_limit = Some(config.announce_limit);
         self.shared.config = config;
     }
 
@@ -425,6 +476,19 @@ impl ChatService {
         &self.shared.core
     }
 
+    /// Applies what other threads did, and a reloaded announce limit:
+    /// first thing in every call, so that this thread acts on the state
+    /// the others see.
+    fn catch_up<I: Io>(&mut self, io: &mut I) {
+        let limit = self.pending_limit.take();
+        self.with_core(io, |core, now, out| {
+            core.catch_up(out);
+            if let Some(limit) = limit {
+                core.set_announce_limit(limit, now, out);
+            }
+        });
+    }
+
     /// Runs `f` with the connection `conn`'s state and a [`Ctx`] for it,
     /// then sends the messages held for batching.
     fn with_conn<I: Io>(
@@ -433,6 +497,7 @@ impl ChatService {
         io: &mut I,
         f: impl FnOnce(&mut Conn, &mut Ctx<'_, I>),
     ) {
+        self.catch_up(io);
         let Some(Some(c)) = self.conns.get_mut(conn.0) else {
             return;
         };
@@ -450,7 +515,7 @@ impl ChatService {
     fn with_core<I: Io>(
         &mut self,
         io: &mut I,
-        f: impl FnOnce(&mut ChatCore, Timestamp, &mut Delivery<'_, I>),
+        f: impl FnOnce(&mut Replica, Timestamp, &mut Delivery<'_, I>),
     ) {
         let now = Timestamp::from_system_time(io.system_time());
         let shared = &mut self.shared;
@@ -576,6 +641,7 @@ impl Service for ChatService {
         front_end: FrontEnd,
         io: &mut impl Io,
     ) {
+        self.catch_up(io);
         let now = io.now();
         let (format, max_line) = match front_end {
             FrontEnd::Line => (Format::Line, self.shared.config.max_line),
@@ -604,7 +670,7 @@ impl Service for ChatService {
         };
         ctx.out.flush(ctx.core);
         let sessions = self.shared.core.session_count();
-        self.shared.server.max_sessions = self.shared.server.max_sessions.max(sessions);
+        self.shared.server.counters.saw_sessions(sessions);
         self.conns[conn.0] = Some(Conn {
             client,
             codec: LineCodec::new(max_line),
@@ -653,10 +719,10 @@ impl Service for ChatService {
         self.clients -= 1;
         self.shared.formats.remove(conn);
         if c.client.is_unregistered_irc() {
-            self.shared.server.unregistered -= 1;
+            self.shared.server.counters.registered_or_left(None);
             return debug!(%conn, %reason, "left before registering");
         }
-        let session = SessionId::from(conn);
+        let session = self.shared.core.shard().session(conn);
         let Some(nick) = self.shared.core.session(session).map(|s| s.nick.clone()) else {
             return; // its front-end closed it and ended the session then
         };
@@ -669,7 +735,16 @@ impl Service for ChatService {
 
     fn handle_service_timer(&mut self, io: &mut impl Io) {
         self.summary_due = None;
-        self.with_core(io, |core, now, out| core.announce_turnover(now, out));
+        self.with_core(io, |core, now, out| {
+            core.catch_up(out);
+            core.announce_turnover(now, out);
+        });
+        self.schedule_summary(io);
+    }
+
+    fn handle_notify(&mut self, io: &mut impl Io) {
+        self.catch_up(io);
+        self.schedule_summary(io);
     }
 
     fn handle_shutdown(&mut self, io: &mut impl Io) {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::chat::core::{
     ChatCore, Event, EventKind, EventSink, MessageKind, Recipients, RoomId, RoomStamp, SessionId,
-    Target, Timestamp,
+    Shard, Target, Timestamp,
 };
 use crate::chat::irc::{render as irc_render, IrcTags};
 use crate::chat::line::{render as line_render, Role};
@@ -108,16 +108,27 @@ impl Format {
     }
 }
 
-/// Each connection's [`Format`], and how many connections use each: when
-/// they all use one (a server of line clients only, say), a fan-out needs
-/// no per-member lookup at all.
+/// Each local connection's [`Format`], and how many connections use each:
+/// when they all use one (a server of line clients only, say), a fan-out
+/// needs no per-member lookup at all.
 #[derive(Debug, Default)]
 pub(crate) struct Formats {
     by_conn: Vec<Format>,
     counts: [usize; Format::COUNT],
+    /// Which sessions are local, and on which connection: only those are
+    /// delivered to here (other threads deliver to theirs).
+    pub shard: Shard,
 }
 
 impl Formats {
+    /// No connections yet, on thread `shard`.
+    pub fn new(shard: Shard) -> Self {
+        Formats {
+            shard,
+            ..Formats::default()
+        }
+    }
+
     /// `conn` now speaks `format` (it connected, or changed capabilities).
     pub fn set(&mut self, conn: ConnId, format: Format, was_connected: bool) {
         if self.by_conn.len() <= conn.0 {
@@ -251,26 +262,25 @@ impl<'a, I: Io> Delivery<'a, I> {
             render_all(format, &mut out);
             Bytes::from(out)
         };
+        let shard = self.formats.shard;
+        let local = (r.members.iter())
+            .filter(|&&member| member != sender)
+            .filter_map(|&member| shard.conn(member));
         if let Some(format) = self.formats.uniform() {
             let bytes = render(format);
             if !bytes.is_empty() {
-                for &member in &r.members {
-                    if member != sender {
-                        self.io.send_shared(member.conn(), &bytes);
-                    }
+                for conn in local {
+                    self.io.send_shared(conn, &bytes);
                 }
             }
         } else {
             let formats = &self.formats.by_conn[..];
             let mut rendered: [Option<Bytes>; Format::COUNT] = Default::default();
-            for &member in &r.members {
-                if member == sender {
-                    continue;
-                }
-                let format = formats[member.0];
+            for conn in local {
+                let format = formats[conn.0];
                 let bytes = rendered[format.slot()].get_or_insert_with(|| render(format));
                 if !bytes.is_empty() {
-                    self.io.send_shared(member.conn(), bytes);
+                    self.io.send_shared(conn, bytes);
                 }
             }
         }
@@ -285,7 +295,10 @@ impl<'a, I: Io> Delivery<'a, I> {
             if Some(recipient) == to.except {
                 continue;
             }
-            let format = self.formats.get(recipient.conn());
+            let Some(conn) = self.formats.shard.conn(recipient) else {
+                continue; // another thread's
+            };
+            let format = self.formats.get(conn);
             let role = if recipient == event.actor {
                 Role::Actor
             } else if Some(recipient) == event.subject {
@@ -306,7 +319,7 @@ impl<'a, I: Io> Delivery<'a, I> {
                 personal.clear();
                 format.render(event, core, role, room_name, &mut personal);
                 if !personal.is_empty() {
-                    self.io.send(recipient.conn(), &personal);
+                    self.io.send(conn, &personal);
                 }
                 continue;
             }
@@ -314,7 +327,7 @@ impl<'a, I: Io> Delivery<'a, I> {
                 format.render(event, core, Role::Other, room_name, out)
             });
             if !bytes.is_empty() {
-                self.io.send_shared(recipient.conn(), bytes);
+                self.io.send_shared(conn, bytes);
             }
         }
     }

@@ -72,6 +72,11 @@ impl ChatCore {
         self
     }
 
+    /// Rooms above this many members have their turnover summarized.
+    pub fn announce_limit(&self) -> usize {
+        self.announce_limit
+    }
+
     /// A new announce limit (a reload), from the next join or departure.
     pub fn set_announce_limit(&mut self, limit: usize) {
         self.announce_limit = limit;

@@ -1,31 +1,19 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::ConnId;
 
 /// One user of the chat, whichever front-end they came through.
 ///
-/// Locally a session is one connection, and its id is the connection's
-/// (`SessionId::from(ConnId)`); sessions on other threads or nodes would be
-/// told apart by the bus (docs/ARCHITECTURE.md).
+/// A session is one connection of one thread; its id tells which (see
+/// [`Shard`](crate::chat::core::Shard)), so that every thread's replica of
+/// the chat names it the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub usize);
-
-impl From<ConnId> for SessionId {
-    fn from(conn: ConnId) -> Self {
-        SessionId(conn.0)
-    }
-}
 
 impl SessionId {
     /// The server itself, as the actor of the events no session causes
     /// (a crowded room's summary of arrivals); never a session's id.
     pub const SERVER: SessionId = SessionId(usize::MAX);
-
-    /// The connection this local session lives on.
-    pub fn conn(self) -> ConnId {
-        ConnId(self.0)
-    }
 }
 
 /// Identifies a room while it exists.

@@ -5,17 +5,21 @@
 mod chat_core;
 mod chat_error;
 mod command;
+mod entry;
 mod event;
 mod ids;
 mod rooms;
 mod session;
+mod shard;
 mod turnover;
 
 pub use chat_core::ChatCore;
 pub use chat_error::ChatError;
 pub use command::{Command, MessageTarget};
+pub use entry::{Entry, Leaving, Op};
 pub use event::{Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, Target};
 pub use ids::{RoomId, RoomStamp, SessionId, Timestamp};
 pub use rooms::{Room, RoomMode, Rooms, Topic};
 pub use session::{Registration, Session, Source};
+pub use shard::Shard;
 pub use turnover::Turnover;

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use tracing::{debug, info};
 
-use crate::chat::chat_service::{Ctx, Leaving};
+use crate::chat::chat_service::Ctx;
+use crate::chat::core::Leaving;
 use crate::chat::core::{ChatError, Registration};
 use crate::chat::delivery::Format;
 use crate::chat::irc::irc_message::IrcMessage;
@@ -108,7 +109,7 @@ impl IrcConn {
     /// A new client: it must register before anything else.
     pub fn handle_connect<I: Io>(peer: SocketAddr, ctx: &mut Ctx<'_, I>) -> IrcConn {
         let now = ctx.out.io.now();
-        ctx.server.unregistered += 1;
+        ctx.server.counters.arrived();
         debug!(conn = %ctx.conn, %peer, "irc client connected");
         ctx.out
             .io
@@ -250,8 +251,7 @@ impl IrcConn {
             host: HOST,
             realname,
         };
-        let now = ctx.now();
-        match ctx.core.register(ctx.session(), registration, now) {
+        match ctx.register(registration) {
             Ok(_) => {}
             Err(ChatError::NickTaken(_)) => {
                 return self.numeric(
@@ -266,8 +266,7 @@ impl IrcConn {
             }
         }
         self.registered = true;
-        ctx.server.unregistered -= 1;
-        ctx.server.max_sessions = ctx.server.max_sessions.max(ctx.core.session_count());
+        (ctx.server.counters).registered_or_left(Some(ctx.core.session_count()));
         info!(conn = %ctx.conn, peer = %self.peer, %nick, front_end = "irc", "joined");
         self.sync_format(ctx);
         self.welcome(ctx);

@@ -53,10 +53,10 @@ impl IrcConn {
     /// `LUSERS`: users, unknown connections, rooms, this server.
     pub(super) fn lusers<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
         let users = ctx.core.session_count().to_string();
-        let max = ctx.server.max_sessions.to_string();
+        let max = ctx.server.counters.max_sessions().to_string();
         let text = format!("There are {users} users and 0 invisible on 1 servers");
         self.numeric(ctx, RPL_LUSERCLIENT, &[], &text);
-        let unknown = ctx.server.unregistered;
+        let unknown = ctx.server.counters.unregistered();
         if unknown > 0 {
             let unknown = unknown.to_string();
             self.numeric(ctx, RPL_LUSERUNKNOWN, &[&unknown], "unknown connection(s)");

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use tracing::{debug, info};
 
-use crate::chat::chat_service::{Ctx, Leaving};
+use crate::chat::chat_service::Ctx;
+use crate::chat::core::Leaving;
 use crate::chat::core::{
     ChatCore, ChatError, Command, MessageKind, MessageTarget, Registration, RoomId,
 };
@@ -72,8 +73,7 @@ impl LineConn {
             host: HOST,
             realname: "line client",
         };
-        let now = ctx.now();
-        let nick = (ctx.core.register(ctx.session(), registration, now))
+        let nick = (ctx.register(registration))
             .expect("guest nicks are always free")
             .nick
             .clone();

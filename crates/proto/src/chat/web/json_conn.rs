@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 
 use tracing::info;
 
-use crate::chat::chat_service::{Ctx, Leaving};
+use crate::chat::chat_service::Ctx;
+use crate::chat::core::Leaving;
 use crate::chat::core::{
     ChatCore, ChatError, Command, MessageKind, MessageTarget, Registration, RoomId,
 };
@@ -194,10 +195,7 @@ impl JsonConn {
             host: HOST,
             realname: "web client",
         };
-        let now = ctx.now();
-        ctx.core
-            .register(ctx.session(), registration, now)
-            .map_err(refused)?;
+        ctx.register(registration).map_err(refused)?;
         self.registered = true;
         info!(conn = %ctx.conn, peer = %self.peer, %nick, front_end = "web", "joined");
         send(ctx, &Out::Welcome { nick });

@@ -10,7 +10,8 @@ use tungstenite::handshake::derive_accept_key;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::Utf8Bytes;
 
-use crate::chat::chat_service::{charge_listing, take_token, Ctx, Leaving};
+use crate::chat::chat_service::{charge_listing, take_token, Ctx};
+use crate::chat::core::Leaving;
 use crate::chat::delivery::Format;
 use crate::chat::irc::{IrcConn, IrcTags};
 use crate::chat::keep_alive::{later, KeepAlive, KeepAliveDue};

@@ -1,0 +1,169 @@
+use std::ops::Deref;
+use std::sync::Arc;
+
+use crate::chat::core::{
+    ChatCore, ChatError, Command, Entry, EventSink, Leaving, Op, QuitReason, Registration,
+    Session, SessionId, Shard, Timestamp,
+};
+use crate::Bus;
+
+/// The chat as one thread of several sees it: a replica of the whole
+/// [`ChatCore`] (every session, nick and room, on every thread), kept in
+/// step with the others through a shared log of [`Entry`]s.
+///
+/// A change made here is appended to the log, after the entries this
+/// replica had not applied yet, and all of them are applied now, in log
+/// order: the caller learns at once whether its command succeeded (a nick
+/// is taken or not, in the one order every replica agrees on), and each
+/// replica tells only its own sessions ([`Shard`]) of what happens. So a
+/// room's line crosses to another thread once, as one log entry, and each
+/// thread fans it out to its own members; every member of a room sees its
+/// events in the room's sequence order, and each sender's in the order
+/// sent. Queries (names, who, rooms) read the local replica.
+///
+/// Without a bus (one thread) changes go straight to the core.
+pub struct Replica {
+    core: ChatCore,
+    shard: Shard,
+    bus: Option<Box<dyn Bus<Arc<Entry>>>>,
+    /// Entries to apply, reused.
+    missed: Vec<Arc<Entry>>,
+}
+
+impl Deref for Replica {
+    type Target = ChatCore;
+
+    /// The local replica, for queries; changes go through the methods
+    /// below, never to the core directly, or replicas would differ.
+    fn deref(&self) -> &ChatCore {
+        &self.core
+    }
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("shard", &self.shard)
+            .field("shared", &self.bus.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// The only replica: changes apply directly.
+    pub fn sole(core: ChatCore) -> Self {
+        Replica {
+            core,
+            shard: Shard::SOLE,
+            bus: None,
+            missed: Vec::new(),
+        }
+    }
+
+    /// Replica `shard` of a chat whose replicas share `bus`. Every replica
+    /// must start from the same `core`.
+    pub fn shared(core: ChatCore, shard: Shard, bus: Box<dyn Bus<Arc<Entry>>>) -> Self {
+        Replica {
+            core,
+            shard,
+            bus: Some(bus),
+            missed: Vec::new(),
+        }
+    }
+
+    /// Which sessions are this replica's own.
+    pub fn shard(&self) -> Shard {
+        self.shard
+    }
+
+    /// Applies what the other replicas did since this one last looked.
+    pub fn catch_up(&mut self, out: &mut impl EventSink) {
+        if let Some(bus) = &mut self.bus {
+            bus.poll(&mut self.missed);
+            self.apply_missed(out);
+        }
+    }
+
+    fn apply_missed(&mut self, out: &mut impl EventSink) {
+        for entry in self.missed.drain(..) {
+            // Refusals were the owner's to report; every replica agrees.
+            let _ = entry.apply(&mut self.core, out);
+        }
+    }
+
+    /// Appends `op` by `session` to the log and applies it, after what
+    /// this replica had missed; or applies it at once without a bus.
+    fn change(
+        &mut self,
+        session: SessionId,
+        op: Op,
+        time: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<(), ChatError> {
+        let entry = Entry { time, session, op };
+        let Some(bus) = &mut self.bus else {
+            return entry.apply(&mut self.core, out);
+        };
+        let entry = Arc::new(entry);
+        bus.publish(entry.clone(), &mut self.missed);
+        self.apply_missed(out);
+        entry.apply(&mut self.core, out)
+    }
+
+    /// [`ChatCore::register`], for all replicas.
+    pub fn register(
+        &mut self,
+        id: SessionId,
+        registration: Registration<'_>,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<&Session, ChatError> {
+        if self.bus.is_none() {
+            return self.core.register(id, registration, now);
+        }
+        self.change(id, Op::register(&registration), now, out)?;
+        Ok(self.core.session(id).expect("just registered"))
+    }
+
+    /// [`ChatCore::handle_command`], for all replicas.
+    pub fn handle_command(
+        &mut self,
+        id: SessionId,
+        command: Command<'_>,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Result<(), ChatError> {
+        if self.bus.is_none() {
+            return self.core.handle_command(id, command, now, out);
+        }
+        let op = Op::command(&command, &self.core)?;
+        self.change(id, op, now, out)
+    }
+
+    /// [`ChatCore::quit`], for all replicas.
+    pub fn quit(
+        &mut self,
+        id: SessionId,
+        reason: QuitReason<'_>,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        if self.bus.is_none() {
+            return self.core.quit(id, reason, now, out);
+        }
+        let _ = self.change(id, Op::Quit(Leaving::new(reason)), now, out);
+    }
+
+    /// [`ChatCore::announce_turnover`], for all replicas (the first
+    /// replica's summary tells everyone; later ones find nothing to tell).
+    pub fn announce_turnover(&mut self, now: Timestamp, out: &mut impl EventSink) {
+        let _ = self.change(SessionId::SERVER, Op::Summarize, now, out);
+    }
+
+    /// [`ChatCore::set_announce_limit`], for all replicas.
+    pub fn set_announce_limit(&mut self, limit: usize, now: Timestamp, out: &mut impl EventSink) {
+        if self.core.announce_limit() != limit {
+            let _ = self.change(SessionId::SERVER, Op::AnnounceLimit(limit), now, out);
+        }
+    }
+}
