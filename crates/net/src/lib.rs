@@ -18,7 +18,7 @@
 //! let mut reactor = Reactor::new(EchoService::default(), Config::default())?;
 //! let addr = reactor.add_listener(bind_tcp("127.0.0.1:0".parse().unwrap())?)?;
 //! println!("echo on {addr}");
-//! reactor.handle().shutdown_on_signals()?;
+//! switchboard_net::shutdown_on_signals(vec![reactor.handle()])?;
 //! let outcome = reactor.run()?;
 //! println!("{}", outcome.stats);
 //! # Ok::<(), std::io::Error>(())
@@ -48,7 +48,7 @@ pub use fd_limit::raise_fd_limit;
 pub use listener::{bind_tcp, bind_tcp_group, bind_udp, bind_udp_group, BACKLOG};
 pub use poller::{Poller, PollerKind};
 pub use reactor::{Reactor, RunOutcome};
-pub use reactor_handle::ReactorHandle;
+pub use reactor_handle::{shutdown_on_signals, ReactorHandle};
 pub use stats::Stats;
 pub use timer_queue::TimerQueue;
 pub use thread_bus::{BusMember, ThreadBus};

@@ -1,10 +1,9 @@
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 /// The byte that asks for a reload; any other but [`NOTIFY`] asks for
-/// shutdown (the signal-hook pipe writes `X`).
+/// shutdown.
 pub(crate) const RELOAD: u8 = b'R';
 
 /// The byte that tells the service another thread has work for it.
@@ -18,8 +17,7 @@ pub(crate) const NOTIFY: u8 = b'N';
 /// reactor stop at once. A reload calls the reactor's reload hook
 /// ([`Reactor::on_reload`](crate::Reactor::on_reload)) between two turns,
 /// and keeps every connection. Requests travel as bytes on a socket pair the
-/// reactor polls, which works with every poller backend and is
-/// async-signal-safe.
+/// reactor polls, which works with every poller backend.
 #[derive(Clone, Debug)]
 pub struct ReactorHandle {
     tx: Arc<UnixStream>,
@@ -49,29 +47,28 @@ impl ReactorHandle {
         let _ = (&*self.tx).write(&[RELOAD]);
     }
 
-    /// Delivers SIGINT and SIGTERM to this reactor as shutdown requests,
-    /// and SIGHUP as a reload request (instead of the default, which ends
-    /// the process without a word to anyone).
-    pub fn shutdown_on_signals(&self) -> io::Result<()> {
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::low_level::pipe::register(signal, self.tx.try_clone()?)?;
-        }
-        let tx = self.tx.try_clone()?;
-        let action = move || {
-            // SAFETY: send(2) is async-signal-safe, and the descriptor
-            // lives as long as the action (it owns `tx`).
-            unsafe {
-                libc::send(
-                    tx.as_raw_fd(),
-                    [RELOAD].as_ptr().cast(),
-                    1,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-        };
-        // SAFETY: the action only makes that one async-signal-safe call;
-        // it neither allocates nor locks.
-        unsafe { signal_hook::low_level::register(signal_hook::consts::SIGHUP, action) }?;
-        Ok(())
-    }
+}
+
+/// Delivers SIGINT and SIGTERM to every reactor of `handles` as shutdown
+/// requests, and SIGHUP as a reload request (instead of the default, which
+/// ends the process without a word to anyone), from a thread of their own
+/// that lives as long as the process: a reactor that is done early (it had
+/// no connections left to drain) leaves the others still told of a second
+/// signal.
+pub fn shutdown_on_signals(handles: Vec<ReactorHandle>) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            for signal in signals.forever() {
+                for handle in &handles {
+                    match signal {
+                        SIGHUP => handle.reload(),
+                        _ => handle.shutdown(),
+                    }
+                }
+            }
+        })?;
+    Ok(())
 }

@@ -220,7 +220,12 @@ pub struct ServerArgs {
     /// connections (the kernel spreads new ones over the threads); chat
     /// rooms, nicks and listings span all of them. Default: one per core
     /// this process may run on (`taskset` narrows it).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(
+        long,
+        value_name = "N",
+        env = "SWITCHBOARD_THREADS",
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
     pub threads: Option<u16>,
 
     /// Close connections idle (no bytes either way) for this long, e.g. 30s

@@ -87,11 +87,7 @@ where
         Err(e) => warn!(error = %e, "could not raise the open-files limit"),
     }
     let handles: Vec<ReactorHandle> = reactors.iter().map(Reactor::handle).collect();
-    for handle in &handles {
-        handle
-            .shutdown_on_signals()
-            .context("installing signal handlers")?;
-    }
+    switchboard_net::shutdown_on_signals(handles.clone()).context("installing signal handlers")?;
     let threads = reactors.len();
     let (tx, rx) = mpsc::channel();
     for (i, reactor) in reactors.into_iter().enumerate() {

@@ -1,0 +1,336 @@
+//! `--threads N`: one server of several event-loop threads behaves as one.
+//! Line and IRC clients spread over the threads by the kernel share one
+//! room, in one order; nicks are unique, listings and private messages
+//! span the threads; the connection limit is the process's; echo spreads
+//! too. (Every other suite runs with the default, one thread per core, and
+//! `.ci/run` runs the chat suites again with `SWITCHBOARD_THREADS` 2 and 4:
+//! the web and TLS front-ends across threads are tested there.) Real
+//! sockets on 127.0.0.1:0; every wait has a deadline.
+
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use support::*;
+
+/// One client, line or IRC, reading lines with the tests' deadline.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    irc: bool,
+    name: String,
+}
+
+impl Client {
+    fn line(addr: SocketAddr, name: &str) -> Client {
+        let mut c = Client::over(connect(addr), false, name);
+        c.expect("welcome to switchboard");
+        c.send(&format!("/nick {name}"));
+        c.expect(&format!("you are now known as {name}"));
+        c
+    }
+
+    fn irc(addr: SocketAddr, name: &str) -> Client {
+        let mut c = Client::over(connect(addr), true, name);
+        c.send(&format!("NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #lobby"));
+        c.expect(" 366 ");
+        c
+    }
+
+    fn over(stream: TcpStream, irc: bool, name: &str) -> Client {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+            irc,
+            name: name.to_string(),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.writer.write_all(format!("{text}\r\n").as_bytes()).unwrap();
+    }
+
+    /// Lines to the room, in one write.
+    fn say_all(&mut self, lines: &[String]) {
+        let wire: String = (lines.iter())
+            .map(|text| match self.irc {
+                true => format!("PRIVMSG #lobby :{text}\r\n"),
+                false => format!("{text}\r\n"),
+            })
+            .collect();
+        self.writer.write_all(wire.as_bytes()).unwrap();
+    }
+
+    /// The next line (IRC PINGs answered), or a panic at the deadline.
+    fn next(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line);
+            assert!(
+                n.as_ref().is_ok_and(|&n| n > 0),
+                "{}: no line in time ({n:?})",
+                self.name
+            );
+            if self.irc && line.starts_with("PING ") {
+                self.send(&line.replacen("PING", "PONG", 1));
+                continue;
+            }
+            return line.trim_end().to_string();
+        }
+    }
+
+    /// Reads up to the first line containing `needle`, and returns it.
+    fn expect(&mut self, needle: &str) -> String {
+        loop {
+            let line = self.next();
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+/// The room lines ("m SENDER N") a client received, in order, whichever
+/// its protocol.
+fn room_line(line: &str) -> Option<(String, u32)> {
+    let text = line.rsplit_once("m ")?.1;
+    let (sender, n) = text.split_once(' ')?;
+    Some((sender.to_string(), n.parse().ok()?))
+}
+
+/// Each reactor's share of the connections, from the exit summary's
+/// per-thread lines.
+fn connections_per_thread(server: &Server) -> Vec<u64> {
+    (server.log.iter())
+        .filter(|l| l.contains("reactor stopped"))
+        .map(|l| {
+            let stats = l.split("stats=").nth(1).unwrap();
+            stats.split(' ').next().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// Many senders of both protocols, spread over the threads, all sending
+/// at once: every member gets every other member's lines exactly once,
+/// each sender's in the order sent, and all members in one order.
+fn a_room_spans_threads_in_one_order(threads: usize) {
+    const LINES: u32 = 200;
+    let mut args = CHAT.to_vec();
+    let threads_arg = threads.to_string();
+    args.extend(["--rate-limit", "0", "--threads", &threads_arg]);
+    let mut server = Server::start(&args);
+    let irc = server.listening_addr("irc");
+    let mut clients: Vec<Client> = (0..6 * threads)
+        .map(|i| Client::line(server.addr, &format!("l{i}")))
+        .chain((0..3 * threads).map(|i| Client::irc(irc, &format!("i{i}"))))
+        .collect();
+    // Everyone is in: the last one to join has been seen by all.
+    let last = clients.last().unwrap().name.clone();
+    for c in clients.iter_mut().rev().skip(1) {
+        c.expect(&last);
+    }
+    // Each client's lines in one write, all clients at once: the threads
+    // take them in big turns, side by side.
+    for c in &mut clients {
+        let lines: Vec<String> = (0..LINES).map(|n| format!("m {} {n}", c.name)).collect();
+        c.say_all(&lines);
+    }
+    let expected = (clients.len() - 1) * LINES as usize;
+    let orders: Vec<Vec<(String, u32)>> = clients
+        .iter_mut()
+        .map(|c| {
+            let mut seen = Vec::new();
+            while seen.len() < expected {
+                if let Some(line) = room_line(&c.next()) {
+                    seen.push(line);
+                }
+            }
+            seen
+        })
+        .collect();
+    for (c, seen) in clients.iter().zip(&orders) {
+        let mut next: HashMap<&str, u32> = HashMap::new();
+        for (sender, n) in seen {
+            assert_ne!(sender, &c.name, "{} got its own line", c.name);
+            let want = next.entry(sender).or_insert(0);
+            assert_eq!(n, want, "{} got {sender}'s lines out of order", c.name);
+            *want += 1;
+        }
+        assert_eq!(next.len(), clients.len() - 1, "{}: every other sender", c.name);
+    }
+    // One order: two members' views agree on every line both got.
+    for (a, seen_a) in clients.iter().zip(&orders) {
+        for (b, seen_b) in clients.iter().zip(&orders) {
+            let common = |seen: &Vec<(String, u32)>| -> Vec<(String, u32)> {
+                (seen.iter())
+                    .filter(|(s, _)| s != &a.name && s != &b.name)
+                    .cloned()
+                    .collect()
+            };
+            assert!(
+                common(seen_a) == common(seen_b),
+                "{} and {} saw the room in different orders",
+                a.name,
+                b.name
+            );
+        }
+    }
+    drop(clients);
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit().success());
+    let shares = connections_per_thread(&server);
+    assert_eq!(shares.len(), threads, "{}", server.log.join("\n"));
+    assert!(
+        shares.iter().all(|&n| n > 0),
+        "every thread served some of the clients: {shares:?}"
+    );
+}
+
+#[test]
+fn a_room_spans_two_threads_in_one_order() {
+    a_room_spans_threads_in_one_order(2);
+}
+
+#[test]
+fn a_room_spans_four_threads_in_one_order() {
+    a_room_spans_threads_in_one_order(4);
+}
+
+/// Clients on four threads race for one nick: exactly one gets it. Who,
+/// names and private messages reach across the threads, and a quit is
+/// seen everywhere.
+#[test]
+fn nicks_listings_and_private_messages_span_threads() {
+    let mut args = CHAT.to_vec();
+    args.extend(["--rate-limit", "0", "--threads", "4"]);
+    let mut server = Server::start(&args);
+    let irc = server.listening_addr("irc");
+    let mut clients: Vec<Client> = (0..16)
+        .map(|i| Client::line(server.addr, &format!("p{i}")))
+        .collect();
+    for c in &mut clients {
+        c.send("/nick racer");
+    }
+    let mut winners = Vec::new();
+    for (i, c) in clients.iter_mut().enumerate() {
+        // Its own answer (the winner's news may come first).
+        let answer = loop {
+            let line = c.next();
+            if line.contains("you are now known as racer") || line.contains("racer is taken") {
+                break line;
+            }
+        };
+        if answer.contains("you are now known as racer") {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "one nick, one owner: {winners:?}");
+    let racer = winners[0];
+    // An IRC client sees all 16 in NAMES and WHO, wherever they are.
+    let mut op = Client::irc(irc, "watcher");
+    op.send("NAMES #lobby");
+    let mut names = String::new();
+    loop {
+        let line = op.next();
+        if line.contains(" 366 ") {
+            break;
+        }
+        if line.contains(" 353 ") {
+            names.push_str(line.rsplit_once(':').unwrap().1);
+            names.push(' ');
+        }
+    }
+    assert_eq!(names.split_whitespace().count(), 17, "{names}");
+    assert!(names.split_whitespace().any(|n| n.trim_start_matches('@') == "racer"));
+    op.send("WHO #lobby");
+    let mut who = 0;
+    while !op.next().contains(" 315 ") {
+        who += 1;
+    }
+    assert_eq!(who, 17);
+    // Private messages to the racer, from every thread, and from IRC.
+    for (i, c) in clients.iter_mut().enumerate() {
+        if i != racer {
+            c.send(&format!("/msg racer from p{i}"));
+        }
+    }
+    op.send("PRIVMSG racer :from watcher");
+    let mut from = Vec::new();
+    while from.len() < 16 {
+        let line = clients[racer].next();
+        if let Some(text) = line.strip_prefix("[msg] ") {
+            from.push(text.rsplit_once(' ').unwrap().1.to_string());
+        }
+    }
+    from.sort();
+    let mut want: Vec<String> = (0..16)
+        .filter(|&i| i != racer)
+        .map(|i| format!("p{i}"))
+        .chain(["watcher".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(from, want);
+    // A quit on one thread reaches the others.
+    clients[racer].send("/quit bye");
+    op.expect(":racer!");
+    let other = (racer + 1) % 16;
+    clients[other].expect("racer left #lobby (quit: bye)");
+    // And the nick is free again, for a client on any thread.
+    clients[other].send("/nick racer");
+    clients[other].expect("you are now known as racer");
+    drop(clients);
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit().success());
+}
+
+/// `--max-clients` is for the process: four threads hold five clients in
+/// all, and the next ones are told the server is full.
+#[test]
+fn max_clients_is_for_the_process_not_per_thread() {
+    let mut args = CHAT.to_vec();
+    args.extend(["--threads", "4", "--max-clients", "5"]);
+    let server = Server::start(&args);
+    let mut held = Vec::new();
+    let mut refused = 0;
+    let deadline = Instant::now() + DEADLINE;
+    while held.len() + refused < 12 {
+        assert!(Instant::now() < deadline);
+        let mut c = Client::over(connect(server.addr), false, "x");
+        let first = c.next();
+        if first.contains("welcome to switchboard") {
+            held.push(c);
+        } else {
+            assert!(first.contains("full"), "{first}");
+            refused += 1;
+        }
+    }
+    assert_eq!(held.len(), 5, "five in, on whatever threads");
+    assert_eq!(refused, 7);
+}
+
+/// Echo needs nothing more than its reactors: each thread echoes its own
+/// clients, over TCP and UDP on one port.
+#[test]
+fn echo_spreads_over_threads() {
+    let mut server = Server::start(&["echo", "--listen", "127.0.0.1:0", "--udp", "--threads", "3"]);
+    let mut clients: Vec<TcpStream> = (0..24).map(|_| connect(server.addr)).collect();
+    for (i, s) in clients.iter_mut().enumerate() {
+        assert_echoes(s, format!("client {i}").as_bytes());
+    }
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(DEADLINE)).unwrap();
+    udp.send_to(b"over udp", server.addr).unwrap();
+    let mut buf = [0u8; 16];
+    let (n, _) = udp.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"over udp");
+    drop(clients);
+    server.signal(libc::SIGINT);
+    assert!(server.wait_exit().success());
+    let shares = connections_per_thread(&server);
+    assert_eq!(shares.iter().sum::<u64>(), 24, "{shares:?}");
+    assert!(shares.iter().all(|&n| n > 0), "{shares:?}");
+}
