@@ -412,12 +412,12 @@ impl Run<'_> {
     fn connect_all(&mut self, poll: &mut Poll) -> Result<()> {
         let args = &self.args;
         let mut connector =
-            Connector::new(args.addr, args.load.per_source, args.load.connect_window);
+            Connector::new(&[args.addr], args.load.per_source, args.load.connect_window);
         if let Some(irc) = args.irc_addr {
-            connector = connector.with_share(irc, args.irc_clients, args.clients);
+            connector = connector.with_share(&[irc], args.irc_clients, args.clients);
         }
         if let Some(ws) = args.ws_addr {
-            connector = connector.with_share(ws, args.ws_clients, args.clients);
+            connector = connector.with_share(&[ws], args.ws_clients, args.clients);
         }
         let streams = connector.connect_all(
             poll,

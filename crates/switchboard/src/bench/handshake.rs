@@ -82,7 +82,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     let dialect = Dialect::new(args);
     let ready = dialect.ready.as_bytes();
     let tls_client = TlsClient::from_args(args)?;
-    let connector = Connector::new(args.addr, args.load.per_source, 1);
+    let connector = Connector::new(&[args.addr], args.load.per_source, 1);
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut slots: Vec<Option<Attempt>> = (0..args.clients).map(|_| None).collect();
