@@ -89,9 +89,11 @@ pub enum ChatPreset {
 
 #[derive(Args, Debug)]
 pub struct BenchChatArgs {
-    /// Chat server to load.
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8008")]
-    pub addr: SocketAddr,
+    /// Chat server to load. Several (ADDR ADDR ...) for one room served on
+    /// several listeners, threads or cluster nodes: client i connects to
+    /// the (i mod count)-th.
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8008", num_args = 1..)]
+    pub addrs: Vec<SocketAddr>,
 
     /// Clients in the room.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 100)]
@@ -149,9 +151,10 @@ pub struct BenchChatArgs {
     #[arg(long, value_name = "N", default_value_t = 0, requires = "irc_addr")]
     pub irc_clients: usize,
 
-    /// Where the --irc-clients connect (switchboard's IRC port).
+    /// Where the --irc-clients connect (switchboard's IRC port); repeat
+    /// for several, which they take in turn.
     #[arg(long, value_name = "ADDR")]
-    pub irc_addr: Option<SocketAddr>,
+    pub irc_addr: Vec<SocketAddr>,
 
     /// A room with browsers in it: this many of the clients (spread evenly,
     /// senders included; all of them for a room of browsers) speak the
@@ -166,9 +169,9 @@ pub struct BenchChatArgs {
     pub ws_clients: usize,
 
     /// Where the --ws-clients connect (switchboard's web port; the path is
-    /// /ws).
+    /// /ws); repeat for several, which they take in turn.
     #[arg(long, value_name = "ADDR")]
-    pub ws_addr: Option<SocketAddr>,
+    pub ws_addr: Vec<SocketAddr>,
 
     /// --tls and its settings (boxed: this struct is big enough).
     #[command(flatten)]

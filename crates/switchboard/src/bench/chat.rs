@@ -22,7 +22,7 @@ use rustls::ClientConnection;
 use serde_json::{json, Value};
 
 use super::tls::{self, TlsClient};
-use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
+use super::{addr_list, latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::{BenchChatArgs, ChatPreset};
 
 /// Where switchboard's line clients are, and so where mixed-in IRC clients
@@ -67,15 +67,12 @@ impl Dialect {
         }
     }
 
-    /// switchboard's JSON WebSocket protocol (docs/PROTOCOL.md), at
-    /// `host`: upgrades, registers as `b{id}` and so lands in #lobby.
-    fn websocket(host: SocketAddr) -> Self {
+    /// switchboard's JSON WebSocket protocol (docs/PROTOCOL.md): upgrades
+    /// (the request is made per client, for its address), registers as
+    /// `b{id}` and so lands in #lobby.
+    fn websocket() -> Self {
         Dialect {
-            hello: format!(
-                "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: c3dpdGNoYm9hcmRiZW5jaA==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
-            ),
+            hello: String::new(),
             // Sent as the session starts, after which it is in #lobby (the
             // join and `names` follow in the same write).
             ready: r#""type":"welcome""#.to_string(),
@@ -85,10 +82,18 @@ impl Dialect {
         }
     }
 
-    /// What client `id` sends on connect.
-    pub(super) fn greeting(&self, id: usize) -> Vec<u8> {
+    /// What client `id` sends on connect to `host`.
+    pub(super) fn greeting(&self, id: usize, host: SocketAddr) -> Vec<u8> {
         let mut out = self.hello.replace("{id}", &id.to_string()).into_bytes();
         if self.websocket {
+            out.extend_from_slice(
+                format!(
+                    "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: c3dpdGNoYm9hcmRiZW5jaA==\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .as_bytes(),
+            );
             let nick = format!(r#"{{"type":"nick","nick":"b{id}"}}"#);
             ws_frame(0x1, nick.as_bytes(), &mut out);
         }
@@ -264,6 +269,8 @@ struct Run<'a> {
 /// What one run measured.
 pub struct Outcome {
     pub accounts: Accounts,
+    /// How many clients connected to each address, in order of first use.
+    pub clients_per_addr: Vec<(SocketAddr, usize)>,
     pub latency: Histogram<u64>,
     /// The server's CPU time over the window and its peak RSS.
     pub server: Option<(Duration, u64)>,
@@ -304,12 +311,15 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     }
     let mut poll = Poll::new()?;
     let epoch = Instant::now();
+    let connector = connector(args);
+    let targets: Vec<SocketAddr> = (0..args.clients).map(|n| connector.target_of(n)).collect();
     let mut run = Run {
         dialects: [
             Dialect::new(args),
-            match args.ws_addr {
-                Some(addr) if args.ws_clients > 0 => Dialect::websocket(addr),
-                _ => Dialect::irc(LOBBY),
+            if args.ws_clients > 0 {
+                Dialect::websocket()
+            } else {
+                Dialect::irc(LOBBY)
             },
         ],
         conns: Vec::with_capacity(args.clients),
@@ -327,7 +337,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         args,
     };
     let rss_before = args.load.server_pid.map(super::current_rss).transpose()?;
-    run.connect_all(&mut poll)?;
+    run.connect_all(&mut poll, &connector)?;
     let mut events = Events::with_capacity(1024);
     run.join_all(&mut poll, &mut events)?;
     let rss_joined = args.load.server_pid.map(super::current_rss).transpose()?;
@@ -399,6 +409,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         .transpose()?;
     let generator_cpu = own.map(|p| p.cpu_used()).transpose()?.unwrap_or_default();
     Ok(Outcome {
+        clients_per_addr: clients_per_addr(&targets),
         accounts: run.accounts,
         latency: run.latency,
         server,
@@ -408,17 +419,38 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     })
 }
 
+/// Where the clients connect: in turn to each ADDR, but for the
+/// --irc-clients or --ws-clients, spread evenly, in turn to theirs.
+fn connector(args: &BenchChatArgs) -> Connector {
+    let connector = Connector::new(&args.addrs, args.load.per_source, args.load.connect_window);
+    let (elsewhere, k) = if args.ws_clients > 0 {
+        (&args.ws_addr, args.ws_clients)
+    } else {
+        (&args.irc_addr, args.irc_clients)
+    };
+    if k > 0 {
+        connector.with_share(elsewhere, k, args.clients)
+    } else {
+        connector
+    }
+}
+
+/// How many of the clients connect to each of `targets`, in order of
+/// first use.
+fn clients_per_addr(targets: &[SocketAddr]) -> Vec<(SocketAddr, usize)> {
+    let mut counts: Vec<(SocketAddr, usize)> = Vec::new();
+    for &t in targets {
+        match counts.iter_mut().find(|(a, _)| *a == t) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t, 1)),
+        }
+    }
+    counts
+}
+
 impl Run<'_> {
-    fn connect_all(&mut self, poll: &mut Poll) -> Result<()> {
+    fn connect_all(&mut self, poll: &mut Poll, connector: &Connector) -> Result<()> {
         let args = &self.args;
-        let mut connector =
-            Connector::new(&[args.addr], args.load.per_source, args.load.connect_window);
-        if let Some(irc) = args.irc_addr {
-            connector = connector.with_share(&[irc], args.irc_clients, args.clients);
-        }
-        if let Some(ws) = args.ws_addr {
-            connector = connector.with_share(&[ws], args.ws_clients, args.clients);
-        }
         let streams = connector.connect_all(
             poll,
             args.clients,
@@ -446,7 +478,7 @@ impl Run<'_> {
                 synced: false,
                 dead: false,
             };
-            let hello = d.greeting(n);
+            let hello = d.greeting(n, connector.target_of(n));
             queue(&mut conn, &hello);
             flush(&mut conn).with_context(|| format!("greeting from client {n}"))?;
             self.conns.push(conn);
@@ -772,8 +804,11 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
         let mut v = json!({
             "mode": "chat",
             "preset": format!("{:?}", args.preset).to_lowercase(),
-            "addr": args.addr.to_string(),
+            "addr": addr_list(&args.addrs),
             "clients": args.clients,
+            "clients_per_addr": outcome.clients_per_addr.iter()
+                .map(|(addr, n)| (addr.to_string(), json!(n)))
+                .collect::<serde_json::Map<_, _>>(),
             "irc_clients": args.irc_clients,
             "ws_clients": args.ws_clients,
             "senders": args.senders,
@@ -812,8 +847,16 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
     } else {
         println!(
             "chat {}: {} clients, {} senders, {mode}, {secs:.1} s",
-            args.addr, args.clients, args.senders
+            addr_list(&args.addrs),
+            args.clients,
+            args.senders
         );
+        if outcome.clients_per_addr.len() > 1 {
+            let per: Vec<String> = (outcome.clients_per_addr.iter())
+                .map(|(addr, n)| format!("{n} to {addr}"))
+                .collect();
+            println!("  clients: {}", per.join(", "));
+        }
         println!("  {:.0} deliveries/s ({} lines sent)", per_s, a.sent);
         println!(
             "  delivered {} of {expected} expected, {} reordered, {} disconnects",
@@ -983,18 +1026,32 @@ mod tests {
     fn spawn_room(
         clients: usize,
         late: Duration,
-        mut fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
+        fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
     ) -> std::net::SocketAddr {
+        spawn_room_on(1, clients, late, fault)[0]
+    }
+
+    /// [`spawn_room`]'s room on `listeners` addresses, which take client i
+    /// in turn (i mod listeners), as the generator connects them: one room
+    /// served by several threads or cluster nodes.
+    fn spawn_room_on(
+        listeners: usize,
+        clients: usize,
+        late: Duration,
+        mut fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
+    ) -> Vec<std::net::SocketAddr> {
         use std::io::BufRead;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listeners: Vec<std::net::TcpListener> = (0..listeners)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         let (tx, rx) = std::sync::mpsc::channel::<RoomEvent>();
         std::thread::spawn(move || {
             for i in 0..clients {
                 if i == clients - 1 {
                     std::thread::sleep(late);
                 }
-                let (stream, _) = listener.accept().unwrap();
+                let (stream, _) = listeners[i % listeners.len()].accept().unwrap();
                 let reader = std::io::BufReader::new(stream.try_clone().unwrap());
                 let _ = tx.send(RoomEvent::Joined(stream));
                 let tx = tx.clone();
@@ -1045,7 +1102,7 @@ mod tests {
                 }
             }
         });
-        addr
+        addrs
     }
 
     fn args(addr: std::net::SocketAddr, clients: usize) -> BenchChatArgs {
@@ -1094,6 +1151,18 @@ mod tests {
         assert_eq!(a.delivered, a.sent * 4);
         assert_eq!(a.deliveries, a.sent * 4);
         assert!(out.is_clean(5));
+    }
+
+    #[test]
+    fn a_faithful_room_over_two_addresses_is_clean() {
+        let addrs = spawn_room_on(2, 6, Duration::ZERO, |_, line| Act::Send(vec![line]));
+        let second = addrs[1].to_string();
+        let out = measure(&args_with(addrs[0], 6, &[&second])).unwrap();
+        let a = &out.accounts;
+        assert!(a.sent > 50, "lines were sent: {}", a.sent);
+        assert_eq!(a.delivered, a.expected(6));
+        assert_eq!(out.clients_per_addr, [(addrs[0], 3), (addrs[1], 3)]);
+        assert!(out.is_clean(6));
     }
 
     /// The room's fault for the split-line tests: client 1 gets each
