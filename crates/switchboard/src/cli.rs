@@ -73,6 +73,18 @@ pub enum BenchCommand {
     /// Chat fan-out load: N clients in one room, S of them sending lines
     /// with sequence numbers and timestamps; counts deliveries, losses,
     /// reordering and latency.
+    ///
+    /// Two orders are checked. Per sender: a line arriving at or below a
+    /// sequence number its client already has from the same sender is
+    /// reordered. Per room: every member must see the room's lines in one
+    /// order, whichever address the senders are on. Up to 8 observers
+    /// (clients that do not send, covering as many of the addresses as
+    /// they can) record the lines sent in the measured window as they
+    /// arrive, up to 1,000,000 each (the report says when that cap was
+    /// reached); for every pair of observers, only the lines both recorded
+    /// are compared, and room-order violations count, per pair, the fewest
+    /// of those lines that would have to move to turn one observer's order
+    /// into the other's, summed over the pairs.
     Chat(BenchChatArgs),
 }
 

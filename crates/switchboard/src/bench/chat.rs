@@ -3,9 +3,10 @@
 //! Every line carries `bench SENDER SEQ MICROS` (then padding), wherever the
 //! protocol puts it; receivers find it by that marker, so the same tool
 //! measures switchboard, the seed's room and IRC servers. Each receiver
-//! checks per-sender order; after the run the tool waits for stragglers and
+//! checks per-sender order, and a few observers record the room's order
+//! ([`RoomOrder`]); after the run the tool waits for stragglers and
 //! compares what arrived with what should have: every line, at every client
-//! but its sender.
+//! but its sender, in one order for the whole room.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use mio::{Events, Interest, Poll};
 use rustls::ClientConnection;
 use serde_json::{json, Value};
 
+use super::room_order::{self, RoomOrder, Verdict};
 use super::tls::{self, TlsClient};
 use super::{addr_list, latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::{BenchChatArgs, ChatPreset};
@@ -260,6 +262,7 @@ struct Run<'a> {
     /// (80 KB at 1,000 × 10) stays in the CPU cache; a small vector per
     /// client did not.
     last_seq: Vec<u64>,
+    room_order: RoomOrder,
     /// `--tls`: the clients' settings, and where encrypted reads land
     /// before rustls takes them (shared, like `scratch`).
     tls: Option<TlsClient>,
@@ -269,6 +272,8 @@ struct Run<'a> {
 /// What one run measured.
 pub struct Outcome {
     pub accounts: Accounts,
+    /// Whether the observers saw the room in one order.
+    pub room_order: Verdict,
     /// How many clients connected to each address, in order of first use.
     pub clients_per_addr: Vec<(SocketAddr, usize)>,
     pub latency: Histogram<u64>,
@@ -284,10 +289,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Everything arrived, once, in order, and nobody was disconnected.
+    /// Everything arrived, once, in order (each sender's, and one order
+    /// for the room), and nobody was disconnected.
     pub fn is_clean(&self, clients: usize) -> bool {
         let a = &self.accounts;
-        a.delivered == a.expected(clients) && a.reordered == 0 && a.disconnects == 0
+        a.delivered == a.expected(clients)
+            && a.reordered == 0
+            && self.room_order.violations == 0
+            && a.disconnects == 0
     }
 }
 
@@ -332,6 +341,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         padding: "x".repeat(args.size),
         scratch: vec![0; INBUF].into_boxed_slice(),
         last_seq: vec![0; args.clients * args.senders],
+        room_order: RoomOrder::new(&targets, args.senders, room_order::CAP),
         tls: TlsClient::from_args(args)?,
         raw: vec![0; INBUF].into_boxed_slice(),
         args,
@@ -409,6 +419,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         .transpose()?;
     let generator_cpu = own.map(|p| p.cpu_used()).transpose()?.unwrap_or_default();
     Ok(Outcome {
+        room_order: run.room_order.verdict(),
         clients_per_addr: clients_per_addr(&targets),
         accounts: run.accounts,
         latency: run.latency,
@@ -774,6 +785,9 @@ impl Run<'_> {
             .is_some_and(|w| stamp.seq >= w)
         {
             self.accounts.delivered += 1;
+            // Sent in the window, whenever it arrives (stragglers too): so
+            // every observer records the same lines, but for losses.
+            self.room_order.record(index, stamp.sender, stamp.seq);
         }
         if self.measuring {
             self.accounts.deliveries += 1;
@@ -792,6 +806,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
     let server = outcome.server;
     let latency = &outcome.latency;
     let a = &outcome.accounts;
+    let order = &outcome.room_order;
     let secs = args.duration.as_secs_f64();
     let expected = a.expected(args.clients);
     let per_s = a.deliveries as f64 / secs;
@@ -822,6 +837,15 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             "delivered": a.delivered,
             "lost": expected.saturating_sub(a.delivered),
             "reordered": a.reordered,
+            "room_order_violations": order.violations,
+            "room_order": {
+                "observers": order.observers,
+                "pairs": order.pairs(),
+                "pairs_disagreeing": order.disagreeing_pairs,
+                "lines_compared": order.compared,
+                "capped_observers": order.capped,
+                "cap_per_observer": order.cap,
+            },
             "disconnects": a.disconnects,
             "latency": latency_json(latency),
             "generator": {
@@ -862,6 +886,20 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             "  delivered {} of {expected} expected, {} reordered, {} disconnects",
             a.delivered, a.reordered, a.disconnects
         );
+        println!(
+            "  room order: {} violations, {} of {} pairs of observers disagree ({} observers, {} lines compared over the pairs)",
+            order.violations,
+            order.disagreeing_pairs,
+            order.pairs(),
+            order.observers,
+            order.compared
+        );
+        if order.capped > 0 {
+            println!(
+                "  room order: {} observers reached the cap of {} lines recorded; later lines were not compared",
+                order.capped, order.cap
+            );
+        }
         println!("  {}", latency_line(latency));
         println!(
             "  generator: {:.2} s CPU, {own_ns:.0} ns CPU per delivery",
@@ -1162,7 +1200,43 @@ mod tests {
         assert!(a.sent > 50, "lines were sent: {}", a.sent);
         assert_eq!(a.delivered, a.expected(6));
         assert_eq!(out.clients_per_addr, [(addrs[0], 3), (addrs[1], 3)]);
+        // The 4 clients that do not send observe, on both addresses.
+        let order = &out.room_order;
+        assert_eq!(order.observers, 4);
+        assert_eq!(order.compared, 6 * a.sent, "every line, in each of 6 pairs");
         assert!(out.is_clean(6));
+    }
+
+    #[test]
+    fn observers_that_disagree_on_the_room_order_are_caught() {
+        // Client 3 gets sender 0's first lines only after sender 1's next
+        // one: each sender's lines still in order, but the room's lines in
+        // another order than client 2 sees them.
+        let (mut held, mut done) = (Vec::new(), false);
+        let addr = spawn_room(4, Duration::ZERO, move |to, line| {
+            if to != 3 || done {
+                return Act::Send(vec![line]);
+            }
+            match parse_stamp(&line).map(|s| s.sender) {
+                Some(0) => {
+                    held.push(line);
+                    Act::Send(vec![])
+                }
+                Some(1) if !held.is_empty() => {
+                    done = true;
+                    Act::Send([vec![line], std::mem::take(&mut held)].concat())
+                }
+                _ => Act::Send(vec![line]),
+            }
+        });
+        let out = measure(&args(addr, 4)).unwrap();
+        let a = &out.accounts;
+        assert_eq!(a.reordered, 0, "each sender's lines in order");
+        assert_eq!(a.delivered, a.expected(4), "nothing lost");
+        let order = &out.room_order;
+        assert_eq!(order.observers, 2, "clients 2 and 3");
+        assert_eq!(order.violations, 1, "sender 1's line moved: {order:?}");
+        assert!(!out.is_clean(4));
     }
 
     /// The room's fault for the split-line tests: client 1 gets each

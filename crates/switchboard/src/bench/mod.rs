@@ -6,6 +6,7 @@ mod connector;
 pub mod echo;
 mod handshake;
 mod progress;
+mod room_order;
 mod server_probe;
 mod tls;
 
