@@ -73,6 +73,18 @@ pub enum BenchCommand {
     /// Chat fan-out load: N clients in one room, S of them sending lines
     /// with sequence numbers and timestamps; counts deliveries, losses,
     /// reordering and latency.
+    ///
+    /// Two orders are checked. Per sender: a line arriving at or below a
+    /// sequence number its client already has from the same sender is
+    /// reordered. Per room: every member must see the room's lines in one
+    /// order, whichever address the senders are on. Up to 8 observers
+    /// (clients that do not send, covering as many of the addresses as
+    /// they can) record the lines sent in the measured window as they
+    /// arrive, up to 1,000,000 each (the report says when that cap was
+    /// reached); for every pair of observers, only the lines both recorded
+    /// are compared, and room-order violations count, per pair, the fewest
+    /// of those lines that would have to move to turn one observer's order
+    /// into the other's, summed over the pairs.
     Chat(BenchChatArgs),
 }
 
@@ -89,9 +101,11 @@ pub enum ChatPreset {
 
 #[derive(Args, Debug)]
 pub struct BenchChatArgs {
-    /// Chat server to load.
-    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8008")]
-    pub addr: SocketAddr,
+    /// Chat server to load. Several (ADDR ADDR ...) for one room served on
+    /// several listeners, threads or cluster nodes: client i connects to
+    /// the (i mod count)-th.
+    #[arg(value_name = "ADDR", default_value = "127.0.0.1:8008", num_args = 1..)]
+    pub addrs: Vec<SocketAddr>,
 
     /// Clients in the room.
     #[arg(short = 'c', long, value_name = "N", default_value_t = 100)]
@@ -149,9 +163,10 @@ pub struct BenchChatArgs {
     #[arg(long, value_name = "N", default_value_t = 0, requires = "irc_addr")]
     pub irc_clients: usize,
 
-    /// Where the --irc-clients connect (switchboard's IRC port).
+    /// Where the --irc-clients connect (switchboard's IRC port); repeat
+    /// for several, which they take in turn.
     #[arg(long, value_name = "ADDR")]
-    pub irc_addr: Option<SocketAddr>,
+    pub irc_addr: Vec<SocketAddr>,
 
     /// A room with browsers in it: this many of the clients (spread evenly,
     /// senders included; all of them for a room of browsers) speak the
@@ -166,9 +181,9 @@ pub struct BenchChatArgs {
     pub ws_clients: usize,
 
     /// Where the --ws-clients connect (switchboard's web port; the path is
-    /// /ws).
+    /// /ws); repeat for several, which they take in turn.
     #[arg(long, value_name = "ADDR")]
-    pub ws_addr: Option<SocketAddr>,
+    pub ws_addr: Vec<SocketAddr>,
 
     /// --tls and its settings (boxed: this struct is big enough).
     #[command(flatten)]

@@ -339,15 +339,20 @@ fn rlimit_nofile() -> (u64, u64) {
 
 #[test]
 fn bench_chat_counts_every_delivery() {
-    let server = chat(&["--rate-limit", "0"]);
+    // Two line listeners, one room: the clients take them in turn, and the
+    // room must still have one order.
+    let mut server = chat(&["--rate-limit", "0", "--listen", "127.0.0.1:0"]);
+    let addrs: Vec<String> = (server.listening_addrs("chat", 2).iter())
+        .map(|a| a.to_string())
+        .collect();
     let pid = server.pid().to_string();
-    let addr = server.addr.to_string();
     let (ticks_before, _) = server.cpu_ticks();
     let v = bench_json(
         &[
             "bench",
             "chat",
-            &addr,
+            &addrs[0],
+            &addrs[1],
             "--clients",
             "20",
             "--senders",
@@ -366,6 +371,11 @@ fn bench_chat_counts_every_delivery() {
     assert_eq!(v["lost"], 0);
     assert_eq!(v["reordered"], 0);
     assert_eq!(v["disconnects"], 0);
+    assert_eq!(v["clients_per_addr"][&addrs[0]], 10, "{v}");
+    assert_eq!(v["clients_per_addr"][&addrs[1]], 10, "{v}");
+    // 8 observers, 28 pairs, each comparing every line.
+    assert_eq!(v["room_order"]["lines_compared"], sent * 28, "{v}");
+    assert_eq!(v["room_order_violations"], 0);
     assert!(v["deliveries"].as_u64().unwrap() > 0);
     server.assert_measured(&v, ticks_before);
     assert!(v["generator"]["cpu_ns_per_delivery"].as_f64().unwrap() > 0.0);

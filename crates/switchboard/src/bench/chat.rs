@@ -3,9 +3,10 @@
 //! Every line carries `bench SENDER SEQ MICROS` (then padding), wherever the
 //! protocol puts it; receivers find it by that marker, so the same tool
 //! measures switchboard, the seed's room and IRC servers. Each receiver
-//! checks per-sender order; after the run the tool waits for stragglers and
+//! checks per-sender order, and a few observers record the room's order
+//! ([`RoomOrder`]); after the run the tool waits for stragglers and
 //! compares what arrived with what should have: every line, at every client
-//! but its sender.
+//! but its sender, in one order for the whole room.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -21,8 +22,9 @@ use mio::{Events, Interest, Poll};
 use rustls::ClientConnection;
 use serde_json::{json, Value};
 
+use super::room_order::{self, RoomOrder, Verdict};
 use super::tls::{self, TlsClient};
-use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
+use super::{addr_list, latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::{BenchChatArgs, ChatPreset};
 
 /// Where switchboard's line clients are, and so where mixed-in IRC clients
@@ -67,15 +69,12 @@ impl Dialect {
         }
     }
 
-    /// switchboard's JSON WebSocket protocol (docs/PROTOCOL.md), at
-    /// `host`: upgrades, registers as `b{id}` and so lands in #lobby.
-    fn websocket(host: SocketAddr) -> Self {
+    /// switchboard's JSON WebSocket protocol (docs/PROTOCOL.md): upgrades
+    /// (the request is made per client, for its address), registers as
+    /// `b{id}` and so lands in #lobby.
+    fn websocket() -> Self {
         Dialect {
-            hello: format!(
-                "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: c3dpdGNoYm9hcmRiZW5jaA==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
-            ),
+            hello: String::new(),
             // Sent as the session starts, after which it is in #lobby (the
             // join and `names` follow in the same write).
             ready: r#""type":"welcome""#.to_string(),
@@ -85,10 +84,18 @@ impl Dialect {
         }
     }
 
-    /// What client `id` sends on connect.
-    pub(super) fn greeting(&self, id: usize) -> Vec<u8> {
+    /// What client `id` sends on connect to `host`.
+    pub(super) fn greeting(&self, id: usize, host: SocketAddr) -> Vec<u8> {
         let mut out = self.hello.replace("{id}", &id.to_string()).into_bytes();
         if self.websocket {
+            out.extend_from_slice(
+                format!(
+                    "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: c3dpdGNoYm9hcmRiZW5jaA==\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n"
+                )
+                .as_bytes(),
+            );
             let nick = format!(r#"{{"type":"nick","nick":"b{id}"}}"#);
             ws_frame(0x1, nick.as_bytes(), &mut out);
         }
@@ -255,6 +262,7 @@ struct Run<'a> {
     /// (80 KB at 1,000 × 10) stays in the CPU cache; a small vector per
     /// client did not.
     last_seq: Vec<u64>,
+    room_order: RoomOrder,
     /// `--tls`: the clients' settings, and where encrypted reads land
     /// before rustls takes them (shared, like `scratch`).
     tls: Option<TlsClient>,
@@ -264,6 +272,10 @@ struct Run<'a> {
 /// What one run measured.
 pub struct Outcome {
     pub accounts: Accounts,
+    /// Whether the observers saw the room in one order.
+    pub room_order: Verdict,
+    /// How many clients connected to each address, in order of first use.
+    pub clients_per_addr: Vec<(SocketAddr, usize)>,
     pub latency: Histogram<u64>,
     /// The server's CPU time over the window and its peak RSS.
     pub server: Option<(Duration, u64)>,
@@ -277,10 +289,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Everything arrived, once, in order, and nobody was disconnected.
+    /// Everything arrived, once, in order (each sender's, and one order
+    /// for the room), and nobody was disconnected.
     pub fn is_clean(&self, clients: usize) -> bool {
         let a = &self.accounts;
-        a.delivered == a.expected(clients) && a.reordered == 0 && a.disconnects == 0
+        a.delivered == a.expected(clients)
+            && a.reordered == 0
+            && self.room_order.violations == 0
+            && a.disconnects == 0
     }
 }
 
@@ -304,12 +320,15 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     }
     let mut poll = Poll::new()?;
     let epoch = Instant::now();
+    let connector = connector(args);
+    let targets: Vec<SocketAddr> = (0..args.clients).map(|n| connector.target_of(n)).collect();
     let mut run = Run {
         dialects: [
             Dialect::new(args),
-            match args.ws_addr {
-                Some(addr) if args.ws_clients > 0 => Dialect::websocket(addr),
-                _ => Dialect::irc(LOBBY),
+            if args.ws_clients > 0 {
+                Dialect::websocket()
+            } else {
+                Dialect::irc(LOBBY)
             },
         ],
         conns: Vec::with_capacity(args.clients),
@@ -322,12 +341,13 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         padding: "x".repeat(args.size),
         scratch: vec![0; INBUF].into_boxed_slice(),
         last_seq: vec![0; args.clients * args.senders],
+        room_order: RoomOrder::new(&targets, args.senders, room_order::CAP),
         tls: TlsClient::from_args(args)?,
         raw: vec![0; INBUF].into_boxed_slice(),
         args,
     };
     let rss_before = args.load.server_pid.map(super::current_rss).transpose()?;
-    run.connect_all(&mut poll)?;
+    run.connect_all(&mut poll, &connector)?;
     let mut events = Events::with_capacity(1024);
     run.join_all(&mut poll, &mut events)?;
     let rss_joined = args.load.server_pid.map(super::current_rss).transpose()?;
@@ -399,6 +419,8 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
         .transpose()?;
     let generator_cpu = own.map(|p| p.cpu_used()).transpose()?.unwrap_or_default();
     Ok(Outcome {
+        room_order: run.room_order.verdict(),
+        clients_per_addr: clients_per_addr(&targets),
         accounts: run.accounts,
         latency: run.latency,
         server,
@@ -408,17 +430,38 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     })
 }
 
+/// Where the clients connect: in turn to each ADDR, but for the
+/// --irc-clients or --ws-clients, spread evenly, in turn to theirs.
+fn connector(args: &BenchChatArgs) -> Connector {
+    let connector = Connector::new(&args.addrs, args.load.per_source, args.load.connect_window);
+    let (elsewhere, k) = if args.ws_clients > 0 {
+        (&args.ws_addr, args.ws_clients)
+    } else {
+        (&args.irc_addr, args.irc_clients)
+    };
+    if k > 0 {
+        connector.with_share(elsewhere, k, args.clients)
+    } else {
+        connector
+    }
+}
+
+/// How many of the clients connect to each of `targets`, in order of
+/// first use.
+fn clients_per_addr(targets: &[SocketAddr]) -> Vec<(SocketAddr, usize)> {
+    let mut counts: Vec<(SocketAddr, usize)> = Vec::new();
+    for &t in targets {
+        match counts.iter_mut().find(|(a, _)| *a == t) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((t, 1)),
+        }
+    }
+    counts
+}
+
 impl Run<'_> {
-    fn connect_all(&mut self, poll: &mut Poll) -> Result<()> {
+    fn connect_all(&mut self, poll: &mut Poll, connector: &Connector) -> Result<()> {
         let args = &self.args;
-        let mut connector =
-            Connector::new(args.addr, args.load.per_source, args.load.connect_window);
-        if let Some(irc) = args.irc_addr {
-            connector = connector.with_share(irc, args.irc_clients, args.clients);
-        }
-        if let Some(ws) = args.ws_addr {
-            connector = connector.with_share(ws, args.ws_clients, args.clients);
-        }
         let streams = connector.connect_all(
             poll,
             args.clients,
@@ -446,7 +489,7 @@ impl Run<'_> {
                 synced: false,
                 dead: false,
             };
-            let hello = d.greeting(n);
+            let hello = d.greeting(n, connector.target_of(n));
             queue(&mut conn, &hello);
             flush(&mut conn).with_context(|| format!("greeting from client {n}"))?;
             self.conns.push(conn);
@@ -742,6 +785,9 @@ impl Run<'_> {
             .is_some_and(|w| stamp.seq >= w)
         {
             self.accounts.delivered += 1;
+            // Sent in the window, whenever it arrives (stragglers too): so
+            // every observer records the same lines, but for losses.
+            self.room_order.record(index, stamp.sender, stamp.seq);
         }
         if self.measuring {
             self.accounts.deliveries += 1;
@@ -760,6 +806,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
     let server = outcome.server;
     let latency = &outcome.latency;
     let a = &outcome.accounts;
+    let order = &outcome.room_order;
     let secs = args.duration.as_secs_f64();
     let expected = a.expected(args.clients);
     let per_s = a.deliveries as f64 / secs;
@@ -772,8 +819,11 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
         let mut v = json!({
             "mode": "chat",
             "preset": format!("{:?}", args.preset).to_lowercase(),
-            "addr": args.addr.to_string(),
+            "addr": addr_list(&args.addrs),
             "clients": args.clients,
+            "clients_per_addr": outcome.clients_per_addr.iter()
+                .map(|(addr, n)| (addr.to_string(), json!(n)))
+                .collect::<serde_json::Map<_, _>>(),
             "irc_clients": args.irc_clients,
             "ws_clients": args.ws_clients,
             "senders": args.senders,
@@ -787,6 +837,15 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
             "delivered": a.delivered,
             "lost": expected.saturating_sub(a.delivered),
             "reordered": a.reordered,
+            "room_order_violations": order.violations,
+            "room_order": {
+                "observers": order.observers,
+                "pairs": order.pairs(),
+                "pairs_disagreeing": order.disagreeing_pairs,
+                "lines_compared": order.compared,
+                "capped_observers": order.capped,
+                "cap_per_observer": order.cap,
+            },
             "disconnects": a.disconnects,
             "latency": latency_json(latency),
             "generator": {
@@ -812,13 +871,35 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
     } else {
         println!(
             "chat {}: {} clients, {} senders, {mode}, {secs:.1} s",
-            args.addr, args.clients, args.senders
+            addr_list(&args.addrs),
+            args.clients,
+            args.senders
         );
+        if outcome.clients_per_addr.len() > 1 {
+            let per: Vec<String> = (outcome.clients_per_addr.iter())
+                .map(|(addr, n)| format!("{n} to {addr}"))
+                .collect();
+            println!("  clients: {}", per.join(", "));
+        }
         println!("  {:.0} deliveries/s ({} lines sent)", per_s, a.sent);
         println!(
             "  delivered {} of {expected} expected, {} reordered, {} disconnects",
             a.delivered, a.reordered, a.disconnects
         );
+        println!(
+            "  room order: {} violations, {} of {} pairs of observers disagree ({} observers, {} lines compared over the pairs)",
+            order.violations,
+            order.disagreeing_pairs,
+            order.pairs(),
+            order.observers,
+            order.compared
+        );
+        if order.capped > 0 {
+            println!(
+                "  room order: {} observers reached the cap of {} lines recorded; later lines were not compared",
+                order.capped, order.cap
+            );
+        }
         println!("  {}", latency_line(latency));
         println!(
             "  generator: {:.2} s CPU, {own_ns:.0} ns CPU per delivery",
@@ -983,18 +1064,32 @@ mod tests {
     fn spawn_room(
         clients: usize,
         late: Duration,
-        mut fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
+        fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
     ) -> std::net::SocketAddr {
+        spawn_room_on(1, clients, late, fault)[0]
+    }
+
+    /// [`spawn_room`]'s room on `listeners` addresses, which take client i
+    /// in turn (i mod listeners), as the generator connects them: one room
+    /// served by several threads or cluster nodes.
+    fn spawn_room_on(
+        listeners: usize,
+        clients: usize,
+        late: Duration,
+        mut fault: impl FnMut(usize, Vec<u8>) -> Act + Send + 'static,
+    ) -> Vec<std::net::SocketAddr> {
         use std::io::BufRead;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listeners: Vec<std::net::TcpListener> = (0..listeners)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let addrs = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
         let (tx, rx) = std::sync::mpsc::channel::<RoomEvent>();
         std::thread::spawn(move || {
             for i in 0..clients {
                 if i == clients - 1 {
                     std::thread::sleep(late);
                 }
-                let (stream, _) = listener.accept().unwrap();
+                let (stream, _) = listeners[i % listeners.len()].accept().unwrap();
                 let reader = std::io::BufReader::new(stream.try_clone().unwrap());
                 let _ = tx.send(RoomEvent::Joined(stream));
                 let tx = tx.clone();
@@ -1045,7 +1140,7 @@ mod tests {
                 }
             }
         });
-        addr
+        addrs
     }
 
     fn args(addr: std::net::SocketAddr, clients: usize) -> BenchChatArgs {
@@ -1094,6 +1189,54 @@ mod tests {
         assert_eq!(a.delivered, a.sent * 4);
         assert_eq!(a.deliveries, a.sent * 4);
         assert!(out.is_clean(5));
+    }
+
+    #[test]
+    fn a_faithful_room_over_two_addresses_is_clean() {
+        let addrs = spawn_room_on(2, 6, Duration::ZERO, |_, line| Act::Send(vec![line]));
+        let second = addrs[1].to_string();
+        let out = measure(&args_with(addrs[0], 6, &[&second])).unwrap();
+        let a = &out.accounts;
+        assert!(a.sent > 50, "lines were sent: {}", a.sent);
+        assert_eq!(a.delivered, a.expected(6));
+        assert_eq!(out.clients_per_addr, [(addrs[0], 3), (addrs[1], 3)]);
+        // The 4 clients that do not send observe, on both addresses.
+        let order = &out.room_order;
+        assert_eq!(order.observers, 4);
+        assert_eq!(order.compared, 6 * a.sent, "every line, in each of 6 pairs");
+        assert!(out.is_clean(6));
+    }
+
+    #[test]
+    fn observers_that_disagree_on_the_room_order_are_caught() {
+        // Client 3 gets sender 0's first lines only after sender 1's next
+        // one: each sender's lines still in order, but the room's lines in
+        // another order than client 2 sees them.
+        let (mut held, mut done) = (Vec::new(), false);
+        let addr = spawn_room(4, Duration::ZERO, move |to, line| {
+            if to != 3 || done {
+                return Act::Send(vec![line]);
+            }
+            match parse_stamp(&line).map(|s| s.sender) {
+                Some(0) => {
+                    held.push(line);
+                    Act::Send(vec![])
+                }
+                Some(1) if !held.is_empty() => {
+                    done = true;
+                    Act::Send([vec![line], std::mem::take(&mut held)].concat())
+                }
+                _ => Act::Send(vec![line]),
+            }
+        });
+        let out = measure(&args(addr, 4)).unwrap();
+        let a = &out.accounts;
+        assert_eq!(a.reordered, 0, "each sender's lines in order");
+        assert_eq!(a.delivered, a.expected(4), "nothing lost");
+        let order = &out.room_order;
+        assert_eq!(order.observers, 2, "clients 2 and 3");
+        assert_eq!(order.violations, 1, "sender 1's line moved: {order:?}");
+        assert!(!out.is_clean(4));
     }
 
     /// The room's fault for the split-line tests: client 1 gets each

@@ -19,12 +19,15 @@ const SPARE_FDS: u64 = 32;
 const SPREAD: usize = 64;
 
 /// Where connections come from and how many one source address can make.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Connector {
-    target: SocketAddr,
-    /// Connections that go to another address instead: `(addr, k, n)`, k
-    /// of every n, spread evenly (see [`Connector::goes_elsewhere`]).
-    elsewhere: Option<(SocketAddr, usize, usize)>,
+    /// Where connections go, in turn: the i-th of those that go here, to
+    /// `targets[i % len]` (several server threads or cluster nodes).
+    targets: Vec<SocketAddr>,
+    /// Connections that go to other addresses instead, in turn as above:
+    /// `(addrs, k, n)`, k of every n, spread evenly (see
+    /// [`Connector::goes_elsewhere`]).
+    elsewhere: Option<(Vec<SocketAddr>, usize, usize)>,
     /// Connections per source address before the next one is used.
     per_source: usize,
     /// Connects in progress at once (see `--connect-window`).
@@ -32,38 +35,43 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// A connector for `target`. Connection `n` uses the default source
-    /// address while `n < per_source`; beyond that, on IPv4 loopback, it is
-    /// bound to 127.0.0.2, 127.0.0.3, ... (every 127/8 address is local).
-    /// `per_source` defaults to the size of the ephemeral port range. At
-    /// most `window` connects are in progress at once.
-    pub fn new(target: SocketAddr, per_source: Option<usize>, window: usize) -> Self {
+    /// A connector for `targets` (at least one), taken in turn. Connection
+    /// `n` uses the default source address while `n < per_source`; beyond
+    /// that, on IPv4 loopback, it is bound to 127.0.0.2, 127.0.0.3, ...
+    /// (every 127/8 address is local). `per_source` defaults to the size of
+    /// the ephemeral port range. At most `window` connects are in progress
+    /// at once.
+    pub fn new(targets: &[SocketAddr], per_source: Option<usize>, window: usize) -> Self {
+        assert!(!targets.is_empty(), "a connector needs a target");
         Connector {
-            target,
+            targets: targets.to_vec(),
             elsewhere: None,
             per_source: per_source.unwrap_or_else(ephemeral_ports).max(1),
             window: window.max(1),
         }
     }
 
-    /// Sends `k` of the `n` connections to `addr` instead, spread evenly
-    /// (with k = n/2, every other one).
-    pub fn with_share(mut self, addr: SocketAddr, k: usize, n: usize) -> Self {
-        self.elsewhere = Some((addr, k.min(n), n.max(1)));
+    /// Sends `k` of the `n` connections to `addrs` (at least one, taken in
+    /// turn) instead, spread evenly (with k = n/2, every other one).
+    pub fn with_share(mut self, addrs: &[SocketAddr], k: usize, n: usize) -> Self {
+        assert!(!addrs.is_empty(), "a share needs an address");
+        self.elsewhere = Some((addrs.to_vec(), k.min(n), n.max(1)));
         self
     }
 
-    /// Whether connection `i` goes to the other address of
+    /// Whether connection `i` goes to the other addresses of
     /// [`Connector::with_share`].
     pub fn goes_elsewhere(&self, i: usize) -> bool {
-        self.elsewhere
-            .is_some_and(|(_, k, n)| (i + 1) * k / n > i * k / n)
+        (self.elsewhere.as_ref()).is_some_and(|(_, k, n)| (i + 1) * k / n > i * k / n)
     }
 
-    fn target_of(&self, i: usize) -> SocketAddr {
-        match self.elsewhere {
-            Some((addr, ..)) if self.goes_elsewhere(i) => addr,
-            _ => self.target,
+    /// Where connection `i` goes: round robin among the connections of
+    /// its kind (of those before `i`, `i * k / n` went elsewhere).
+    pub fn target_of(&self, i: usize) -> SocketAddr {
+        let before = (self.elsewhere.as_ref()).map_or(0, |(_, k, n)| i * k / n);
+        match &self.elsewhere {
+            Some((addrs, ..)) if self.goes_elsewhere(i) => addrs[before % addrs.len()],
+            _ => self.targets[(i - before) % self.targets.len()],
         }
     }
 
@@ -73,7 +81,7 @@ impl Connector {
         if k == 0 {
             return Ok(None);
         }
-        match self.target.ip() {
+        match self.target_of(n).ip() {
             IpAddr::V4(ip) if ip.is_loopback() && k < 253 => {
                 Ok(Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + k as u8))))
             }
@@ -158,9 +166,11 @@ impl Connector {
             }
             let now = Instant::now();
             if now >= deadline {
+                let missing = connected.iter().position(|c| !c).unwrap_or(0);
                 bail!(
-                    "only {done} of {count} connections to {} were made within {timeout:?}",
-                    self.target
+                    "only {done} of {count} connections were made within {timeout:?} \
+                     (the first missing: connection {missing}, to {})",
+                    self.target_of(missing)
                 );
             }
             super::wait(poll, &mut events, deadline - now)?;
@@ -272,23 +282,41 @@ fn set_bind_address_no_port(socket: &Socket) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    fn addrs(ports: &[u16]) -> Vec<SocketAddr> {
+        (ports.iter())
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect()
+    }
+
     #[test]
     fn a_share_of_connections_goes_elsewhere_evenly() {
-        let other = "127.0.0.1:7".parse().unwrap();
-        let half = Connector::new("127.0.0.1:9".parse().unwrap(), None, 1).with_share(other, 5, 10);
+        let other = addrs(&[7]);
+        let half = Connector::new(&addrs(&[9]), None, 1).with_share(&other, 5, 10);
         let picked: Vec<usize> = (0..10).filter(|&i| half.goes_elsewhere(i)).collect();
         assert_eq!(picked, [1, 3, 5, 7, 9]);
-        assert_eq!(half.target_of(1), other);
-        let none = Connector::new(other, None, 1);
+        assert_eq!(half.target_of(1), other[0]);
+        let none = Connector::new(&other, None, 1);
         assert!(!(0..10).any(|i| none.goes_elsewhere(i)));
-        let all = none.with_share(other, 10, 10);
+        let all = none.with_share(&other, 10, 10);
         assert!((0..10).all(|i| all.goes_elsewhere(i)));
+    }
+
+    #[test]
+    fn each_kind_of_connection_takes_its_addresses_in_turn() {
+        let port = |c: &Connector, i| c.target_of(i).port();
+        let plain = Connector::new(&addrs(&[1, 2, 3]), None, 1);
+        let ports: Vec<u16> = (0..7).map(|i| port(&plain, i)).collect();
+        assert_eq!(ports, [1, 2, 3, 1, 2, 3, 1]);
+        // Every other one goes to 8 or 9: the others take 1 and 2 in turn.
+        let mixed = Connector::new(&addrs(&[1, 2]), None, 1).with_share(&addrs(&[8, 9]), 4, 8);
+        let ports: Vec<u16> = (0..8).map(|i| port(&mixed, i)).collect();
+        assert_eq!(ports, [1, 8, 2, 9, 1, 8, 2, 9]);
     }
 
     #[test]
     fn short_lived_connections_take_source_addresses_in_turn() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = Connector::new(listener.local_addr().unwrap(), None, 1);
+        let c = Connector::new(&[listener.local_addr().unwrap()], None, 1);
         for n in [0, 1, SPREAD + 2] {
             let stream = c.start_spread(n).unwrap();
             let (peer, _) = listener.accept().unwrap();
@@ -300,12 +328,12 @@ mod tests {
 
     #[test]
     fn sources_spread_over_loopback_addresses() {
-        let c = Connector::new("127.0.0.1:9".parse().unwrap(), Some(2), 1);
+        let c = Connector::new(&addrs(&[9]), Some(2), 1);
         assert_eq!(c.source(0).unwrap(), None);
         assert_eq!(c.source(1).unwrap(), None);
         assert_eq!(c.source(2).unwrap(), Some("127.0.0.2".parse().unwrap()));
         assert_eq!(c.source(5).unwrap(), Some("127.0.0.3".parse().unwrap()));
-        let v6 = Connector::new("[::1]:9".parse().unwrap(), Some(2), 1);
+        let v6 = Connector::new(&["[::1]:9".parse().unwrap()], Some(2), 1);
         assert!(v6.source(2).is_err(), "no spreading beyond IPv4 loopback");
     }
 

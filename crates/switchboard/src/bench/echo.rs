@@ -112,7 +112,7 @@ pub fn run(args: BenchEchoArgs) -> Result<ExitCode> {
     let pattern = Pattern::new(args.size);
     // The idle connections are opened first and held, never polled.
     let mut idle_poll = Poll::new()?;
-    let connector = Connector::new(args.addr, args.load.per_source, args.load.connect_window);
+    let connector = Connector::new(&[args.addr], args.load.per_source, args.load.connect_window);
     let _idle = connector.connect_all(
         &mut idle_poll,
         args.idle,

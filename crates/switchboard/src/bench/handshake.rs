@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::chat::{read_available, Dialect};
 use super::connector::{explain, is_connected};
 use super::tls::{self, TlsClient};
-use super::{latency_json, latency_line, Connector, Progress, ServerProbe};
+use super::{addr_list, latency_json, latency_line, Connector, Progress, ServerProbe};
 use crate::cli::BenchChatArgs;
 
 /// Read buffers: encrypted bytes, and what they decrypt to.
@@ -82,7 +82,7 @@ pub fn measure(args: &BenchChatArgs) -> Result<Outcome> {
     let dialect = Dialect::new(args);
     let ready = dialect.ready.as_bytes();
     let tls_client = TlsClient::from_args(args)?;
-    let connector = Connector::new(args.addr, args.load.per_source, 1);
+    let connector = Connector::new(&args.addrs, args.load.per_source, 1);
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut slots: Vec<Option<Attempt>> = (0..args.clients).map(|_| None).collect();
@@ -201,7 +201,7 @@ fn begin(
         connected: false,
         ready: false,
         tail: Vec::new(),
-        out: dialect.greeting(n),
+        out: dialect.greeting(n, connector.target_of(n)),
     })
 }
 
@@ -305,7 +305,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
         let mut v = json!({
             "mode": "connect",
             "preset": format!("{:?}", args.preset).to_lowercase(),
-            "addr": args.addr.to_string(),
+            "addr": addr_list(&args.addrs),
             "tls": outcome.tls.clone().unwrap_or(Value::Null),
             "tls_resume": args.tls.tls_resume,
             "parallel": args.clients,
@@ -334,7 +334,7 @@ fn report(args: &BenchChatArgs, outcome: &Outcome) {
     }
     println!(
         "connect {}: {} at a time, {}, {secs:.1} s",
-        args.addr,
+        addr_list(&args.addrs),
         args.clients,
         if args.tls.enabled {
             if args.tls.tls_resume {

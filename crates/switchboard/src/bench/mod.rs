@@ -6,6 +6,7 @@ mod connector;
 pub mod echo;
 mod handshake;
 mod progress;
+mod room_order;
 mod server_probe;
 mod tls;
 
@@ -15,6 +16,7 @@ pub use server_probe::{current_rss, ServerProbe};
 pub use tls::TlsClientArgs;
 
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -42,6 +44,12 @@ pub fn latency_line(h: &Histogram<u64>) -> String {
         h.value_at_quantile(0.999),
         h.max()
     )
+}
+
+/// Addresses as the user wrote them on the command line: space-separated.
+pub fn addr_list(addrs: &[SocketAddr]) -> String {
+    let list: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+    list.join(" ")
 }
 
 /// Waits for events. A signal (a debugger or tracer attaching, a resized

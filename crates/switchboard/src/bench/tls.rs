@@ -46,7 +46,7 @@ pub struct TlsClientArgs {
     pub tls_insecure: bool,
 
     /// The name the server's certificate must be for, with --tls-ca
-    /// [default: ADDR's IP address].
+    /// [default: the first ADDR's IP address].
     #[arg(long, value_name = "NAME", requires = "tls")]
     pub tls_name: Option<String>,
 
@@ -66,7 +66,7 @@ impl TlsClient {
     /// The clients' TLS settings from `--tls` and its flags; `None` without
     /// `--tls`.
     pub fn from_args(args: &BenchChatArgs) -> Result<Option<Self>> {
-        let addr = args.addr;
+        let addr = args.addrs[0];
         let args = &*args.tls;
         if !args.enabled {
             return Ok(None);

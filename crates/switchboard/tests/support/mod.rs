@@ -94,6 +94,32 @@ impl Server {
             .expect("address in the log")
     }
 
+    /// The addresses of the `front_end` listeners, from their
+    /// "FRONT_END listening on tcp ADDR" log lines, waiting for `count`.
+    pub fn listening_addrs(&mut self, front_end: &str, count: usize) -> Vec<SocketAddr> {
+        let needle = format!("{front_end} listening on tcp ");
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let addrs: Vec<SocketAddr> = (self.log.iter())
+                .filter_map(|l| l.split(&needle).nth(1)?.split_whitespace().next())
+                .map(|a| a.parse().expect("address in the log"))
+                .collect();
+            if addrs.len() >= count {
+                return addrs;
+            }
+            match self
+                .lines
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!(
+                    "fewer than {count} {needle:?} lines; log so far:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }
