@@ -37,8 +37,8 @@ mod reactor;
 mod reactor_handle;
 mod reflector;
 mod stats;
-mod timer_queue;
 mod thread_bus;
+mod timer_queue;
 mod tls;
 
 pub use address_limits::AddressLimits;
@@ -50,6 +50,6 @@ pub use poller::{Poller, PollerKind};
 pub use reactor::{Reactor, RunOutcome};
 pub use reactor_handle::{shutdown_on_signals, ReactorHandle};
 pub use stats::Stats;
-pub use timer_queue::TimerQueue;
 pub use thread_bus::{BusMember, ThreadBus};
+pub use timer_queue::TimerQueue;
 pub use tls::TlsAcceptor;

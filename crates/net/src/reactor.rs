@@ -716,7 +716,9 @@ impl<S: Service> Reactor<S> {
             self.release(peer.ip());
             return;
         }
-        self.shared.poller_full_logged.store(false, Ordering::Relaxed);
+        self.shared
+            .poller_full_logged
+            .store(false, Ordering::Relaxed);
         let mut conn = Connection::new(stream, peer, now);
         conn.registered = Interest::READABLE;
         let handshaking = tls.is_some();

@@ -46,7 +46,6 @@ impl ReactorHandle {
     pub fn reload(&self) {
         let _ = (&*self.tx).write(&[RELOAD]);
     }
-
 }
 
 /// Delivers SIGINT and SIGTERM to every reactor of `handles` as shutdown

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use switchboard_net::{Config, Reactor, ThreadBus};
+use switchboard_proto::chat::core::{Entry, Shard};
 use switchboard_proto::chat::irc::IrcConfig;
 use switchboard_proto::chat::web::WebConfig;
-use switchboard_proto::chat::core::{Entry, Shard};
 use switchboard_proto::chat::{RateLimit, ServerCounters};
 use switchboard_proto::{ChatConfig, ChatService, FrontEnd};
 use tracing::info;

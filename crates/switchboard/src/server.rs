@@ -69,7 +69,9 @@ pub fn listen<S: Service>(
 /// How many reactors `--threads` asks for: by default one per core this
 /// process may run on (which `taskset` narrows).
 pub fn thread_count(args: &ServerArgs) -> usize {
-    args.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    args.threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Raises the descriptor limit, installs the signal handlers, runs the

@@ -809,7 +809,14 @@ fn a_private_message_flood_tells_the_senders_and_spares_the_recipient() {
     // No rate limit: the flood of several senders, from one. One thread:
     // a thread sees only its own clients' backlogs, so this refusal holds
     // for senders on the recipient's thread (docs/RELIABILITY.md).
-    args.extend(["--rate-limit", "0", "--max-output", "64KiB", "--threads", "1"]);
+    args.extend([
+        "--rate-limit",
+        "0",
+        "--max-output",
+        "64KiB",
+        "--threads",
+        "1",
+    ]);
     let server = Server::start(&args);
     let (mut victim, nick) = slow_welcomed(server.addr);
     let mut sender = welcomed(server.addr);

@@ -35,7 +35,9 @@ impl Client {
 
     fn irc(addr: SocketAddr, name: &str) -> Client {
         let mut c = Client::over(connect(addr), true, name);
-        c.send(&format!("NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #lobby"));
+        c.send(&format!(
+            "NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #lobby"
+        ));
         c.expect(" 366 ");
         c
     }
@@ -51,7 +53,9 @@ impl Client {
     }
 
     fn send(&mut self, text: &str) {
-        self.writer.write_all(format!("{text}\r\n").as_bytes()).unwrap();
+        self.writer
+            .write_all(format!("{text}\r\n").as_bytes())
+            .unwrap();
     }
 
     /// Lines to the room, in one write.
@@ -160,7 +164,12 @@ fn a_room_spans_threads_in_one_order(threads: usize) {
             assert_eq!(n, want, "{} got {sender}'s lines out of order", c.name);
             *want += 1;
         }
-        assert_eq!(next.len(), clients.len() - 1, "{}: every other sender", c.name);
+        assert_eq!(
+            next.len(),
+            clients.len() - 1,
+            "{}: every other sender",
+            c.name
+        );
     }
     // One order: two members' views agree on every line both got.
     for (a, seen_a) in clients.iter().zip(&orders) {
@@ -245,7 +254,9 @@ fn nicks_listings_and_private_messages_span_threads() {
         }
     }
     assert_eq!(names.split_whitespace().count(), 17, "{names}");
-    assert!(names.split_whitespace().any(|n| n.trim_start_matches('@') == "racer"));
+    assert!(names
+        .split_whitespace()
+        .any(|n| n.trim_start_matches('@') == "racer"));
     op.send("WHO #lobby");
     let mut who = 0;
     while !op.next().contains(" 315 ") {

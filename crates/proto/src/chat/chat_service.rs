@@ -8,8 +8,8 @@ use tracing::{debug, info};
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::chat::core::{
-    ChatCore, ChatError, Entry, Leaving, Registration, Session, Shard, Command, Event, EventKind, MessageKind, MessageTarget, QuitReason,
-    RoomStamp, SessionId, Target, Timestamp,
+    ChatCore, ChatError, Command, Entry, Event, EventKind, Leaving, MessageKind, MessageTarget,
+    QuitReason, Registration, RoomStamp, Session, SessionId, Shard, Target, Timestamp,
 };
 use crate::chat::delivery::{Batch, Delivery, Format, Formats};
 use crate::chat::irc::{IrcConfig, IrcConn};
@@ -199,7 +199,8 @@ impl<I: Io> Ctx<'_, I> {
     /// Registers the connection's session.
     pub fn register(&mut self, registration: Registration<'_>) -> Result<&Session, ChatError> {
         let (session, now) = (self.session(), self.now());
-        self.core.register(session, registration, now, &mut self.out)
+        self.core
+            .register(session, registration, now, &mut self.out)
     }
 
     /// Runs `command` for the connection's session.
@@ -480,6 +481,9 @@ impl ChatService {
     /// first thing in every call, so that this thread acts on the state
     /// the others see.
     fn catch_up<I: Io>(&mut self, io: &mut I) {
+        if !self.shared.core.is_shared() && self.pending_limit.is_none() {
+            return; // alone: nothing to catch up on
+        }
         let limit = self.pending_limit.take();
         self.with_core(io, |core, now, out| {
             core.catch_up(out);

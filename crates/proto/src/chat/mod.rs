@@ -34,7 +34,7 @@ pub use self::core::ChatCore;
 pub use chat_service::{ChatConfig, ChatService, FrontEnd, ServerCounters, LOBBY};
 pub use line::TelnetFilter;
 pub use line_codec::{Frame, LineCodec, LineTooLong};
-pub use replica::Replica;
 pub use names::{name_key, parse_room, validate_nick, MAX_NAME};
+pub use replica::Replica;
 pub use sanitize::{sanitize, sanitize_str};
 pub use token_bucket::{RateLimit, TokenBucket};

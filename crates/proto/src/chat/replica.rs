@@ -2,8 +2,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::chat::core::{
-    ChatCore, ChatError, Command, Entry, EventSink, Leaving, Op, QuitReason, Registration,
-    Session, SessionId, Shard, Timestamp,
+    ChatCore, ChatError, Command, Entry, EventSink, Leaving, Op, QuitReason, Registration, Session,
+    SessionId, Shard, Timestamp,
 };
 use crate::Bus;
 
@@ -69,6 +69,11 @@ impl Replica {
             bus: Some(bus),
             missed: Vec::new(),
         }
+    }
+
+    /// Whether other replicas share the chat.
+    pub fn is_shared(&self) -> bool {
+        self.bus.is_some()
     }
 
     /// Which sessions are this replica's own.

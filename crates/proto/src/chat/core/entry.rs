@@ -35,7 +35,10 @@ pub enum Op {
     /// [`Command::Join`].
     Join(String),
     /// [`Command::Part`].
-    Part { room: String, reason: Option<String> },
+    Part {
+        room: String,
+        reason: Option<String>,
+    },
     /// [`Command::Message`] to a room (`room`) or a nick.
     Message {
         to: String,
@@ -55,7 +58,11 @@ pub enum Op {
         reason: String,
     },
     /// [`Command::Op`].
-    Op { room: String, nick: String, op: bool },
+    Op {
+        room: String,
+        nick: String,
+        op: bool,
+    },
     /// [`Command::RoomMode`].
     RoomMode {
         room: String,
@@ -198,9 +205,18 @@ impl Entry {
                 };
                 return core.register(id, registration, now).map(drop);
             }
-            Op::Quit(leaving) => return Ok(core.quit(id, leaving.reason(), now, out)),
-            Op::Summarize => return Ok(core.announce_turnover(now, out)),
-            Op::AnnounceLimit(limit) => return Ok(core.set_announce_limit(*limit)),
+            Op::Quit(leaving) => {
+                core.quit(id, leaving.reason(), now, out);
+                return Ok(());
+            }
+            Op::Summarize => {
+                core.announce_turnover(now, out);
+                return Ok(());
+            }
+            Op::AnnounceLimit(limit) => {
+                core.set_announce_limit(*limit);
+                return Ok(());
+            }
             Op::Join(name) => Command::Join(name),
             Op::Part { room: name, reason } => Command::Part {
                 room: room(name)?,
@@ -235,7 +251,11 @@ impl Entry {
                 nick,
                 reason,
             },
-            Op::Op { room: name, nick, op } => Command::Op {
+            Op::Op {
+                room: name,
+                nick,
+                op,
+            } => Command::Op {
                 room: room(name)?,
                 nick,
                 op: *op,

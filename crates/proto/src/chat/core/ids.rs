@@ -1,7 +1,6 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-
 /// One user of the chat, whichever front-end they came through.
 ///
 /// A session is one connection of one thread; its id tells which (see

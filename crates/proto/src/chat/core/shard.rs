@@ -30,7 +30,10 @@ impl Shard {
     /// # Panics
     /// If `index >= count` or `count` is 0 or over 256.
     pub fn new(index: usize, count: usize) -> Shard {
-        assert!((1..=256).contains(&count) && index < count, "shard {index} of {count}");
+        assert!(
+            (1..=256).contains(&count) && index < count,
+            "shard {index} of {count}"
+        );
         Shard {
             index,
             bits: usize::BITS - (count - 1).leading_zeros(),
