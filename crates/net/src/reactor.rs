@@ -97,6 +97,9 @@ pub struct Reactor<S: Service> {
     /// Timers that expired this turn (kept to reuse its allocation).
     due_timers: Vec<(Instant, usize)>,
     forced: bool,
+    /// This reactor ran out of descriptors on accept and has not accepted
+    /// since.
+    exhausted: bool,
     /// What this reactor shares with its siblings (see
     /// [`Reactor::sibling`]): the connection count and the per-address
     /// table, so that the limits hold for the process, not per thread.
@@ -198,6 +201,7 @@ impl<S: Service> Reactor<S> {
                 handles: Mutex::new(vec![handle.clone()]),
             }),
             reload_hook: None,
+            exhausted: false,
             handshaking: HashMap::new(),
             config,
         })
@@ -593,7 +597,11 @@ impl<S: Service> Reactor<S> {
             }
             match slot.listener.accept() {
                 Ok((stream, peer)) => {
-                    if self.shared.exhaustion_logged.swap(false, Ordering::Relaxed) {
+                    // The episode ends where it began: on a thread that
+                    // ran out (another may win a descriptor meanwhile).
+                    if std::mem::take(&mut self.exhausted)
+                        && self.shared.exhaustion_logged.swap(false, Ordering::Relaxed)
+                    {
                         info!("accepting connections again");
                     }
                     let kind = slot.kind;
@@ -622,6 +630,7 @@ impl<S: Service> Reactor<S> {
     fn pause_listener(&mut self, i: usize, err: &io::Error, now: Instant) {
         let slot = &mut self.listeners[i];
         if is_resource_exhaustion(err) {
+            self.exhausted = true;
             if !self.shared.exhaustion_logged.swap(true, Ordering::Relaxed) {
                 warn!(
                     listener = %slot.addr, error = %err, backoff = ?self.config.accept_backoff,
