@@ -72,7 +72,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use switchboard_proto::chat::core::SessionId;
+use switchboard_proto::chat::core::Shard;
 use switchboard_proto::chat::irc::IrcMessage;
 use switchboard_proto::chat::{RateLimit, LOBBY};
 use switchboard_proto::testing::Harness;
@@ -782,7 +782,7 @@ impl Checked {
         let core = self.chat.core();
         let mut sessions = 0;
         for (&conn, member) in &model.live {
-            let session = core.session(SessionId::from(conn));
+            let session = core.session(Shard::SOLE.session(conn));
             let Some(nick) = &member.nick else {
                 assert!(
                     session.is_none(),
