@@ -25,6 +25,9 @@ struct Inner<T> {
     /// Items ever appended: lets a member see without the lock that it has
     /// nothing to read.
     appended: AtomicU64,
+    /// The number of the oldest item some member has not read (the log's
+    /// base), for [`Bus::is_congested`] without the lock.
+    oldest: AtomicU64,
     /// Per member: woken and not yet looked since.
     notified: Vec<AtomicBool>,
     /// Per member: how to wake it (set once its reactor exists).
@@ -47,6 +50,10 @@ pub struct BusMember<T> {
     read: u64,
 }
 
+/// Unread items past which [`Bus::is_congested`] holds: about a turn of
+/// a few busy clients' lines, a few MiB at most.
+pub const CONGESTED: u64 = 4096;
+
 impl<T: Clone + Send> ThreadBus<T> {
     /// A bus of `members` members, none woken until [`ThreadBus::wake_with`].
     pub fn new(members: usize) -> Self {
@@ -58,6 +65,7 @@ impl<T: Clone + Send> ThreadBus<T> {
                     cursors: vec![0; members],
                 }),
                 appended: AtomicU64::new(0),
+                oldest: AtomicU64::new(0),
                 notified: (0..members).map(|_| AtomicBool::new(false)).collect(),
                 wakers: OnceLock::new(),
             }),
@@ -101,6 +109,7 @@ impl<T: Clone> BusMember<T> {
             let drop = usize::try_from(oldest - log.base).expect("cursor within the log");
             log.items.drain(..drop);
             log.base = oldest;
+            self.inner.oldest.store(oldest, Ordering::Release);
         }
     }
 }
@@ -116,6 +125,11 @@ impl<T: Clone + Send> Bus<T> for BusMember<T> {
                 waker.notify();
             }
         }
+    }
+
+    fn is_congested(&self) -> bool {
+        let appended = self.inner.appended.load(Ordering::Acquire);
+        appended.saturating_sub(self.inner.oldest.load(Ordering::Acquire)) > CONGESTED
     }
 
     fn poll(&mut self, out: &mut Vec<T>) {

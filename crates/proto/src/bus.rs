@@ -12,4 +12,11 @@ pub trait Bus<T>: Send {
     /// Moves into `out`, in order, what the others appended since this
     /// member last looked.
     fn poll(&mut self, out: &mut Vec<T>);
+
+    /// Whether the log holds more items than its bound that some member
+    /// has not read yet: a member should take in no new work until the
+    /// slowest catches up (TCP backpressure on its clients).
+    fn is_congested(&self) -> bool {
+        false
+    }
 }

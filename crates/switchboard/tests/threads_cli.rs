@@ -345,3 +345,46 @@ fn echo_spreads_over_threads() {
     assert_eq!(shares.iter().sum::<u64>(), 24, "{shares:?}");
     assert!(shares.iter().all(|&n| n > 0), "{shares:?}");
 }
+
+/// Newcomers to a room that four clients flood without a rate limit, on
+/// any thread: each is welcomed, in time, and first. In time: a thread
+/// whose clients flood must not take in lines faster than the other
+/// threads hand them out (before, the other thread did nothing else and
+/// newcomers waited forever). First: lines that another thread's members
+/// said just before a join are held for batching when the join is
+/// applied; they go to the room as it was, not to the newcomer.
+#[test]
+fn a_newcomer_to_a_busy_room_hears_nothing_said_before_it_arrived() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut args = CHAT.to_vec();
+    args.extend(["--rate-limit", "0", "--threads", "2"]);
+    let server = Server::start(&args);
+    let stop = Arc::new(AtomicBool::new(false));
+    let talkers: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = Client::line(server.addr, &format!("t{i}"));
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reader = c.reader.get_ref().try_clone().unwrap();
+                std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+                let line: Vec<String> = (0..20).map(|n| format!("busy {n}")).collect();
+                while !stop.load(Ordering::Relaxed) {
+                    c.say_all(&line);
+                }
+            })
+        })
+        .collect();
+    for i in 0..40 {
+        let mut c = Client::over(connect(server.addr), false, &format!("n{i}"));
+        let first = c.next();
+        assert!(
+            first.contains("welcome to switchboard"),
+            "newcomer {i} first heard {first:?}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in talkers {
+        t.join().unwrap();
+    }
+}

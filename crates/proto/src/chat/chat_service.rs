@@ -8,8 +8,9 @@ use tracing::{debug, info};
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::chat::core::{
-    ChatCore, ChatError, Command, Entry, Event, EventKind, Leaving, MessageKind, MessageTarget,
-    QuitReason, Registration, RoomStamp, Session, SessionId, Shard, Target, Timestamp,
+    ChatCore, ChatError, Command, Entry, Event, EventKind, EventSink, Leaving, MessageKind,
+    MessageTarget, QuitReason, Registration, RoomStamp, Session, SessionId, Shard, Target,
+    Timestamp,
 };
 use crate::chat::delivery::{Batch, Delivery, Format, Formats};
 use crate::chat::irc::{IrcConfig, IrcConn};
@@ -91,8 +92,9 @@ impl Default for ChatConfig {
 /// cannot make the server list a room of 2,000 twenty times a second.
 pub const ENTRIES_PER_TOKEN: usize = 100;
 
-/// How long a client's input waits, at least, after a costly listing:
-/// until a later loop turn, so that others are served in between.
+/// How long a client's input waits, at least, after a costly listing (or
+/// while other threads catch up): until a later loop turn, so that others
+/// are served in between.
 const LISTING_YIELD: Duration = Duration::from_millis(1);
 
 /// The room everyone starts in; it exists even when empty.
@@ -582,7 +584,17 @@ fn release_spare(pending: &mut Vec<u8>) {
 
 /// Spends a token of the client's rate limit, or pauses reading its input
 /// until there is one: the client is slowed, and nothing it sent is lost.
+/// Also pauses it for a moment (a later loop turn) while the other threads are
+/// far behind in the shared log: a thread must not take in lines faster
+/// than every thread can hand them out, or one flooding client would have
+/// the others' threads do nothing else (and the log grow without bound).
 pub(crate) fn take_token<I: Io>(bucket: &mut Option<TokenBucket>, ctx: &mut Ctx<'_, I>) -> bool {
+    if ctx.core.is_congested() {
+        debug!(conn = %ctx.conn, "other threads behind: reading paused");
+        let until = later(ctx.out.io.now(), LISTING_YIELD);
+        ctx.out.io.pause_reading_until(ctx.conn, until);
+        return false;
+    }
     let Some(bucket) = bucket else {
         return true;
     };

@@ -222,7 +222,7 @@ impl<'a, I: Io> Delivery<'a, I> {
     }
 
     /// Sends the held messages, if any.
-    pub fn flush(&mut self, core: &ChatCore) {
+    fn flush_batch(&mut self, core: &ChatCore) {
         let Some((room, sender)) = self.batch.key.take() else {
             return;
         };
@@ -348,6 +348,10 @@ impl<'a, I: Io> Delivery<'a, I> {
 }
 
 impl<I: Io> EventSink for Delivery<'_, I> {
+    fn flush(&mut self, core: &ChatCore) {
+        self.flush_batch(core);
+    }
+
     fn handle_event(&mut self, core: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
         if self.muted {
             return;
@@ -361,13 +365,13 @@ impl<I: Io> EventSink for Delivery<'_, I> {
         {
             let key = (event.rooms[0].room, event.actor);
             if self.batch.key != Some(key) {
-                self.flush(core);
+                self.flush_batch(core);
                 self.batch.key = Some(key);
             }
             self.batch.hold(event, kind, text, tags);
             return;
         }
-        self.flush(core);
+        self.flush_batch(core);
         self.deliver(core, event, to);
     }
 }

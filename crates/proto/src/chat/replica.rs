@@ -76,6 +76,12 @@ impl Replica {
         self.bus.is_some()
     }
 
+    /// Whether the shared log holds more than its bound of entries that
+    /// some replica has not applied yet: new input should wait.
+    pub fn is_congested(&self) -> bool {
+        self.bus.as_ref().is_some_and(|bus| bus.is_congested())
+    }
+
     /// Which sessions are this replica's own.
     pub fn shard(&self) -> Shard {
         self.shard

@@ -186,6 +186,11 @@ impl Entry {
     /// in the same order.
     pub fn apply(&self, core: &mut ChatCore, out: &mut impl EventSink) -> Result<(), ChatError> {
         let (id, now) = (self.session, self.time);
+        if !matches!(self.op, Op::Message { room: true, .. }) {
+            // Lines held back for batching go out to the room as it is
+            // before this change (a join must not receive earlier lines).
+            out.flush(core);
+        }
         let room = |name: &str| {
             core.find_room(name)
                 .ok_or_else(|| ChatError::NoSuchRoom(name.to_string()))

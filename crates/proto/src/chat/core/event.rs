@@ -164,4 +164,12 @@ pub trait EventSink {
         event: &Event<'_>,
         to: Recipients<'_>,
     );
+
+    /// Sends whatever events the sink holds back (a batch of one sender's
+    /// lines) to their recipients as the room stands in `core` now: called
+    /// before a change whose event follows it (a join), so that what was
+    /// said before a member arrived never reaches that member.
+    fn flush(&mut self, core: &crate::chat::core::ChatCore) {
+        let _ = core;
+    }
 }
