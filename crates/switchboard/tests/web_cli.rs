@@ -766,10 +766,16 @@ fn a_crowded_room_sends_web_clients_summaries() {
             .as_u64()
             .unwrap()
     };
-    let _a = Line::connect(c.line);
+    let mut a = Line::connect(c.line);
     let seq = join(&mut watcher);
     let _b = Line::connect(c.line); // the third: crowded from now on
     drop(Line::connect(c.line));
+    // Its departure is in before `late` arrives: on several threads the
+    // two could be taken in either order.
+    wait_until("the fourth gone", || {
+        a.send("/who");
+        a.expect("/who", "in #lobby").contains("(3)")
+    });
     let (mut late, _) = Ws::open(c.web, "");
     late.send_json(json!({"type": "nick", "nick": "late"}));
     let mine = late.expect_json("my join", |v| v["type"] == "join");
