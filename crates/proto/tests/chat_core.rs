@@ -35,6 +35,7 @@ impl EventSink for Recorder {
             EventKind::Kick { room, nick, reason } => format!("kick {room} {nick} {reason}"),
             EventKind::Op { room, nick, op } => format!("op {room} {nick} {op}"),
             EventKind::RoomMode { room, mode, on } => format!("mode {room} {mode:?} {on}"),
+            EventKind::Undelivered { to, nick } => format!("undelivered {to} -> {nick}"),
             EventKind::Summary {
                 room,
                 turnover: t,
@@ -417,4 +418,23 @@ fn a_crowded_room_hears_arrivals_and_departures_in_one_summary() {
     rec.0.clear();
     core.announce_turnover(t(2000), &mut rec);
     assert!(rec.0.is_empty(), "nothing new: no summary");
+}
+
+/// A private message another thread could not deliver is told to its
+/// sender only, by the server, in no room; a sender gone meanwhile is told
+/// nothing.
+#[test]
+fn an_undelivered_message_is_told_to_its_sender_only() {
+    let (mut core, mut rec) = three();
+    core.tell_undelivered(A, "bob", t(9), &mut rec);
+    assert_eq!(rec.0.len(), 1);
+    let seen = &rec.0[0];
+    assert_eq!(seen.what, "undelivered alice -> bob");
+    assert_eq!(seen.to, [A]);
+    assert_eq!((seen.actor, seen.subject), (SessionId::SERVER, Some(A)));
+    assert!(seen.stamps.is_empty(), "in no room: no sequence number");
+    core.quit(A, QuitReason::Quit(None), t(10), &mut rec);
+    rec.0.clear();
+    core.tell_undelivered(A, "bob", t(11), &mut rec);
+    assert!(rec.0.is_empty());
 }

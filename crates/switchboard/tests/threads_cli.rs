@@ -388,3 +388,63 @@ fn a_newcomer_to_a_busy_room_hears_nothing_said_before_it_arrived() {
         t.join().unwrap();
     }
 }
+
+/// Private messages flooding a client that does not read, from line and
+/// IRC clients on every thread: each sender is told, in its protocol's
+/// words, whichever thread it is on, and the recipient is spared (not cut
+/// off for falling behind).
+#[test]
+fn a_private_message_flood_is_refused_across_threads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut args = CHAT.to_vec();
+    args.extend([
+        "--rate-limit",
+        "0",
+        "--max-output",
+        "64KiB",
+        "--threads",
+        "4",
+    ]);
+    let mut server = Server::start(&args);
+    let irc = server.listening_addr("irc");
+    let mut victim = Client::line(server.addr, "victim");
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut senders: Vec<Client> = (0..8)
+        .map(|i| Client::line(server.addr, &format!("s{i}")))
+        .chain((0..4).map(|i| Client::irc(irc, &format!("r{i}"))))
+        .collect();
+    let writers: Vec<_> = senders
+        .iter()
+        .map(|c| {
+            let mut w = c.writer.try_clone().unwrap();
+            let line = match c.irc {
+                // IRC's lines are 512 bytes at most.
+                true => format!("PRIVMSG victim :{}\r\n", "x".repeat(400)),
+                false => format!("/msg victim {}\n", "x".repeat(3000)),
+            };
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for _ in 0..2_000 {
+                    if stop.load(Ordering::Relaxed) || w.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in &mut senders {
+        let told = match c.irc {
+            true => c.expect(" 439 "),
+            false => c.expect("victim is not keeping up"),
+        };
+        assert!(told.contains("victim"), "{told}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    // The recipient reads its backlog and is still there.
+    victim.send("/who");
+    victim.expect("*** in #lobby (13)");
+}

@@ -12,7 +12,7 @@ use crate::chat::core::{
     MessageTarget, QuitReason, Registration, RoomStamp, Session, SessionId, Shard, Target,
     Timestamp,
 };
-use crate::chat::delivery::{Batch, Delivery, Format, Formats};
+use crate::chat::delivery::{Batch, Delivery, Format, Formats, Undelivered};
 use crate::chat::irc::{IrcConfig, IrcConn};
 use crate::chat::line::{self, LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
@@ -376,6 +376,7 @@ struct Shared {
     /// Each connection's wire format.
     formats: Formats,
     batch: Batch,
+    undelivered: Undelivered,
     server: ServerState,
 }
 
@@ -390,7 +391,13 @@ impl Shared {
         Ctx {
             conn,
             core: &mut self.core,
-            out: Delivery::new(io, &mut self.formats, &mut self.batch, false),
+            out: Delivery::new(
+                io,
+                &mut self.formats,
+                &mut self.batch,
+                &mut self.undelivered,
+                false,
+            ),
             config: &self.config,
             server: &mut self.server,
             closing,
@@ -425,6 +432,7 @@ impl ChatService {
             ChatCore::new(&[LOBBY])
                 .with_announce_limit(config.announce_limit, &config.irc.server_name),
         );
+        let busy_output = config.busy_output();
         ChatService {
             pending_limit: None,
             shared: Shared {
@@ -432,6 +440,7 @@ impl ChatService {
                 formats: Formats::new(core.shard()),
                 core,
                 batch: Batch::default(),
+                undelivered: Undelivered::new(busy_output),
                 server: ServerState::default(),
             },
             conns: Vec::new(),
@@ -455,6 +464,7 @@ impl ChatService {
             }
         }
         self.pending_limit = Some(config.announce_limit);
+        self.shared.undelivered.busy_output = config.busy_output();
         self.shared.config = config;
     }
 
@@ -510,7 +520,8 @@ impl ChatService {
         let mut closing = c.closing;
         let mut ctx = self.shared.ctx(conn, io, &mut closing);
         f(c, &mut ctx);
-        ctx.out.flush(ctx.core);
+        let now = ctx.now();
+        finish_call(ctx.core, &mut ctx.out, now);
         c.closing = closing;
         self.schedule_summary(io);
     }
@@ -529,10 +540,11 @@ impl ChatService {
             io,
             &mut shared.formats,
             &mut shared.batch,
+            &mut shared.undelivered,
             self.shutting_down,
         );
         f(&mut shared.core, now, &mut out);
-        out.flush(&shared.core);
+        finish_call(&mut shared.core, &mut out, now);
     }
 
     /// Frames and handles `conn`'s pending input, one line at a time, while
@@ -565,6 +577,17 @@ impl ChatService {
             release_spare(&mut c.pending);
         });
     }
+}
+
+/// The end of every call into the service: the lines held for batching go
+/// out, and the senders of private messages that were not delivered are
+/// told, through their threads.
+fn finish_call<I: Io>(core: &mut Replica, out: &mut Delivery<'_, I>, now: Timestamp) {
+    out.flush(core);
+    for (sender, nick) in out.take_undelivered() {
+        core.tell_undelivered(sender, nick, now, out);
+    }
+    out.flush(core);
 }
 
 /// Input held back a little while is all `pending` is for: once it is

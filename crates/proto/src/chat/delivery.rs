@@ -207,18 +207,77 @@ pub(crate) struct Delivery<'a, I: Io> {
     /// Each connection's format.
     pub formats: &'a mut Formats,
     batch: &'a mut Batch,
+    undelivered: &'a mut Undelivered,
     /// Shutting down: departures are not announced.
     muted: bool,
 }
 
+/// Private messages from other threads' clients that were not delivered
+/// because their recipient, a client of this thread, is behind: their
+/// senders' threads are told, through the log. (A sender on this thread
+/// is refused before its message is sent: `Ctx::command`.)
+#[derive(Debug, Default)]
+pub(crate) struct Undelivered {
+    /// Unsent output past which a recipient is behind
+    /// ([`ChatConfig::busy_output`](crate::ChatConfig::busy_output)).
+    pub busy_output: usize,
+    /// Each sender and the nick its message was for.
+    refused: Vec<(SessionId, String)>,
+}
+
+impl Undelivered {
+    /// None yet; recipients are behind past `busy_output`.
+    pub fn new(busy_output: usize) -> Self {
+        Undelivered {
+            busy_output,
+            refused: Vec::new(),
+        }
+    }
+}
+
 impl<'a, I: Io> Delivery<'a, I> {
-    pub fn new(io: &'a mut I, formats: &'a mut Formats, batch: &'a mut Batch, muted: bool) -> Self {
+    pub fn new(
+        io: &'a mut I,
+        formats: &'a mut Formats,
+        batch: &'a mut Batch,
+        undelivered: &'a mut Undelivered,
+        muted: bool,
+    ) -> Self {
         Delivery {
             io,
             formats,
             batch,
+            undelivered,
             muted,
         }
+    }
+
+    /// The refusals gathered so far (see [`Undelivered`]), to tell.
+    pub fn take_undelivered(&mut self) -> Vec<(SessionId, String)> {
+        std::mem::take(&mut self.undelivered.refused)
+    }
+
+    /// Whether a private message `event` to local `conn` stays undelivered:
+    /// it is from another thread's client and `conn` is behind. A notice is
+    /// dropped without a word, as IRC wants (no automatic replies).
+    fn is_refused(&mut self, event: &Event<'_>, conn: ConnId, core: &ChatCore) -> bool {
+        let EventKind::Message {
+            to: Target::User(nick),
+            kind,
+            ..
+        } = event.kind
+        else {
+            return false;
+        };
+        if self.formats.shard.conn(event.actor).is_some()
+            || self.io.pending_output(conn) <= self.undelivered.busy_output
+        {
+            return false;
+        }
+        if kind != MessageKind::Notice && core.session(event.actor).is_some() {
+            (self.undelivered.refused).push((event.actor, nick.to_string()));
+        }
+        true
     }
 
     /// Sends the held messages, if any.
@@ -298,6 +357,9 @@ impl<'a, I: Io> Delivery<'a, I> {
             let Some(conn) = self.formats.shard.conn(recipient) else {
                 continue; // another thread's
             };
+            if self.is_refused(event, conn, core) {
+                continue;
+            }
             let format = self.formats.get(conn);
             let role = if recipient == event.actor {
                 Role::Actor
@@ -407,5 +469,54 @@ impl Rendered {
             self.by_room.len() - 1
         });
         &self.by_room[i].2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::core::Source;
+
+    /// A refusal from another thread reads as the same refusal from this
+    /// one would, in each front-end's words.
+    #[test]
+    fn an_undelivered_message_is_told_as_the_refusal_is() {
+        let core = ChatCore::new(&["#lobby"]);
+        let event = Event {
+            time: Timestamp(1_796_067_482_123),
+            actor: SessionId::SERVER,
+            from: Source {
+                nick: "switchboard.local",
+                user: "",
+                host: "",
+            },
+            subject: Some(SessionId(3)),
+            rooms: &[],
+            kind: EventKind::Undelivered {
+                to: "alice",
+                nick: "bob",
+            },
+        };
+        let bytes = |format: Format| {
+            let mut out = Vec::new();
+            format.render(&event, &core, Role::Subject, None, &mut out);
+            out
+        };
+        let render = |format| String::from_utf8(bytes(format)).unwrap();
+        assert_eq!(
+            render(Format::Line),
+            "*** bob is not keeping up with their messages; yours was not sent, try again later\r\n"
+        );
+        assert_eq!(
+            render(Format::Irc(IrcTags::default())),
+            ":switchboard.local 439 alice bob :Target is not keeping up with its messages; \
+             yours was not delivered, try again later\r\n"
+        );
+        // One text frame of a short payload: two bytes of header.
+        let frame = bytes(Format::Json);
+        let value: serde_json::Value = serde_json::from_slice(&frame[2..]).unwrap();
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["code"], "target_busy");
+        assert!(value.get("id").is_none());
     }
 }

@@ -165,6 +165,18 @@ impl Replica {
         let _ = self.change(id, Op::Quit(Leaving::new(reason)), now, out);
     }
 
+    /// [`ChatCore::tell_undelivered`], through the log: `sender` is
+    /// another thread's session, and its thread tells it.
+    pub fn tell_undelivered(
+        &mut self,
+        sender: SessionId,
+        nick: String,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        let _ = self.change(sender, Op::Undelivered(nick), now, out);
+    }
+
     /// [`ChatCore::announce_turnover`], for all replicas (the first
     /// replica's summary tells everyone; later ones find nothing to tell).
     pub fn announce_turnover(&mut self, now: Timestamp, out: &mut impl EventSink) {

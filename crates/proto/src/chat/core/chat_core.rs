@@ -129,6 +129,40 @@ impl ChatCore {
         }
     }
 
+    /// Tells `sender` that its private message to `nick` was not
+    /// delivered (see [`EventKind::Undelivered`]); nothing if it is gone.
+    pub fn tell_undelivered(
+        &self,
+        sender: SessionId,
+        nick: &str,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        let Some(session) = self.session(sender) else {
+            return;
+        };
+        let event = Event {
+            time: now,
+            actor: SessionId::SERVER,
+            from: Source {
+                nick: &self.server,
+                user: "",
+                host: "",
+            },
+            subject: Some(sender),
+            rooms: &[],
+            kind: EventKind::Undelivered {
+                to: &session.nick,
+                nick,
+            },
+        };
+        let to = Recipients {
+            sessions: &[sender],
+            except: None,
+        };
+        out.handle_event(self, &event, to);
+    }
+
     /// Counts `id` as joining (or leaving) crowded `room`, for its next
     /// summary.
     fn note_turnover(&mut self, id: SessionId, room: RoomId, joined: bool) {

@@ -73,6 +73,9 @@ pub enum Op {
     Away(Option<String>),
     /// [`ChatCore::quit`].
     Quit(Leaving),
+    /// [`ChatCore::tell_undelivered`]: the entry's session's private
+    /// message to this nick was not delivered.
+    Undelivered(String),
     /// [`ChatCore::announce_turnover`]: crowded rooms' summaries.
     Summarize,
     /// [`ChatCore::set_announce_limit`] (a reload).
@@ -212,6 +215,10 @@ impl Entry {
             }
             Op::Quit(leaving) => {
                 core.quit(id, leaving.reason(), now, out);
+                return Ok(());
+            }
+            Op::Undelivered(nick) => {
+                core.tell_undelivered(id, nick, now, out);
                 return Ok(());
             }
             Op::Summarize => {

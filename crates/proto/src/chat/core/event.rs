@@ -99,6 +99,19 @@ pub enum EventKind<'a> {
         /// Members now.
         members: usize,
     },
+    /// A private message from the event's subject to `nick`, another
+    /// thread's client, was not delivered: `nick` is far behind in reading
+    /// (the actor is [`SessionId::SERVER`], named as the server). Told to
+    /// the sender only, as the refusal [`ChatError::TargetBusy`] is when
+    /// the recipient is on the sender's own thread.
+    ///
+    /// [`ChatError::TargetBusy`]: crate::chat::core::ChatError::TargetBusy
+    Undelivered {
+        /// The sender's nick (the event's subject).
+        to: &'a str,
+        /// The recipient that is not keeping up.
+        nick: &'a str,
+    },
     /// The actor switched a room mode.
     RoomMode {
         /// Room display name.

@@ -144,12 +144,9 @@ impl IrcConn {
                 &[&room],
                 "Cannot send to channel",
             ),
-            ChatError::TargetBusy(nick) => self.numeric(
-                ctx,
-                ERR_TARGETTOOFAST,
-                &[&nick],
-                "Target is not keeping up with its messages; yours was not delivered, try again later",
-            ),
+            ChatError::TargetBusy(nick) => {
+                self.numeric(ctx, ERR_TARGETTOOFAST, &[&nick], TARGET_BUSY)
+            }
         }
     }
 

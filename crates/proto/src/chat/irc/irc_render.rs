@@ -3,6 +3,7 @@
 //! clients that asked for them.
 
 use crate::chat::core::{Event, EventKind, MessageKind, QuitReason, Source, Target};
+use crate::chat::irc::numeric::{ERR_TARGETTOOFAST, TARGET_BUSY};
 use crate::chat::line::turnover_text;
 use crate::CloseReason;
 
@@ -83,6 +84,9 @@ pub fn render(event: &Event<'_>, tags: IrcTags, out: &mut Vec<u8>) {
         } => {
             let text = turnover_text(turnover, members);
             line.command("NOTICE", &[room], Some(&text));
+        }
+        EventKind::Undelivered { to, nick } => {
+            line.command(ERR_TARGETTOOFAST, &[to, nick], Some(TARGET_BUSY))
         }
         EventKind::RoomMode { room, mode, on } => {
             let change = format!("{}{}", if on { '+' } else { '-' }, mode.letter());

@@ -54,6 +54,11 @@ pub const ERR_INPUTTOOLONG: &str = "417";
 /// Not in the Modern IRC documentation: hybrid, ratbox and their heirs
 /// refuse a message with it when its target may not be sent to now.
 pub const ERR_TARGETTOOFAST: &str = "439";
+
+/// The text of [`ERR_TARGETTOOFAST`] for a private message not delivered
+/// because its recipient is not keeping up.
+pub const TARGET_BUSY: &str =
+    "Target is not keeping up with its messages; yours was not delivered, try again later";
 pub const ERR_UNKNOWNCOMMAND: &str = "421";
 pub const ERR_NOMOTD: &str = "422";
 pub const ERR_NONICKNAMEGIVEN: &str = "431";

@@ -6,7 +6,9 @@
 
 use std::fmt::{self, Write as _};
 
-use crate::chat::core::{Event, EventKind, MessageKind, QuitReason, RoomMode, Target, Turnover};
+use crate::chat::core::{
+    ChatError, Event, EventKind, MessageKind, QuitReason, RoomMode, Target, Turnover,
+};
 use crate::chat::sanitize::sanitize_str;
 use crate::CloseReason;
 
@@ -166,6 +168,9 @@ pub fn render(event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u
             turnover,
             members,
         } => write!(w, "*** {room}: {}", turnover_text(turnover, members)),
+        EventKind::Undelivered { nick, .. } => {
+            write!(w, "*** {}", ChatError::TargetBusy(nick.to_string()))
+        }
         EventKind::RoomMode { room, mode, on } => {
             let sign = if on { '+' } else { '-' };
             let letter = mode.letter();

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::chat::core::{ChatCore, Event, EventKind, MessageKind, RoomMode, Target};
+use crate::chat::core::{ChatCore, ChatError, Event, EventKind, MessageKind, RoomMode, Target};
 use crate::chat::line::quit_reason;
 use crate::chat::web::web_socket::text_frame;
 
@@ -185,7 +185,18 @@ pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
             })
             .collect()
     };
+    // The refusal a web client gets when the recipient is on its own
+    // thread (an `error` with code `target_busy`), without a request id.
+    let refusal;
     let message = match event.kind {
+        EventKind::Undelivered { nick, .. } => {
+            refusal = ChatError::TargetBusy(nick.to_string()).to_string();
+            Out::Error {
+                code: "target_busy",
+                text: &refusal,
+                id: None,
+            }
+        }
         EventKind::Join { room, members } => Out::Join {
             room,
             nick,
