@@ -105,28 +105,43 @@ impl ChatCore {
             let turnover = std::mem::take(&mut self.rooms.get_mut(room).turnover);
             let stamp = self.stamp(room);
             let r = self.rooms.get(room);
-            let event = Event {
-                time: now,
-                actor: SessionId::SERVER,
-                from: Source {
-                    nick: &self.server,
-                    user: "",
-                    host: "",
-                },
-                subject: None,
-                rooms: &[stamp],
-                kind: EventKind::Summary {
-                    room: &r.name,
-                    turnover: &turnover,
-                    members: r.members.len(),
-                },
+            let kind = EventKind::Summary {
+                room: &r.name,
+                turnover: &turnover,
+                members: r.members.len(),
             };
-            let to = Recipients {
-                sessions: &r.members,
-                except: None,
-            };
-            out.handle_event(self, &event, to);
+            self.tell_from_server(None, &[stamp], kind, now, &r.members, out);
         }
+    }
+
+    /// Hands `out` an event that is no session's doing, by the server
+    /// (named as the server), to `sessions`.
+    fn tell_from_server(
+        &self,
+        subject: Option<SessionId>,
+        rooms: &[RoomStamp],
+        kind: EventKind<'_>,
+        time: Timestamp,
+        sessions: &[SessionId],
+        out: &mut impl EventSink,
+    ) {
+        let event = Event {
+            time,
+            actor: SessionId::SERVER,
+            from: Source {
+                nick: &self.server,
+                user: "",
+                host: "",
+            },
+            subject,
+            rooms,
+            kind,
+        };
+        let to = Recipients {
+            sessions,
+            except: None,
+        };
+        out.handle_event(self, &event, to);
     }
 
     /// Tells `sender` that its private message to `nick` was not
@@ -141,26 +156,11 @@ impl ChatCore {
         let Some(session) = self.session(sender) else {
             return;
         };
-        let event = Event {
-            time: now,
-            actor: SessionId::SERVER,
-            from: Source {
-                nick: &self.server,
-                user: "",
-                host: "",
-            },
-            subject: Some(sender),
-            rooms: &[],
-            kind: EventKind::Undelivered {
-                to: &session.nick,
-                nick,
-            },
+        let kind = EventKind::Undelivered {
+            to: &session.nick,
+            nick,
         };
-        let to = Recipients {
-            sessions: &[sender],
-            except: None,
-        };
-        out.handle_event(self, &event, to);
+        self.tell_from_server(Some(sender), &[], kind, now, &[sender], out);
     }
 
     /// Counts `id` as joining (or leaving) crowded `room`, for its next
