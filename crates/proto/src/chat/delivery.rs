@@ -322,7 +322,7 @@ impl<'a, I: Io> Delivery<'a, I> {
             Bytes::from(out)
         };
         let shard = self.formats.shard;
-        let local = (r.members.iter())
+        let local = (core.rooms().local_members(room).iter())
             .filter(|&&member| member != sender)
             .filter_map(|&member| shard.conn(member));
         if let Some(format) = self.formats.uniform() {

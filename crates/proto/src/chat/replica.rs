@@ -64,7 +64,7 @@ impl Replica {
     /// must start from the same `core`.
     pub fn shared(core: ChatCore, shard: Shard, bus: Box<dyn Bus<Arc<Entry>>>) -> Self {
         Replica {
-            core,
+            core: core.with_shard(shard),
             shard,
             bus: Some(bus),
             missed: Vec::new(),

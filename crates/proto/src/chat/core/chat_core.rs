@@ -2,8 +2,8 @@ use std::collections::HashMap;
 
 use crate::chat::core::{
     ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget, QuitReason,
-    Recipients, Registration, Room, RoomId, RoomStamp, Rooms, Session, SessionId, Source, Target,
-    Timestamp, Topic,
+    Recipients, Registration, Room, RoomId, RoomStamp, Rooms, Session, SessionId, Shard, Source,
+    Target, Timestamp, Topic,
 };
 use crate::chat::names::{name_key, parse_room, validate_nick};
 
@@ -75,6 +75,15 @@ impl ChatCore {
     /// Rooms above this many members have their turnover summarized.
     pub fn announce_limit(&self) -> usize {
         self.announce_limit
+    }
+
+    /// This replica is thread `shard` of several: rooms keep lists of its
+    /// own members for its fan-out ([`Rooms::local_members`]).
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        if shard != Shard::SOLE {
+            self.rooms.track_local(shard);
+        }
+        self
     }
 
     /// A new announce limit (a reload), from the next join or departure.

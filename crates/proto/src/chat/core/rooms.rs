@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use slab::Slab;
 
-use crate::chat::core::{RoomId, SessionId, Timestamp, Turnover};
+use crate::chat::core::{RoomId, SessionId, Shard, Timestamp, Turnover};
 use crate::chat::names::name_key;
 
 /// A room's topic and who set it when.
@@ -45,6 +45,10 @@ pub struct Room {
     pub name: String,
     /// Who is in it.
     pub members: Vec<SessionId>,
+    /// The members that are this thread's own, when several threads share
+    /// the chat (empty with one): what this thread's fan-out walks, so that
+    /// a line costs each thread its own members only.
+    pub local: Vec<SessionId>,
     /// Members with operator status (IRC's `@`): the first member gets it.
     pub ops: Vec<SessionId>,
     /// The topic, if one is set.
@@ -115,6 +119,9 @@ pub struct Rooms {
     by_key: BTreeMap<String, RoomId>,
     /// Keys of the rooms that stay when empty.
     permanent: Vec<String>,
+    /// With several threads: this one, whose members each room lists in
+    /// [`Room::local`].
+    shard: Option<Shard>,
 }
 
 impl Rooms {
@@ -124,6 +131,7 @@ impl Rooms {
             rooms: Slab::new(),
             by_key: BTreeMap::new(),
             permanent: permanent.iter().map(|n| name_key(n).into_owned()).collect(),
+            shard: None,
         };
         for name in permanent {
             rooms.create(name, now);
@@ -135,6 +143,7 @@ impl Rooms {
         let id = RoomId(self.rooms.insert(Room {
             name: name.to_string(),
             members: Vec::new(),
+            local: Vec::new(),
             ops: Vec::new(),
             topic: None,
             topic_ops_only: true,
@@ -155,6 +164,7 @@ impl Rooms {
     /// Adds `session` to the room called `name`, creating it if needed; the
     /// first member of an empty room becomes its operator.
     pub fn join(&mut self, name: &str, session: SessionId, now: Timestamp) -> RoomId {
+        let local = self.is_local(session);
         let id = match self.find(name) {
             Some(id) => id,
             None => self.create(name, now),
@@ -167,7 +177,32 @@ impl Rooms {
             room.ops.push(session);
         }
         room.members.push(session);
+        if local {
+            room.local.push(session);
+        }
         id
+    }
+
+    /// Whether `session` goes into rooms' local member lists.
+    fn is_local(&self, session: SessionId) -> bool {
+        self.shard
+            .is_some_and(|shard| shard.conn(session).is_some())
+    }
+
+    /// Keeps each room's list of the members that are `shard`'s own (see
+    /// [`Room::local`]), from now on (rooms must be empty).
+    pub fn track_local(&mut self, shard: Shard) {
+        self.shard = Some(shard);
+    }
+
+    /// The members of `room` this thread delivers to: its own with
+    /// several threads, everyone with one.
+    pub fn local_members(&self, room: RoomId) -> &[SessionId] {
+        let r = self.get(room);
+        match self.shard {
+            Some(_) => &r.local,
+            None => &r.members,
+        }
     }
 
     /// Removes `session` from `room`; the room goes when it is empty, unless
@@ -176,6 +211,9 @@ impl Rooms {
         let r = &mut self.rooms[room.0];
         if let Some(i) = r.members.iter().position(|&m| m == session) {
             r.members.swap_remove(i);
+        }
+        if let Some(i) = r.local.iter().position(|&m| m == session) {
+            r.local.swap_remove(i);
         }
         r.set_op(session, false);
         if r.members.is_empty() {
@@ -228,6 +266,7 @@ impl Rooms {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ConnId;
 
     #[test]
     fn rooms_appear_on_join_and_vanish_when_empty() {
@@ -268,5 +307,35 @@ mod tests {
         assert!(room.set_op(SessionId(2), true));
         assert!(!room.set_op(SessionId(2), true));
         assert_eq!((room.next_seq(), room.next_seq()), (1, 2));
+    }
+
+    /// With several threads, a room lists the members that are this
+    /// thread's own, through joins and departures; with one, everyone.
+    #[test]
+    fn rooms_list_this_threads_own_members() {
+        let (mine, theirs) = (Shard::new(1, 2), Shard::new(0, 2));
+        let [a, b, c] = [1, 2, 3].map(|n| mine.session(ConnId(n)));
+        let x = theirs.session(ConnId(1));
+        let mut rooms = Rooms::new(&["#lobby"], Timestamp::default());
+        rooms.track_local(mine);
+        let room = rooms.join("#lobby", a, Timestamp(1));
+        for s in [x, b, c] {
+            rooms.join("#lobby", s, Timestamp(1));
+        }
+        let sorted = |v: &[SessionId]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(rooms.local_members(room)), [a, b, c]);
+        rooms.leave(room, b);
+        rooms.leave(room, x);
+        assert_eq!(sorted(rooms.local_members(room)), [a, c]);
+        assert_eq!(rooms.get(room).members.len(), 2);
+        let mut sole = Rooms::new(&["#lobby"], Timestamp::default());
+        let room = sole.join("#lobby", a, Timestamp(1));
+        sole.join("#lobby", x, Timestamp(1));
+        assert_eq!(sole.local_members(room), [a, x]);
+        assert!(sole.get(room).local.is_empty(), "nothing kept twice");
     }
 }
