@@ -3,7 +3,7 @@
 
 use switchboard_proto::chat::core::{
     ChatCore, ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget,
-    QuitReason, Recipients, Registration, RoomMode, SessionId, Timestamp,
+    QuitReason, Recipients, Registration, RoomMode, SessionId, Timestamp, Undelivered,
 };
 use switchboard_proto::CloseReason;
 
@@ -420,21 +420,78 @@ fn a_crowded_room_hears_arrivals_and_departures_in_one_summary() {
     assert!(rec.0.is_empty(), "nothing new: no summary");
 }
 
+/// With several threads each asks for summaries on its own timer: asked
+/// again within the gap (by the log's time), the core says nothing yet,
+/// and the arrivals wait for the next period.
+#[test]
+fn summaries_asked_for_within_the_gap_wait_for_it() {
+    let core = ChatCore::new(&["#lobby"])
+        .with_announce_limit(1, "srv")
+        .with_summary_gap(std::time::Duration::from_secs(1));
+    let (mut core, mut rec) = in_lobby(core, &[(A, "alice"), (B, "bob")]);
+    rec.0.clear();
+    core.announce_turnover(t(1000), &mut rec);
+    assert_eq!(rec.0.len(), 1, "the first: {:?}", rec.0);
+    let reg = Registration {
+        nick: Some("carol"),
+        user: "~u",
+        host: "test",
+        realname: "carol",
+    };
+    core.register(C, reg, t(1100)).unwrap();
+    core.handle_command(C, Command::Join("#lobby"), t(1100), &mut rec)
+        .unwrap();
+    rec.0.clear();
+    core.announce_turnover(t(1200), &mut rec); // another thread's timer
+    assert!(rec.0.is_empty(), "too soon: {:?}", rec.0);
+    assert!(core.has_turnover(), "carol waits for the next one");
+    core.announce_turnover(t(2000), &mut rec);
+    assert_eq!(rec.0.len(), 1);
+    assert!(rec.0[0].what.contains("carol"), "{:?}", rec.0[0]);
+}
+
 /// A private message another thread could not deliver is told to its
-/// sender only, by the server, in no room; a sender gone meanwhile is told
-/// nothing.
+/// sender only, by the server, in no room; not to a session that took the
+/// sender's id since, nor to one that has renamed itself.
 #[test]
 fn an_undelivered_message_is_told_to_its_sender_only() {
     let (mut core, mut rec) = three();
-    core.tell_undelivered(A, "bob", t(9), &mut rec);
+    let bounced = |sent| Undelivered {
+        sender: A,
+        sender_nick: "alice".to_string(),
+        sent,
+        nick: "bob".to_string(),
+    };
+    core.tell_undelivered(&bounced(t(9)), t(9), &mut rec);
     assert_eq!(rec.0.len(), 1);
     let seen = &rec.0[0];
     assert_eq!(seen.what, "undelivered alice -> bob");
     assert_eq!(seen.to, [A]);
     assert_eq!((seen.actor, seen.subject), (SessionId::SERVER, Some(A)));
     assert!(seen.stamps.is_empty(), "in no room: no sequence number");
+    // Gone, then someone else on the same id: neither is told.
     core.quit(A, QuitReason::Quit(None), t(10), &mut rec);
     rec.0.clear();
-    core.tell_undelivered(A, "bob", t(11), &mut rec);
+    core.tell_undelivered(&bounced(t(9)), t(11), &mut rec);
+    let reg = Registration {
+        nick: Some("alice"),
+        user: "~u",
+        host: "test",
+        realname: "another alice",
+    };
+    core.register(A, reg, t(12)).unwrap();
+    core.tell_undelivered(&bounced(t(9)), t(13), &mut rec);
+    assert!(rec.0.is_empty(), "{:?}", rec.0);
+    // Renamed since: not the one who sent it, as far as anyone can tell.
+    core.handle_command(B, Command::Nick("robert"), t(14), &mut rec)
+        .unwrap();
+    rec.0.clear();
+    let from_bob = Undelivered {
+        sender: B,
+        sender_nick: "bob".to_string(),
+        sent: t(13),
+        nick: "carol".to_string(),
+    };
+    core.tell_undelivered(&from_bob, t(15), &mut rec);
     assert!(rec.0.is_empty());
 }

@@ -16,7 +16,8 @@ use tracing::info;
 
 use crate::cli::{ChatArgs, Command};
 use crate::server::{
-    listen, reactor_config, reload, reload_failed, reloaded, serve, thread_count, warn_fixed,
+    listen, reactor_config, reload, reload_failed, reload_hooks, reloaded, serve, thread_count,
+    warn_fixed,
 };
 use crate::tls::Acceptors;
 
@@ -200,8 +201,20 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         .iter()
         .any(|addrs| !addrs.is_empty());
     let tls = wants_tls.then(|| Acceptors::load(&args.tls)).transpose()?;
-    for (i, reactor) in reactors.iter_mut().enumerate() {
-        let hook = reload_hook(&args, tls.clone(), i == 0);
+    let handles: Vec<_> = reactors.iter().map(Reactor::handle).collect();
+    let (started, acceptors) = (args.clone(), tls.clone());
+    let hooks = reload_hooks(
+        &handles,
+        move || reload_settings(&started, acceptors.as_ref()),
+        |service: &mut ChatService, net: &mut Config, now, (config, reactor_config)| {
+            service.reconfigure(config, now);
+            *net = Config {
+                poller: net.poller,
+                ..reactor_config
+            };
+        },
+    );
+    for (reactor, hook) in reactors.iter_mut().zip(hooks) {
         reactor.on_reload(hook);
     }
     listen(&mut reactors, "chat", FrontEnd::Line, &args.listen, None)?;
@@ -238,47 +251,36 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     serve(reactors)
 }
 
-/// What a reload does on one thread: every thread applies the new settings
-/// to its own service and reactor; the first (`loud`) also rereads the
-/// certificates, which the threads share, and says how it went.
-fn reload_hook(
+/// Reads and checks the settings again for a reload (the command line and
+/// its `--config` file), and rereads the certificates, which the threads
+/// share: the settings every thread then applies, or `None` (and why,
+/// logged) to keep those in force.
+fn reload_settings(
     started: &ChatArgs,
-    acceptors: Option<Acceptors>,
-    loud: bool,
-) -> impl FnMut(&mut ChatService, &mut Config, std::time::Instant) + Send + 'static {
-    let started = started.clone();
-    move |service, net, now| {
-        let Some((new, args)) = reload(loud, |cli| match cli {
-            Command::Chat(args) => Some(*args),
-            _ => None,
-        }) else {
-            return;
-        };
-        match settings(&args) {
-            Ok((config, reactor_config)) => {
-                if loud {
-                    warn_fixed(&started.server, &args.server, &fixed(&started, &args));
-                    if let Some(acceptors) = &acceptors {
-                        // A bad new certificate keeps the old one.
-                        if let Err(e) = acceptors.reload(&args.tls) {
-                            return reload_failed(&e);
-                        }
-                        info!("TLS certificate reread; new connections get it");
-                    }
-                }
-                service.reconfigure(config, now);
-                *net = Config {
-                    poller: net.poller,
-                    ..reactor_config
-                };
-                if loud {
-                    reloaded(&new);
-                }
-            }
-            Err(e) if loud => reload_failed(&e),
-            Err(_) => {}
+    acceptors: Option<&Acceptors>,
+) -> Option<(ChatConfig, Config)> {
+    let (new, args) = reload(|cli| match cli {
+        Command::Chat(args) => Some(*args),
+        _ => None,
+    })?;
+    let settings = match settings(&args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            reload_failed(&e);
+            return None;
         }
+    };
+    warn_fixed(&started.server, &args.server, &fixed(started, &args));
+    if let Some(acceptors) = acceptors {
+        // A bad new certificate keeps the old one, and every setting.
+        if let Err(e) = acceptors.reload(&args.tls) {
+            reload_failed(&e);
+            return None;
+        }
+        info!("TLS certificate reread; new connections get it");
     }
+    reloaded(&new);
+    Some(settings)
 }
 
 /// The settings a reload cannot change, each with whether it changed.

@@ -6,7 +6,9 @@ use switchboard_proto::EchoService;
 use tracing::info;
 
 use crate::cli::{Command, EchoArgs};
-use crate::server::{listen, reactor_config, reload, reloaded, serve, thread_count, warn_fixed};
+use crate::server::{
+    listen, reactor_config, reload, reload_hooks, reloaded, serve, thread_count, warn_fixed,
+};
 
 /// The reactor's settings that `args` ask for.
 fn settings(args: &EchoArgs) -> Config {
@@ -23,34 +25,31 @@ pub fn run(args: EchoArgs) -> Result<ExitCode> {
         let sibling = reactors[0].sibling(EchoService::new(args.high_water))?;
         reactors.push(sibling);
     }
-    for (i, reactor) in reactors.iter_mut().enumerate() {
-        let started = args.clone();
-        // Every thread reloads its own service; the first one speaks.
-        let loud = i == 0;
-        reactor.on_reload(move |service, net, _now| {
-            let Some((new, args)) = reload(loud, |cli| match cli {
-                Command::Echo(args) => Some(args),
-                _ => None,
-            }) else {
-                return;
-            };
-            if loud {
-                let fixed = [
-                    ("--listen", args.listen != started.listen),
-                    ("--udp", args.udp != started.udp),
-                ];
-                warn_fixed(&started.server, &args.server, &fixed);
-            }
-            // Echo keeps no state of its own but its limits.
-            *service = EchoService::new(args.high_water);
-            *net = Config {
-                poller: net.poller,
-                ..settings(&args)
-            };
-            if loud {
-                reloaded(&new);
-            }
-        });
+    let handles: Vec<_> = reactors.iter().map(Reactor::handle).collect();
+    let started = args.clone();
+    let load = move || {
+        let (new, args) = reload(|cli| match cli {
+            Command::Echo(args) => Some(args),
+            _ => None,
+        })?;
+        let fixed = [
+            ("--listen", args.listen != started.listen),
+            ("--udp", args.udp != started.udp),
+        ];
+        warn_fixed(&started.server, &args.server, &fixed);
+        reloaded(&new);
+        Some((args.high_water, settings(&args)))
+    };
+    // Echo keeps no state of its own but its limits.
+    let apply = |service: &mut EchoService, net: &mut Config, _now, (high_water, config)| {
+        *service = EchoService::new(high_water);
+        *net = Config {
+            poller: net.poller,
+            ..config
+        };
+    };
+    for (reactor, hook) in reactors.iter_mut().zip(reload_hooks(&handles, load, apply)) {
+        reactor.on_reload(hook);
     }
     for local in listen(&mut reactors, "echo", (), &args.listen, None)? {
         if args.udp {

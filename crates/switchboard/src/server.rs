@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use switchboard_net::{
@@ -134,12 +135,8 @@ where
 
 /// A reload's first step: the command line and its `--config FILE` parsed
 /// again, and this command's arguments picked out by `pick`. `None` (and
-/// the reason logged, if `loud`) if they no longer parse: the settings
-/// stay.
-pub fn reload<A>(
-    loud: bool,
-    pick: impl FnOnce(Command) -> Option<A>,
-) -> Option<(Option<PathBuf>, A)> {
+/// the reason logged) if they no longer parse: the settings stay.
+pub fn reload<A>(pick: impl FnOnce(Command) -> Option<A>) -> Option<(Option<PathBuf>, A)> {
     let argv: Vec<_> = std::env::args_os().collect();
     match crate::cli::parse_from(&argv) {
         Ok(cli) => {
@@ -151,13 +148,60 @@ pub fn reload<A>(
             pick(cli.command).map(|args| (file, args))
         }
         Err(e) => {
-            if loud {
-                reload_failed(&anyhow!("{}", e.to_string().trim_end()));
-            }
+            reload_failed(&anyhow!("{}", e.to_string().trim_end()));
             None
         }
     }
 }
+
+/// What a reload does on each of the reactors (`handles`) of one server:
+/// the first reads and checks the settings once (`load`; `None`, with the
+/// reason logged, keeps them all as they are) and hands the very same
+/// settings to the others; each applies them to its own service and
+/// reactor (`apply`). One read, so that a file rewritten meanwhile, or a
+/// certificate refused, can never leave the threads with different
+/// settings. (A reload request reaches every reactor; one that finds
+/// nothing handed to it yet waits for the first's.)
+pub fn reload_hooks<S, T>(
+    handles: &[ReactorHandle],
+    mut load: impl FnMut() -> Option<T> + Send + 'static,
+    apply: impl Fn(&mut S, &mut Config, Instant, T) + Clone + Send + 'static,
+) -> Vec<ReloadHook<S>>
+where
+    S: 'static,
+    T: Clone + Send + 'static,
+{
+    let handed: Arc<Vec<Mutex<Option<T>>>> =
+        Arc::new(handles.iter().map(|_| Mutex::new(None)).collect());
+    let mut hooks: Vec<ReloadHook<S>> = Vec::new();
+    let (others, first_apply, slots) = (handles[1..].to_vec(), apply.clone(), handed.clone());
+    hooks.push(Box::new(move |service, net, now| {
+        let Some(settings) = load() else {
+            return;
+        };
+        for (slot, handle) in slots[1..].iter().zip(&others) {
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(settings.clone());
+            handle.reload();
+        }
+        first_apply(service, net, now, settings);
+    }));
+    for i in 1..handles.len() {
+        let (apply, slots) = (apply.clone(), handed.clone());
+        hooks.push(Box::new(move |service, net, now| {
+            let settings = slots[i]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(settings) = settings {
+                apply(service, net, now, settings);
+            }
+        }));
+    }
+    hooks
+}
+
+/// A reactor's reload hook (see [`Reactor::on_reload`]).
+pub type ReloadHook<S> = Box<dyn FnMut(&mut S, &mut Config, Instant) + Send>;
 
 /// Says that a reload took effect, and from where.
 pub fn reloaded(file: &Option<PathBuf>) {

@@ -448,3 +448,70 @@ fn a_private_message_flood_is_refused_across_threads() {
     victim.send("/who");
     victim.expect("*** in #lobby (13)");
 }
+
+/// A reload refused for a bad certificate changes nothing on any thread:
+/// the settings are read and checked once, then handed to every thread.
+/// (Before, only the first thread checked the certificate; the others took
+/// the new settings, a new announce limit among them, which the log spread
+/// to every thread.)
+#[test]
+fn a_refused_reload_changes_no_thread() {
+    let dir = std::env::temp_dir().join(format!("switchboard-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, config) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("chat.conf"),
+    );
+    let made = bin()
+        .args([
+            "cert",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    std::fs::write(&config, "announce-limit = 0\n").unwrap();
+    let mut args = CHAT.to_vec();
+    let (cert_arg, key_arg, config_arg) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        config.to_str().unwrap(),
+    );
+    args.extend(["--threads", "2", "--listen-tls", "127.0.0.1:0"]);
+    args.extend([
+        "--tls-cert",
+        cert_arg,
+        "--tls-key",
+        key_arg,
+        "--config",
+        config_arg,
+    ]);
+    let mut server = Server::start(&args);
+    let mut watcher = Client::line(server.addr, "watcher");
+    // A new limit that would summarize every join, and a broken certificate.
+    std::fs::write(&config, "announce-limit = 1\n").unwrap();
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reload failed");
+    // Arrivals on both threads are still told one by one (with the new
+    // limit, they would come in a summary a second later).
+    let _others: Vec<Client> = (0..6)
+        .map(|_| {
+            let mut c = Client::over(connect(server.addr), false, "late");
+            c.expect("welcome to switchboard");
+            c
+        })
+        .collect();
+    for _ in 0..6 {
+        let line = watcher.expect(" joined");
+        assert!(
+            line.ends_with("joined #lobby"),
+            "not told one by one: {line}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,7 @@ use crate::chat::core::{
     MessageTarget, QuitReason, Registration, RoomStamp, Session, SessionId, Shard, Target,
     Timestamp,
 };
-use crate::chat::delivery::{Batch, Delivery, Format, Formats, Undelivered};
+use crate::chat::delivery::{Batch, Delivery, Format, Formats, Refusals};
 use crate::chat::irc::{IrcConfig, IrcConn};
 use crate::chat::line::{self, LineConn, SERVER_FULL, SHUTDOWN};
 use crate::chat::line_codec::{Frame, LineCodec};
@@ -376,7 +376,7 @@ struct Shared {
     /// Each connection's wire format.
     formats: Formats,
     batch: Batch,
-    undelivered: Undelivered,
+    undelivered: Refusals,
     server: ServerState,
 }
 
@@ -422,7 +422,10 @@ impl ChatService {
         bus: Box<dyn Bus<Arc<Entry>>>,
         counters: Arc<ServerCounters>,
     ) -> Self {
-        let mut service = Self::with_replica(config, |core| Replica::shared(core, shard, bus));
+        let gap = config.announce_period;
+        let mut service = Self::with_replica(config, |core| {
+            Replica::shared(core.with_summary_gap(gap), shard, bus)
+        });
         service.shared.server.counters = counters;
         service
     }
@@ -440,7 +443,7 @@ impl ChatService {
                 formats: Formats::new(core.shard()),
                 core,
                 batch: Batch::default(),
-                undelivered: Undelivered::new(busy_output),
+                undelivered: Refusals::new(busy_output),
                 server: ServerState::default(),
             },
             conns: Vec::new(),
@@ -463,7 +466,13 @@ impl ChatService {
                 c.bucket = config.rate_limit.map(|limit| TokenBucket::new(limit, now));
             }
         }
-        self.pending_limit = Some(config.announce_limit);
+        if !self
+            .shared
+            .core
+            .set_announce_limit_alone(config.announce_limit)
+        {
+            self.pending_limit = Some(config.announce_limit);
+        }
         self.shared.undelivered.busy_output = config.busy_output();
         self.shared.config = config;
     }
@@ -496,13 +505,7 @@ impl ChatService {
         if !self.shared.core.is_shared() && self.pending_limit.is_none() {
             return; // alone: nothing to catch up on
         }
-        let limit = self.pending_limit.take();
-        self.with_core(io, |core, now, out| {
-            core.catch_up(out);
-            if let Some(limit) = limit {
-                core.set_announce_limit(limit, now, out);
-            }
-        });
+        self.with_core(io, |core, _, out| core.catch_up(out));
     }
 
     /// Runs `f` with the connection `conn`'s state and a [`Ctx`] for it,
@@ -543,6 +546,10 @@ impl ChatService {
             &mut shared.undelivered,
             self.shutting_down,
         );
+        // A reloaded announce limit, through the log for every thread.
+        if let Some(limit) = self.pending_limit.take() {
+            shared.core.set_announce_limit(limit, now, &mut out);
+        }
         f(&mut shared.core, now, &mut out);
         finish_call(&mut shared.core, &mut out, now);
     }
@@ -584,10 +591,17 @@ impl ChatService {
 /// told, through their threads.
 fn finish_call<I: Io>(core: &mut Replica, out: &mut Delivery<'_, I>, now: Timestamp) {
     out.flush(core);
-    for (sender, nick) in out.take_undelivered() {
-        core.tell_undelivered(sender, nick, now, out);
+    // Telling them catches up too, which may refuse more.
+    loop {
+        let refused = out.take_undelivered();
+        if refused.is_empty() {
+            return;
+        }
+        for refusal in refused {
+            core.tell_undelivered(refusal, now, out);
+        }
+        out.flush(core);
     }
-    out.flush(core);
 }
 
 /// Input held back a little while is all `pending` is for: once it is
@@ -707,7 +721,8 @@ impl Service for ChatService {
             FrontEnd::Irc => Client::Irc(Box::new(IrcConn::handle_connect(peer, &mut ctx))),
             FrontEnd::Web => Client::Web(Box::new(WebConn::handle_connect(peer, &mut ctx))),
         };
-        ctx.out.flush(ctx.core);
+        let at = ctx.now();
+        finish_call(ctx.core, &mut ctx.out, at);
         let sessions = self.shared.core.session_count();
         self.shared.server.counters.saw_sessions(sessions);
         self.conns[conn.0] = Some(Conn {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::chat::core::{
     ChatCore, Event, EventKind, EventSink, MessageKind, Recipients, RoomId, RoomStamp, SessionId,
-    Shard, Target, Timestamp,
+    Shard, Target, Timestamp, Undelivered,
 };
 use crate::chat::irc::{render as irc_render, IrcTags};
 use crate::chat::line::{render as line_render, Role};
@@ -207,7 +207,7 @@ pub(crate) struct Delivery<'a, I: Io> {
     /// Each connection's format.
     pub formats: &'a mut Formats,
     batch: &'a mut Batch,
-    undelivered: &'a mut Undelivered,
+    undelivered: &'a mut Refusals,
     /// Shutting down: departures are not announced.
     muted: bool,
 }
@@ -217,18 +217,18 @@ pub(crate) struct Delivery<'a, I: Io> {
 /// senders' threads are told, through the log. (A sender on this thread
 /// is refused before its message is sent: `Ctx::command`.)
 #[derive(Debug, Default)]
-pub(crate) struct Undelivered {
+pub(crate) struct Refusals {
     /// Unsent output past which a recipient is behind
     /// ([`ChatConfig::busy_output`](crate::ChatConfig::busy_output)).
     pub busy_output: usize,
-    /// Each sender and the nick its message was for.
-    refused: Vec<(SessionId, String)>,
+    /// The messages not delivered.
+    refused: Vec<Undelivered>,
 }
 
-impl Undelivered {
+impl Refusals {
     /// None yet; recipients are behind past `busy_output`.
     pub fn new(busy_output: usize) -> Self {
-        Undelivered {
+        Refusals {
             busy_output,
             refused: Vec::new(),
         }
@@ -240,7 +240,7 @@ impl<'a, I: Io> Delivery<'a, I> {
         io: &'a mut I,
         formats: &'a mut Formats,
         batch: &'a mut Batch,
-        undelivered: &'a mut Undelivered,
+        undelivered: &'a mut Refusals,
         muted: bool,
     ) -> Self {
         Delivery {
@@ -252,8 +252,8 @@ impl<'a, I: Io> Delivery<'a, I> {
         }
     }
 
-    /// The refusals gathered so far (see [`Undelivered`]), to tell.
-    pub fn take_undelivered(&mut self) -> Vec<(SessionId, String)> {
+    /// The refusals gathered so far (see [`Refusals`]), to tell.
+    pub fn take_undelivered(&mut self) -> Vec<Undelivered> {
         std::mem::take(&mut self.undelivered.refused)
     }
 
@@ -275,7 +275,12 @@ impl<'a, I: Io> Delivery<'a, I> {
             return false;
         }
         if kind != MessageKind::Notice && core.session(event.actor).is_some() {
-            (self.undelivered.refused).push((event.actor, nick.to_string()));
+            (self.undelivered.refused).push(Undelivered {
+                sender: event.actor,
+                sender_nick: event.from.nick.to_string(),
+                sent: event.time,
+                nick: nick.to_string(),
+            });
         }
         true
     }

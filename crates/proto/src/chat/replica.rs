@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use crate::chat::core::{
     ChatCore, ChatError, Command, Entry, EventSink, Leaving, Op, QuitReason, Registration, Session,
-    SessionId, Shard, Timestamp,
+    SessionId, Shard, Timestamp, Undelivered,
 };
 use crate::Bus;
 
@@ -169,18 +169,28 @@ impl Replica {
     /// another thread's session, and its thread tells it.
     pub fn tell_undelivered(
         &mut self,
-        sender: SessionId,
-        nick: String,
+        undelivered: Undelivered,
         now: Timestamp,
         out: &mut impl EventSink,
     ) {
-        let _ = self.change(sender, Op::Undelivered(nick), now, out);
+        let sender = undelivered.sender;
+        let _ = self.change(sender, Op::Undelivered(undelivered), now, out);
     }
 
     /// [`ChatCore::announce_turnover`], for all replicas (the first
     /// replica's summary tells everyone; later ones find nothing to tell).
     pub fn announce_turnover(&mut self, now: Timestamp, out: &mut impl EventSink) {
         let _ = self.change(SessionId::SERVER, Op::Summarize, now, out);
+    }
+
+    /// Without a bus: [`ChatCore::set_announce_limit`] at once, and true.
+    /// With one, false: the limit must go through the log.
+    pub fn set_announce_limit_alone(&mut self, limit: usize) -> bool {
+        let alone = self.bus.is_none();
+        if alone {
+            self.core.set_announce_limit(limit);
+        }
+        alone
     }
 
     /// [`ChatCore::set_announce_limit`], for all replicas.

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use crate::chat::core::{
     ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget, QuitReason,
     Recipients, Registration, Room, RoomId, RoomStamp, Rooms, Session, SessionId, Shard, Source,
-    Target, Timestamp, Topic,
+    Target, Timestamp, Topic, Undelivered,
 };
 use crate::chat::names::{name_key, parse_room, validate_nick};
 
@@ -36,6 +36,10 @@ pub struct ChatCore {
     /// Rooms whose [`Room::turnover`] waits for a summary (a room may be
     /// listed twice, or be gone: the summary skips those).
     turnover_rooms: Vec<RoomId>,
+    /// With several threads, each asks for summaries on its own timer:
+    /// summaries come at least this far apart (in milliseconds, of the
+    /// log's time), and the last one's time.
+    summary_gap: Option<(u64, Timestamp)>,
 }
 
 impl ChatCore {
@@ -61,6 +65,7 @@ impl ChatCore {
             announce_limit: 0,
             server: String::new(),
             turnover_rooms: Vec::new(),
+            summary_gap: None,
         }
     }
 
@@ -75,6 +80,14 @@ impl ChatCore {
     /// Rooms above this many members have their turnover summarized.
     pub fn announce_limit(&self) -> usize {
         self.announce_limit
+    }
+
+    /// Summaries at least `gap` apart, whoever asks (with several threads,
+    /// each asks on its own timer).
+    pub fn with_summary_gap(mut self, gap: std::time::Duration) -> Self {
+        let ms = u64::try_from(gap.as_millis()).unwrap_or(u64::MAX);
+        self.summary_gap = Some((ms, Timestamp::default()));
+        self
     }
 
     /// This replica is thread `shard` of several: rooms keep lists of its
@@ -107,6 +120,12 @@ impl ChatCore {
     /// summary who came and went, in one event numbered in the room's
     /// sequence; the front-ends call this periodically.
     pub fn announce_turnover(&mut self, now: Timestamp, out: &mut impl EventSink) {
+        if let Some((gap, last)) = &mut self.summary_gap {
+            if self.turnover_rooms.is_empty() || now.0 < last.0.saturating_add(*gap) {
+                return; // another thread's timer: too soon, or nothing new
+            }
+            *last = now;
+        }
         for room in std::mem::take(&mut self.turnover_rooms) {
             if !self.rooms.contains(room) || self.rooms.get(room).turnover.is_empty() {
                 continue; // gone, or listed twice
@@ -153,21 +172,24 @@ impl ChatCore {
         out.handle_event(self, &event, to);
     }
 
-    /// Tells `sender` that its private message to `nick` was not
-    /// delivered (see [`EventKind::Undelivered`]); nothing if it is gone.
+    /// Tells the sender of a private message that it was not delivered
+    /// (see [`EventKind::Undelivered`]); nothing if it is gone.
     pub fn tell_undelivered(
         &self,
-        sender: SessionId,
-        nick: &str,
+        undelivered: &Undelivered,
         now: Timestamp,
         out: &mut impl EventSink,
     ) {
+        let sender = undelivered.sender;
         let Some(session) = self.session(sender) else {
             return;
         };
+        if session.nick != undelivered.sender_nick || session.signed_on > undelivered.sent {
+            return; // another session by now, or one that renamed itself
+        }
         let kind = EventKind::Undelivered {
             to: &session.nick,
-            nick,
+            nick: &undelivered.nick,
         };
         self.tell_from_server(Some(sender), &[], kind, now, &[sender], out);
     }

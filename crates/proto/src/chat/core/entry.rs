@@ -73,9 +73,8 @@ pub enum Op {
     Away(Option<String>),
     /// [`ChatCore::quit`].
     Quit(Leaving),
-    /// [`ChatCore::tell_undelivered`]: the entry's session's private
-    /// message to this nick was not delivered.
-    Undelivered(String),
+    /// [`ChatCore::tell_undelivered`].
+    Undelivered(Undelivered),
     /// [`ChatCore::announce_turnover`]: crowded rooms' summaries.
     Summarize,
     /// [`ChatCore::set_announce_limit`] (a reload).
@@ -113,6 +112,24 @@ impl Leaving {
             Leaving::Closed(reason) => QuitReason::Closed(*reason),
         }
     }
+}
+
+/// A private message that another thread did not deliver: its recipient
+/// is far behind in reading (see [`EventKind::Undelivered`]).
+///
+/// [`EventKind::Undelivered`]: crate::chat::core::EventKind::Undelivered
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Undelivered {
+    /// Who sent it.
+    pub sender: SessionId,
+    /// The sender's nick then, and when it was sent: a session that has
+    /// the sender's id by the time it is told (the sender left, another
+    /// came) is not the sender, and is not told.
+    pub sender_nick: String,
+    /// When it was sent.
+    pub sent: Timestamp,
+    /// Whom it was for.
+    pub nick: String,
 }
 
 impl Op {
@@ -217,8 +234,8 @@ impl Entry {
                 core.quit(id, leaving.reason(), now, out);
                 return Ok(());
             }
-            Op::Undelivered(nick) => {
-                core.tell_undelivered(id, nick, now, out);
+            Op::Undelivered(undelivered) => {
+                core.tell_undelivered(undelivered, now, out);
                 return Ok(());
             }
             Op::Summarize => {

@@ -16,7 +16,7 @@ mod turnover;
 pub use chat_core::ChatCore;
 pub use chat_error::ChatError;
 pub use command::{Command, MessageTarget};
-pub use entry::{Entry, Leaving, Op};
+pub use entry::{Entry, Leaving, Op, Undelivered};
 pub use event::{Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, Target};
 pub use ids::{RoomId, RoomStamp, SessionId, Timestamp};
 pub use rooms::{Room, RoomMode, Rooms, Topic};
