@@ -84,17 +84,21 @@ fn three() -> (ChatCore, Recorder) {
 fn in_lobby(mut core: ChatCore, who: &[(SessionId, &str)]) -> (ChatCore, Recorder) {
     let mut rec = Recorder::default();
     for &(id, nick) in who {
-        let reg = Registration {
-            nick: Some(nick),
-            user: "~u",
-            host: "test",
-            realname: nick,
-        };
-        core.register(id, reg, t(0)).unwrap();
+        core.register(id, registration(nick), t(0)).unwrap();
         core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
             .unwrap();
     }
     (core, rec)
+}
+
+/// A registration as `nick`.
+fn registration(nick: &str) -> Registration<'_> {
+    Registration {
+        nick: Some(nick),
+        user: "~u",
+        host: "test",
+        realname: nick,
+    }
 }
 
 fn lobby(core: &ChatCore) -> switchboard_proto::chat::core::RoomId {
@@ -432,13 +436,7 @@ fn summaries_asked_for_within_the_gap_wait_for_it() {
     rec.0.clear();
     core.announce_turnover(t(1000), &mut rec);
     assert_eq!(rec.0.len(), 1, "the first: {:?}", rec.0);
-    let reg = Registration {
-        nick: Some("carol"),
-        user: "~u",
-        host: "test",
-        realname: "carol",
-    };
-    core.register(C, reg, t(1100)).unwrap();
+    core.register(C, registration("carol"), t(1100)).unwrap();
     core.handle_command(C, Command::Join("#lobby"), t(1100), &mut rec)
         .unwrap();
     rec.0.clear();
@@ -473,13 +471,7 @@ fn an_undelivered_message_is_told_to_its_sender_only() {
     core.quit(A, QuitReason::Quit(None), t(10), &mut rec);
     rec.0.clear();
     core.tell_undelivered(&bounced(t(9)), t(11), &mut rec);
-    let reg = Registration {
-        nick: Some("alice"),
-        user: "~u",
-        host: "test",
-        realname: "another alice",
-    };
-    core.register(A, reg, t(12)).unwrap();
+    core.register(A, registration("alice"), t(12)).unwrap();
     core.tell_undelivered(&bounced(t(9)), t(13), &mut rec);
     assert!(rec.0.is_empty(), "{:?}", rec.0);
     // Renamed since: not the one who sent it, as far as anyone can tell.
