@@ -440,7 +440,7 @@ impl ChatService {
             pending_limit: None,
             shared: Shared {
                 config,
-                formats: Formats::new(core.shard()),
+                formats: Formats::default(),
                 core,
                 batch: Batch::default(),
                 undelivered: Refusals::new(busy_output),

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::chat::core::{
     ChatCore, Event, EventKind, EventSink, MessageKind, Recipients, RoomId, RoomStamp, SessionId,
-    Shard, Target, Timestamp, Undelivered,
+    Target, Timestamp, Undelivered,
 };
 use crate::chat::irc::{render as irc_render, IrcTags};
 use crate::chat::line::{render as line_render, Role};
@@ -115,20 +115,9 @@ impl Format {
 pub(crate) struct Formats {
     by_conn: Vec<Format>,
     counts: [usize; Format::COUNT],
-    /// Which sessions are local, and on which connection: only those are
-    /// delivered to here (other threads deliver to theirs).
-    pub shard: Shard,
 }
 
 impl Formats {
-    /// No connections yet, on thread `shard`.
-    pub fn new(shard: Shard) -> Self {
-        Formats {
-            shard,
-            ..Formats::default()
-        }
-    }
-
     /// `conn` now speaks `format` (it connected, or changed capabilities).
     pub fn set(&mut self, conn: ConnId, format: Format, was_connected: bool) {
         if self.by_conn.len() <= conn.0 {
@@ -269,7 +258,7 @@ impl<'a, I: Io> Delivery<'a, I> {
         else {
             return false;
         };
-        if self.formats.shard.conn(event.actor).is_some()
+        if core.shard().conn(event.actor).is_some()
             || self.io.pending_output(conn) <= self.undelivered.busy_output
         {
             return false;
@@ -326,7 +315,7 @@ impl<'a, I: Io> Delivery<'a, I> {
             render_all(format, &mut out);
             Bytes::from(out)
         };
-        let shard = self.formats.shard;
+        let shard = core.shard();
         let local = (core.rooms().local_members(room).iter())
             .filter(|&&member| member != sender)
             .filter_map(|&member| shard.conn(member));
@@ -359,7 +348,7 @@ impl<'a, I: Io> Delivery<'a, I> {
             if Some(recipient) == to.except {
                 continue;
             }
-            let Some(conn) = self.formats.shard.conn(recipient) else {
+            let Some(conn) = core.shard().conn(recipient) else {
                 continue; // another thread's
             };
             if self.is_refused(event, conn, core) {

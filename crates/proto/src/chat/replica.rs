@@ -24,7 +24,6 @@ use crate::Bus;
 /// Without a bus (one thread) changes go straight to the core.
 pub struct Replica {
     core: ChatCore,
-    shard: Shard,
     bus: Option<Box<dyn Bus<Arc<Entry>>>>,
     /// Entries to apply, reused.
     missed: Vec<Arc<Entry>>,
@@ -43,7 +42,7 @@ impl Deref for Replica {
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
-            .field("shard", &self.shard)
+            .field("shard", &self.core.shard())
             .field("shared", &self.bus.is_some())
             .finish_non_exhaustive()
     }
@@ -54,7 +53,6 @@ impl Replica {
     pub fn sole(core: ChatCore) -> Self {
         Replica {
             core,
-            shard: Shard::SOLE,
             bus: None,
             missed: Vec::new(),
         }
@@ -65,7 +63,6 @@ impl Replica {
     pub fn shared(core: ChatCore, shard: Shard, bus: Box<dyn Bus<Arc<Entry>>>) -> Self {
         Replica {
             core: core.with_shard(shard),
-            shard,
             bus: Some(bus),
             missed: Vec::new(),
         }
@@ -80,11 +77,6 @@ impl Replica {
     /// some replica has not applied yet: new input should wait.
     pub fn is_congested(&self) -> bool {
         self.bus.as_ref().is_some_and(|bus| bus.is_congested())
-    }
-
-    /// Which sessions are this replica's own.
-    pub fn shard(&self) -> Shard {
-        self.shard
     }
 
     /// Applies what the other replicas did since this one last looked.

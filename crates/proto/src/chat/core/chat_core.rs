@@ -40,6 +40,8 @@ pub struct ChatCore {
     /// summaries come at least this far apart (in milliseconds, of the
     /// log's time), and the last one's time.
     summary_gap: Option<(u64, Timestamp)>,
+    /// Which sessions are this replica's thread's own.
+    shard: Shard,
 }
 
 impl ChatCore {
@@ -66,6 +68,7 @@ impl ChatCore {
             server: String::new(),
             turnover_rooms: Vec::new(),
             summary_gap: None,
+            shard: Shard::SOLE,
         }
     }
 
@@ -93,6 +96,7 @@ impl ChatCore {
     /// This replica is thread `shard` of several: rooms keep lists of its
     /// own members for its fan-out ([`Rooms::local_members`]).
     pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
         if shard != Shard::SOLE {
             self.rooms.track_local(shard);
         }
@@ -646,6 +650,12 @@ impl ChatCore {
     /// All rooms.
     pub fn rooms(&self) -> &Rooms {
         &self.rooms
+    }
+
+    /// Which sessions are this replica's thread's own (and on which
+    /// connection): [`Shard::SOLE`] when it is the only one.
+    pub fn shard(&self) -> Shard {
+        self.shard
     }
 
     /// Registered sessions.

@@ -15,12 +15,6 @@ pub struct Shard {
     bits: u32,
 }
 
-impl Default for Shard {
-    fn default() -> Self {
-        Shard::SOLE
-    }
-}
-
 impl Shard {
     /// The only thread: every session is local.
     pub const SOLE: Shard = Shard { index: 0, bits: 0 };
