@@ -27,6 +27,7 @@
 
 mod address_limits;
 mod clock;
+mod cluster;
 mod config;
 mod connection;
 mod connections;
@@ -43,6 +44,7 @@ mod tls;
 
 pub use address_limits::AddressLimits;
 pub use clock::{Clock, SystemClock};
+pub use cluster::{Cluster, ClusterError, ClusterMember, NODE_TTL};
 pub use config::Config;
 pub use fd_limit::raise_fd_limit;
 pub use listener::{bind_tcp, bind_tcp_group, bind_udp, bind_udp_group, BACKLOG};

@@ -82,10 +82,38 @@ impl<T: Clone + Send> ThreadBus<T> {
         }
     }
 
+    /// Appends `items`, read by no member yet: what a link to other
+    /// processes brings in (see [`Cluster`](crate::Cluster)).
+    pub fn append(&self, items: impl IntoIterator<Item = T>) {
+        let mut log = (self.inner.log.lock()).unwrap_or_else(PoisonError::into_inner);
+        let before = log.items.len();
+        log.items.extend(items);
+        let added = (log.items.len() - before) as u64;
+        self.inner.appended.fetch_add(added, Ordering::Release);
+        drop(log);
+        // As in `publish`: either a member sees these or it is woken.
+        fence(Ordering::SeqCst);
+        self.inner.wake_all_but(None);
+    }
+
     /// Wakes member `i` through `handles[i]` from now on.
     pub fn wake_with(&self, handles: Vec<ReactorHandle>) {
         assert_eq!(handles.len(), self.inner.notified.len());
         let _ = self.inner.wakers.set(handles);
+    }
+}
+
+impl<T> Inner<T> {
+    /// Wakes every member but `skip` that is not already due to look.
+    fn wake_all_but(&self, skip: Option<usize>) {
+        let Some(wakers) = self.wakers.get() else {
+            return;
+        };
+        for (i, waker) in wakers.iter().enumerate() {
+            if Some(i) != skip && !self.notified[i].swap(true, Ordering::AcqRel) {
+                waker.notify();
+            }
+        }
     }
 }
 
@@ -125,14 +153,7 @@ impl<T: Clone + Send> Bus<T> for BusMember<T> {
         // fences each side may read the other's old value, and the item
         // would wait for the member's next event.
         fence(Ordering::SeqCst);
-        let Some(wakers) = self.inner.wakers.get() else {
-            return;
-        };
-        for (i, waker) in wakers.iter().enumerate() {
-            if i != self.index && !self.inner.notified[i].swap(true, Ordering::AcqRel) {
-                waker.notify();
-            }
-        }
+        self.inner.wake_all_but(Some(self.index));
     }
 
     fn is_congested(&self) -> bool {

@@ -74,6 +74,36 @@ impl CloseReason {
     }
 }
 
+/// Between the nodes of a cluster a reason travels as its kind's name
+/// ([`CloseReason::KINDS`]); a socket error's kind stays with its node.
+impl serde::Serialize for CloseReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(Self::KINDS[self.index()])
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CloseReason {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let all = [
+            CloseReason::PeerClosed,
+            CloseReason::Reset,
+            CloseReason::HangUp,
+            CloseReason::Error(io::ErrorKind::Other),
+            CloseReason::IdleTimeout,
+            CloseReason::Shutdown,
+            CloseReason::ServerFull,
+            CloseReason::OutputOverflow,
+            CloseReason::Closed,
+            CloseReason::ProtocolError,
+            CloseReason::AddressLimit,
+        ];
+        all.into_iter()
+            .find(|reason| Self::KINDS[reason.index()] == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("no close reason {name:?}")))
+    }
+}
+
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -101,5 +131,15 @@ mod tests {
             "error: timed out"
         );
         assert_eq!(CloseReason::IdleTimeout.to_string(), "idle timeout");
+    }
+
+    #[test]
+    fn reasons_travel_by_kind() {
+        for index in 0..CloseReason::KINDS.len() {
+            let json = serde_json::to_string(CloseReason::KINDS[index]).unwrap();
+            let reason: CloseReason = serde_json::from_str(&json).unwrap();
+            assert_eq!(reason.index(), index);
+            assert_eq!(serde_json::to_string(&reason).unwrap(), json);
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
-use switchboard_net::{Config, Reactor, ThreadBus};
+use switchboard_net::{Cluster, Config, Reactor, ThreadBus};
 use switchboard_proto::chat::core::{Entry, Shard};
 use switchboard_proto::chat::irc::IrcConfig;
 use switchboard_proto::chat::web::WebConfig;
@@ -178,14 +178,28 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
     let (config, reactor_config) = settings(&args)?;
     let threads = thread_count(&args.server);
     let mut reactors: Vec<Reactor<ChatService>> = Vec::with_capacity(threads);
+    let cluster = match &args.cluster {
+        Some(url) => Some(
+            Cluster::join(url, threads, args.cluster_log)
+                .with_context(|| format!("cannot join the cluster at {url}"))?,
+        ),
+        None => None,
+    };
     let bus = ThreadBus::<Arc<Entry>>::new(threads);
     let counters = Arc::new(ServerCounters::default());
     for i in 0..threads {
-        let service = match threads {
-            1 => ChatService::new(config.clone()),
-            _ => ChatService::shared(
+        let shard = Shard::new(i, threads);
+        let service = match (&cluster, threads) {
+            (Some(cluster), _) => ChatService::shared(
                 config.clone(),
-                Shard::new(i, threads),
+                shard.on_node(cluster.node()),
+                Box::new(cluster.member(i)),
+                counters.clone(),
+            ),
+            (None, 1) => ChatService::new(config.clone()),
+            (None, _) => ChatService::shared(
+                config.clone(),
+                shard,
                 Box::new(bus.member(i)),
                 counters.clone(),
             ),
@@ -196,7 +210,11 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
         };
         reactors.push(reactor);
     }
-    bus.wake_with(reactors.iter().map(Reactor::handle).collect());
+    let handles = || reactors.iter().map(Reactor::handle).collect();
+    match &cluster {
+        Some(cluster) => cluster.bus().wake_with(handles()),
+        None => bus.wake_with(handles()),
+    }
     let wants_tls = [&args.listen_tls, &args.irc_tls, &args.web_tls]
         .iter()
         .any(|addrs| !addrs.is_empty());
@@ -248,7 +266,11 @@ pub fn run(args: ChatArgs) -> Result<ExitCode> {
             Some(&tls.web),
         )?;
     }
-    serve(reactors)
+    let code = serve(reactors);
+    if let Some(cluster) = cluster {
+        cluster.leave();
+    }
+    code
 }
 
 /// Reads and checks the settings again for a reload (the command line and
@@ -284,7 +306,7 @@ fn reload_settings(
 }
 
 /// The settings a reload cannot change, each with whether it changed.
-fn fixed<'a>(started: &ChatArgs, args: &ChatArgs) -> [(&'a str, bool); 8] {
+fn fixed<'a>(started: &ChatArgs, args: &ChatArgs) -> [(&'a str, bool); 10] {
     [
         ("--listen", args.listen != started.listen),
         (
@@ -300,5 +322,7 @@ fn fixed<'a>(started: &ChatArgs, args: &ChatArgs) -> [(&'a str, bool); 8] {
         ("--irc-tls", args.irc_tls != started.irc_tls),
         ("--web-tls", args.web_tls != started.web_tls),
         ("--threads", args.server.threads != started.server.threads),
+        ("--cluster", args.cluster != started.cluster),
+        ("--cluster-log", args.cluster_log != started.cluster_log),
     ]
 }

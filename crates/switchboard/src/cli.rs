@@ -572,6 +572,26 @@ pub struct ChatArgs {
     #[arg(long, value_name = "NAME", default_value = "switchboard.local")]
     pub server_name: String,
 
+    /// Share rooms, nicks and presence with the other servers (nodes) of a
+    /// cluster through this Redis (7.x), e.g. redis://127.0.0.1:6379: a
+    /// line said on any node reaches every member of its room, on every
+    /// node, in one order. Up to 16 nodes. Without it, nothing but this
+    /// process is needed. See docs/CLUSTER.md.
+    #[arg(long, value_name = "URL")]
+    pub cluster: Option<String>,
+
+    /// The cluster's shared log keeps about this many entries (Redis
+    /// XADD MAXLEN ~): a node that falls further behind (stopped, starved)
+    /// tells its clients how much it missed and catches up from the
+    /// others' state.
+    #[arg(
+        long,
+        value_name = "ENTRIES",
+        default_value_t = 100_000,
+        requires = "cluster"
+    )]
+    pub cluster_log: u64,
+
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -2,8 +2,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::chat::core::{
-    ChatCore, ChatError, Command, Entry, EventSink, Leaving, Op, QuitReason, Registration, Session,
-    SessionId, Shard, Timestamp, Undelivered,
+    ChatCore, ChatError, Command, CoreSnapshot, Entry, EventSink, Leaving, Op, QuitReason,
+    Registration, ServerNews, Session, SessionId, Shard, Timestamp, Undelivered,
 };
 use crate::Bus;
 
@@ -88,9 +88,42 @@ impl Replica {
     }
 
     fn apply_missed(&mut self, out: &mut impl EventSink) {
-        for entry in self.missed.drain(..) {
-            // Refusals were the owner's to report; every replica agrees.
-            let _ = entry.apply(&mut self.core, out);
+        let mut batch = std::mem::take(&mut self.missed);
+        let mut returning = Vec::new();
+        let mut resynced = None;
+        for entry in batch.drain(..) {
+            match &entry.op {
+                Op::Resync(snapshot) => {
+                    returning = self.core.restore(CoreSnapshot::clone(snapshot));
+                    resynced = Some(entry.time);
+                }
+                Op::Snapshot(token) => self.share_state(token),
+                // Refusals were the owner's to report; every replica agrees.
+                _ => drop(entry.apply(&mut self.core, out)),
+            }
+        }
+        if self.missed.is_empty() {
+            self.missed = batch; // keeps its allocation
+        }
+        if let Some(time) = resynced {
+            // Back in the cluster: the others learn of this thread's
+            // sessions again, then its members learn of the others.
+            for (id, returning) in returning {
+                let _ = self.change(id, Op::Return(Box::new(returning)), time, out);
+            }
+            self.core.tell_servers(ServerNews::Back, time, out);
+        }
+    }
+
+    /// Answers a node that joins the cluster with this replica's state: one
+    /// thread per node does (every thread's is the same).
+    fn share_state(&mut self, token: &str) {
+        let Some(bus) = &mut self.bus else { return };
+        if self.core.shard().index() == 0 {
+            match serde_json::to_string(&self.core.snapshot()) {
+                Ok(state) => bus.share_state(token, &state),
+                Err(err) => tracing::error!(%err, "cannot write the chat's state down"),
+            }
         }
     }
 

@@ -1,9 +1,11 @@
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::chat::core::{
     ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget, QuitReason,
-    Recipients, Registration, Room, RoomId, RoomStamp, Rooms, Session, SessionId, Shard, Source,
-    Target, Timestamp, Topic, Undelivered,
+    Recipients, Registration, Returning, Room, RoomId, RoomStamp, Rooms, ServerNews, Session,
+    SessionId, Shard, Source, Target, Timestamp, Topic, Undelivered,
 };
 use crate::chat::names::{name_key, parse_room, validate_nick};
 
@@ -42,6 +44,19 @@ pub struct ChatCore {
     summary_gap: Option<(u64, Timestamp)>,
     /// Which sessions are this replica's thread's own.
     shard: Shard,
+}
+
+/// The chat's shared state as one replica has it at one point of the log:
+/// what a node joining a cluster starts from ([`ChatCore::snapshot`],
+/// [`ChatCore::restore`]). Settings (the announce limit, the server's
+/// name) and which sessions are local stay each replica's own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CoreSnapshot {
+    sessions: Vec<(SessionId, Session)>,
+    rooms: Vec<(usize, Room)>,
+    next_guest: u64,
+    turnover_rooms: Vec<RoomId>,
+    last_summary: Option<Timestamp>,
 }
 
 impl ChatCore {
@@ -661,5 +676,190 @@ impl ChatCore {
     /// Registered sessions.
     pub fn session_count(&self) -> usize {
         self.session_count
+    }
+
+    /// The shared state as it stands (see [`CoreSnapshot`]).
+    pub fn snapshot(&self) -> CoreSnapshot {
+        CoreSnapshot {
+            sessions: (self.sessions.iter().enumerate())
+                .filter_map(|(id, s)| Some((SessionId(id), s.clone()?)))
+                .collect(),
+            rooms: self.rooms.snapshot(),
+            next_guest: self.next_guest,
+            turnover_rooms: self.turnover_rooms.clone(),
+            last_summary: self.summary_gap.map(|(_, last)| last),
+        }
+    }
+
+    /// Takes `snapshot` as the shared state, keeping this thread's own
+    /// sessions but out of every room and nick until each is announced
+    /// again ([`ChatCore::welcome_back`]): returned, in order, with what
+    /// the others are to know of them.
+    pub fn restore(&mut self, snapshot: CoreSnapshot) -> Vec<(SessionId, Returning)> {
+        let shard = self.shard;
+        let mut own = Vec::new();
+        for (id, slot) in self.sessions.iter_mut().enumerate() {
+            let id = SessionId(id);
+            if shard.conn(id).is_none() {
+                *slot = None;
+                continue;
+            }
+            let Some(session) = slot else { continue };
+            let rooms = (session.rooms.drain(..))
+                .map(|room| self.rooms.get(room).name.clone())
+                .collect();
+            own.push((
+                id,
+                Returning {
+                    nick: session.nick.clone(),
+                    user: session.user.clone(),
+                    host: session.host.clone(),
+                    realname: session.realname.clone(),
+                    away: session.away.clone(),
+                    signed_on: session.signed_on,
+                    last_message: session.last_message,
+                    rooms,
+                },
+            ));
+        }
+        self.nicks.clear();
+        for (id, session) in snapshot.sessions {
+            if self.sessions.len() <= id.0 {
+                self.sessions.resize_with(id.0 + 1, || None);
+            }
+            self.nicks.insert(name_key(&session.nick).into_owned(), id);
+            self.sessions[id.0] = Some(session);
+        }
+        self.session_count = self.sessions.iter().flatten().count();
+        self.rooms.restore(snapshot.rooms, Timestamp::default());
+        self.next_guest = snapshot.next_guest.max(1);
+        self.turnover_rooms = snapshot.turnover_rooms;
+        if let (Some((_, last)), Some(then)) = (&mut self.summary_gap, snapshot.last_summary) {
+            *last = then;
+        }
+        own
+    }
+
+    /// Session `id` of a node that rejoined the cluster is back: registered
+    /// again (or, on its own thread, where it never left, given its nick
+    /// and rooms again), under its nick if that is still free or the next
+    /// `guestN` if not (it alone is told), and in its rooms, whose members
+    /// see it join.
+    pub fn welcome_back(
+        &mut self,
+        id: SessionId,
+        returning: &Returning,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        let taken = validate_nick(&returning.nick).is_err()
+            || self.nicks.contains_key(name_key(&returning.nick).as_ref());
+        let nick = match taken {
+            true => self.free_guest_nick(),
+            false => returning.nick.clone(),
+        };
+        self.nicks.insert(name_key(&nick).into_owned(), id);
+        match self.sessions.get(id.0).is_some_and(Option::is_some) {
+            true => {
+                if taken {
+                    let kind = EventKind::Nick { new: &nick };
+                    self.emit(id, None, &[], kind, now, &[id], None, out);
+                }
+                self.session_mut(id).nick = nick;
+            }
+            false => {
+                if self.sessions.len() <= id.0 {
+                    self.sessions.resize_with(id.0 + 1, || None);
+                }
+                self.session_count += 1;
+                self.sessions[id.0] = Some(Session {
+                    nick,
+                    user: returning.user.clone(),
+                    host: returning.host.clone(),
+                    realname: returning.realname.clone(),
+                    rooms: Vec::new(),
+                    away: None,
+                    signed_on: returning.signed_on,
+                    last_message: returning.last_message,
+                });
+            }
+        }
+        self.session_mut(id).away = returning.away.clone();
+        for name in &returning.rooms {
+            let Ok(name) = parse_room(name) else { continue };
+            if (self.rooms.find(&name)).is_some_and(|room| self.rooms.get(room).has_member(id)) {
+                continue;
+            }
+            let room = self.rooms.join(&name, id, now);
+            self.session_mut(id).rooms.push(room);
+            if self.is_crowded(room) {
+                self.note_turnover(id, room, true);
+                continue;
+            }
+            let stamp = self.stamp(room);
+            let r = self.rooms.get(room);
+            let kind = EventKind::Join {
+                room: &r.name,
+                members: r.members.len(),
+            };
+            // Its own node's members never saw it leave.
+            let node = self.shard.node_of(id);
+            let others: Vec<SessionId> = (r.members.iter().copied())
+                .filter(|&m| self.shard.node_of(m) != node)
+                .collect();
+            self.emit(id, None, &[stamp], kind, now, &others, None, out);
+        }
+    }
+
+    /// This node lost the rest of its cluster: every session of another
+    /// node is dropped without a word to anyone, and this thread's members
+    /// of each room are told once, instead, what happened.
+    pub fn split(&mut self, news: ServerNews, now: Timestamp, out: &mut impl EventSink) {
+        let shard = self.shard;
+        for id in 0..self.sessions.len() {
+            let id = SessionId(id);
+            if shard.is_this_node(id) {
+                continue;
+            }
+            let Some(session) = self.sessions[id.0].take() else {
+                continue;
+            };
+            self.session_count -= 1;
+            self.nicks.remove(name_key(&session.nick).as_ref());
+            for room in session.rooms {
+                self.rooms.leave(room, id);
+            }
+        }
+        self.tell_servers(news, now, out);
+    }
+
+    /// Tells this thread's members of every room `news` of the other
+    /// servers, once per room.
+    pub fn tell_servers(&self, news: ServerNews, now: Timestamp, out: &mut impl EventSink) {
+        for room in self.rooms.list() {
+            let Some(id) = self.rooms.find(&room.name) else {
+                continue;
+            };
+            let local = self.rooms.local_members(id);
+            if local.is_empty() {
+                continue;
+            }
+            let kind = EventKind::Servers {
+                room: &room.name,
+                news,
+                members: room.members.len(),
+            };
+            self.tell_from_server(None, &[], kind, now, local, out);
+        }
+    }
+
+    /// Node `node` of the cluster is gone: each of its sessions quits.
+    pub fn reap(&mut self, node: usize, now: Timestamp, out: &mut impl EventSink) {
+        for id in 0..self.sessions.len() {
+            let id = SessionId(id);
+            if self.shard.node_of(id) == node && self.sessions[id.0].is_some() {
+                self.quit(id, QuitReason::ServerGone, now, out);
+            }
+        }
     }
 }

@@ -1,7 +1,8 @@
 use crate::chat::core::{
-    ChatCore, ChatError, Command, EventSink, MessageKind, MessageTarget, QuitReason, Registration,
-    RoomId, RoomMode, SessionId, Timestamp,
+    ChatCore, ChatError, Command, CoreSnapshot, EventSink, MessageKind, MessageTarget, QuitReason,
+    Registration, RoomId, RoomMode, ServerNews, SessionId, Timestamp,
 };
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::CloseReason;
@@ -11,7 +12,8 @@ use crate::CloseReason;
 /// came from) and naming rooms by name (a room's id may be reused by the
 /// time another replica applies it). Applied in the same order, entries
 /// leave every replica in the same state with the same sequence numbers.
-#[derive(Clone, Debug)]
+/// Between the nodes of a cluster they travel as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Entry {
     /// When it happened: every replica stamps its events with this time.
     pub time: Timestamp,
@@ -22,7 +24,7 @@ pub struct Entry {
 }
 
 /// What an [`Entry`] does: the core's inputs, owned.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[allow(missing_docs)] // the fields are those of the commands they carry
 pub enum Op {
     /// [`ChatCore::register`].
@@ -79,11 +81,43 @@ pub enum Op {
     Summarize,
     /// [`ChatCore::set_announce_limit`] (a reload).
     AnnounceLimit(usize),
+    /// [`ChatCore::reap`]: a node of the cluster is gone.
+    Reap(usize),
+    /// A node (re)joining the cluster asks for the chat as it stands here,
+    /// under this token ([`Bus::share_state`](crate::Bus::share_state)).
+    Snapshot(String),
+    /// [`ChatCore::welcome_back`]: a session of a node that rejoined.
+    Return(Box<Returning>),
+    /// [`ChatCore::split`]: this node lost the cluster. Never leaves the
+    /// node.
+    #[serde(skip)]
+    Split(ServerNews),
+    /// This node rejoined the cluster, which stood as this snapshot: the
+    /// replica takes it, and announces its own sessions again
+    /// ([`Op::Return`]). Never leaves the node.
+    #[serde(skip)]
+    Resync(Box<CoreSnapshot>),
+}
+
+/// A session of a node that comes back to the cluster, as the others are
+/// to know it again ([`ChatCore::welcome_back`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(missing_docs)] // a session's fields
+pub struct Returning {
+    pub nick: String,
+    pub user: String,
+    pub host: String,
+    pub realname: String,
+    pub away: Option<String>,
+    pub signed_on: Timestamp,
+    pub last_message: Timestamp,
+    /// Its rooms by name, in joining order.
+    pub rooms: Vec<String>,
 }
 
 /// Why a session ends, owned (a [`QuitReason`] that outlives its input):
 /// how a front-end closing its client has the departure announced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Leaving {
     /// It asked to leave (`/quit`, `QUIT`), saying this if anything.
     Quit(Option<String>),
@@ -92,6 +126,8 @@ pub enum Leaving {
     /// Its connection is closing for this reason (a WebSocket client's
     /// close frame, a protocol error).
     Closed(CloseReason),
+    /// Its node of the cluster is gone.
+    ServerGone,
 }
 
 impl Leaving {
@@ -101,6 +137,7 @@ impl Leaving {
             QuitReason::Quit(text) => Leaving::Quit(text.map(str::to_string)),
             QuitReason::Closed(reason) => Leaving::Closed(reason),
             QuitReason::PingTimeout(secs) => Leaving::PingTimeout(Duration::from_secs(secs)),
+            QuitReason::ServerGone => Leaving::ServerGone,
         }
     }
 
@@ -110,6 +147,7 @@ impl Leaving {
             Leaving::Quit(text) => QuitReason::Quit(text.as_deref()),
             Leaving::PingTimeout(after) => QuitReason::PingTimeout(after.as_secs()),
             Leaving::Closed(reason) => QuitReason::Closed(*reason),
+            Leaving::ServerGone => QuitReason::ServerGone,
         }
     }
 }
@@ -118,7 +156,7 @@ impl Leaving {
 /// is far behind in reading (see [`EventKind::Undelivered`]).
 ///
 /// [`EventKind::Undelivered`]: crate::chat::core::EventKind::Undelivered
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Undelivered {
     /// Who sent it.
     pub sender: SessionId,
@@ -246,6 +284,20 @@ impl Entry {
                 core.set_announce_limit(*limit);
                 return Ok(());
             }
+            Op::Reap(node) => {
+                core.reap(*node, now, out);
+                return Ok(());
+            }
+            Op::Return(returning) => {
+                core.welcome_back(id, returning, now, out);
+                return Ok(());
+            }
+            Op::Split(news) => {
+                core.split(*news, now, out);
+                return Ok(());
+            }
+            // The replica's to handle: they concern this process only.
+            Op::Snapshot(_) | Op::Resync(_) => return Ok(()),
             Op::Join(name) => Command::Join(name),
             Op::Part { room: name, reason } => Command::Part {
                 room: room(name)?,

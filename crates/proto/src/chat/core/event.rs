@@ -112,6 +112,16 @@ pub enum EventKind<'a> {
         /// The recipient that is not keeping up.
         nick: &'a str,
     },
+    /// News of the cluster's other servers, told by the server to this
+    /// server's members of `room`.
+    Servers {
+        /// Room display name.
+        room: &'a str,
+        /// What happened.
+        news: ServerNews,
+        /// Members of the room now.
+        members: usize,
+    },
     /// The actor switched a room mode.
     RoomMode {
         /// Room display name.
@@ -133,7 +143,7 @@ pub enum Target<'a> {
 }
 
 /// The kinds of message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MessageKind {
     /// A chat line.
     Say,
@@ -154,6 +164,49 @@ pub enum QuitReason<'a> {
     Closed(CloseReason),
     /// The client stopped answering pings for this many seconds.
     PingTimeout(u64),
+    /// Its server (a node of the cluster) is unreachable.
+    ServerGone,
+}
+
+/// What a room is told of the other servers of a cluster
+/// ([`EventKind::Servers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerNews {
+    /// They are unreachable: the room goes on with this server's people.
+    Unreachable,
+    /// This server fell behind the cluster's log and missed this many
+    /// changes: it goes on alone until it has caught up.
+    Behind(u64),
+    /// In touch again: the room is as the cluster has it.
+    Back,
+}
+
+impl ServerNews {
+    /// In words, for `room` of `members` members now: what every front-end
+    /// shows (a line notice, an IRC server NOTICE, the page's system line).
+    pub fn text(self, room: &str, members: usize) -> String {
+        match self {
+            ServerNews::Unreachable => format!(
+                "other servers are unreachable: {room} goes on with the people on this server"
+            ),
+            ServerNews::Behind(missed) => format!(
+                "this server fell behind and missed {missed} changes: {room} goes on with \
+                 the people on this server until it has caught up"
+            ),
+            ServerNews::Back => {
+                format!("back in touch with the other servers: {room} has {members} members")
+            }
+        }
+    }
+
+    /// A word for it (the web protocol's `state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerNews::Unreachable => "unreachable",
+            ServerNews::Behind(_) => "behind",
+            ServerNews::Back => "back",
+        }
+    }
 }
 
 /// Who an event goes to: each of `sessions` once, but `except`.

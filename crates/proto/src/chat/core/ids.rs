@@ -1,3 +1,4 @@
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
@@ -6,7 +7,7 @@ use std::time::{Duration, SystemTime};
 /// A session is one connection of one thread; its id tells which (see
 /// [`Shard`](crate::chat::core::Shard)), so that every thread's replica of
 /// the chat names it the same.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SessionId(pub usize);
 
 impl SessionId {
@@ -16,12 +17,14 @@ impl SessionId {
 }
 
 /// Identifies a room while it exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RoomId(pub usize);
 
 /// Wall-clock time of an event, in milliseconds since the Unix epoch: what
 /// people are shown, and comparable across processes (an `Instant` is not).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {

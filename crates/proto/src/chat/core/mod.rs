@@ -13,11 +13,13 @@ mod session;
 mod shard;
 mod turnover;
 
-pub use chat_core::ChatCore;
+pub use chat_core::{ChatCore, CoreSnapshot};
 pub use chat_error::ChatError;
 pub use command::{Command, MessageTarget};
-pub use entry::{Entry, Leaving, Op, Undelivered};
-pub use event::{Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, Target};
+pub use entry::{Entry, Leaving, Op, Returning, Undelivered};
+pub use event::{
+    Event, EventKind, EventSink, MessageKind, QuitReason, Recipients, ServerNews, Target,
+};
 pub use ids::{RoomId, RoomStamp, SessionId, Timestamp};
 pub use rooms::{Room, RoomMode, Rooms, Topic};
 pub use session::{Registration, Session, Source};

@@ -1,12 +1,13 @@
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use slab::Slab;
 
 use crate::chat::core::{RoomId, SessionId, Shard, Timestamp, Turnover};
 use crate::chat::names::name_key;
 
 /// A room's topic and who set it when.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Topic {
     /// The text.
     pub text: String,
@@ -17,7 +18,7 @@ pub struct Topic {
 }
 
 /// A room's switches (IRC channel modes `+t` and `+n`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RoomMode {
     /// `+t`: only operators change the topic.
     TopicOpsOnly,
@@ -39,7 +40,7 @@ impl RoomMode {
 }
 
 /// A room: its members, operators, topic, modes and event sequence.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Room {
     /// Display name, with its `#`, spelt as its creator did.
     pub name: String,
@@ -48,6 +49,7 @@ pub struct Room {
     /// The members that are this thread's own, when several threads share
     /// the chat (empty with one): what this thread's fan-out walks, so that
     /// a line costs each thread its own members only.
+    #[serde(skip)]
     pub local: Vec<SessionId>,
     /// Members with operator status (IRC's `@`): the first member gets it.
     pub ops: Vec<SessionId>,
@@ -181,6 +183,31 @@ impl Rooms {
             room.local.push(session);
         }
         id
+    }
+
+    /// Every room with its id, to rebuild elsewhere ([`Rooms::restore`]).
+    pub fn snapshot(&self) -> Vec<(usize, Room)> {
+        self.rooms.iter().map(|(id, r)| (id, r.clone())).collect()
+    }
+
+    /// These rooms, with their ids, and no others but the permanent ones;
+    /// local member lists rebuilt for this thread.
+    pub fn restore(&mut self, rooms: Vec<(usize, Room)>, now: Timestamp) {
+        self.rooms = rooms.into_iter().collect();
+        self.by_key = (self.rooms.iter())
+            .map(|(id, r)| (name_key(&r.name).into_owned(), RoomId(id)))
+            .collect();
+        let shard = self.shard;
+        for (_, room) in self.rooms.iter_mut() {
+            room.local = (room.members.iter().copied())
+                .filter(|&m| shard.is_some_and(|shard| shard.conn(m).is_some()))
+                .collect();
+        }
+        for key in self.permanent.clone() {
+            if !self.by_key.contains_key(&key) {
+                self.create(&key, now);
+            }
+        }
     }
 
     /// Whether `session` goes into rooms' local member lists.

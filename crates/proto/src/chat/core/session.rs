@@ -1,7 +1,7 @@
 use crate::chat::core::{RoomId, Timestamp};
 
 /// One user: who they are to others, and which rooms they are in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     /// Unique ignoring case (see [`name_key`](crate::chat::name_key)).
     pub nick: String,

@@ -5,7 +5,7 @@
 /// line per joiner, and the server memory in proportion to joiners times
 /// members): they are counted here, with the first few nicks, and told in
 /// one summary event per period. Its size does not grow with the storm.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Turnover {
     /// How many joined.
     pub joined: usize,

@@ -37,6 +37,7 @@ pub fn quit_reason(reason: QuitReason<'_>) -> String {
             text
         }
         QuitReason::PingTimeout(secs) => format!("Ping timeout: {secs} seconds"),
+        QuitReason::ServerGone => "Server unreachable".to_string(),
     }
 }
 
@@ -88,6 +89,11 @@ pub fn render(event: &Event<'_>, tags: IrcTags, out: &mut Vec<u8>) {
         EventKind::Undelivered { to, nick } => {
             line.command(ERR_TARGETTOOFAST, &[to, nick], Some(TARGET_BUSY))
         }
+        EventKind::Servers {
+            room,
+            news,
+            members,
+        } => line.command("NOTICE", &[room], Some(&news.text(room, members))),
         EventKind::RoomMode { room, mode, on } => {
             let change = format!("{}{}", if on { '+' } else { '-' }, mode.letter());
             line.command("MODE", &[room, &change], None)

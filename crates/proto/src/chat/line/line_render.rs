@@ -43,6 +43,7 @@ pub fn quit_reason(reason: QuitReason<'_>) -> String {
         QuitReason::Closed(CloseReason::Closed) => "removed".to_string(),
         QuitReason::Closed(other) => other.to_string(),
         QuitReason::PingTimeout(secs) => format!("ping timeout: {secs} seconds"),
+        QuitReason::ServerGone => "server unreachable".to_string(),
     }
 }
 
@@ -171,6 +172,11 @@ pub fn render(event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u
         EventKind::Undelivered { nick, .. } => {
             write!(w, "*** {}", ChatError::TargetBusy(nick.to_string()))
         }
+        EventKind::Servers {
+            room,
+            news,
+            members,
+        } => write!(w, "*** {}", news.text(room, members)),
         EventKind::RoomMode { room, mode, on } => {
             let sign = if on { '+' } else { '-' };
             let letter = mode.letter();

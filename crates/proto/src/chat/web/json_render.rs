@@ -4,7 +4,9 @@
 
 use serde::Serialize;
 
-use crate::chat::core::{ChatCore, ChatError, Event, EventKind, MessageKind, RoomMode, Target};
+use crate::chat::core::{
+    ChatCore, ChatError, Event, EventKind, MessageKind, RoomMode, ServerNews, Target,
+};
 use crate::chat::line::quit_reason;
 use crate::chat::web::web_socket::text_frame;
 
@@ -98,6 +100,16 @@ pub(crate) enum Out<'a> {
         seq: u64,
         time: u64,
     },
+    /// News of the cluster's other servers (see `ServerNews`).
+    Servers {
+        room: &'a str,
+        state: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        missed: Option<u64>,
+        members: usize,
+        text: &'a str,
+        time: u64,
+    },
     /// A crowded room's arrivals and departures since its last summary.
     Summary {
         room: &'a str,
@@ -185,15 +197,34 @@ pub(crate) fn render(event: &Event<'_>, core: &ChatCore, out: &mut Vec<u8>) {
             })
             .collect()
     };
-    // The refusal a web client gets when the recipient is on its own
-    // thread (an `error` with code `target_busy`), without a request id.
-    let refusal;
+    // Words made for this event: the refusal a web client gets when the
+    // recipient is on its own thread (an `error` with code `target_busy`,
+    // without a request id), or news of the other servers.
+    let text;
     let message = match event.kind {
+        EventKind::Servers {
+            room,
+            news,
+            members,
+        } => {
+            text = news.text(room, members);
+            Out::Servers {
+                room,
+                state: news.name(),
+                missed: match news {
+                    ServerNews::Behind(missed) => Some(missed),
+                    _ => None,
+                },
+                members,
+                text: &text,
+                time,
+            }
+        }
         EventKind::Undelivered { nick, .. } => {
-            refusal = ChatError::TargetBusy(nick.to_string()).to_string();
+            text = ChatError::TargetBusy(nick.to_string()).to_string();
             Out::Error {
                 code: "target_busy",
-                text: &refusal,
+                text: &text,
                 id: None,
             }
         }

@@ -76,7 +76,7 @@ pub(crate) fn farewell(format: Format, leaving: &Leaving, out: &mut Vec<u8>) {
     match leaving {
         Leaving::Quit(_) => close_frame(CloseCode::Normal, "bye", out),
         Leaving::PingTimeout(_) => close_frame(CloseCode::Error, "ping timeout", out),
-        Leaving::Closed(_) => {}
+        Leaving::Closed(_) | Leaving::ServerGone => {}
     }
 }
 
