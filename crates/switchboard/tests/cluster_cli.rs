@@ -1,0 +1,637 @@
+//! `--cluster redis://HOST:PORT`: several `switchboard chat` nodes that
+//! share one Redis serve one chat. Line and IRC clients spread over the
+//! nodes share #lobby in one order; actions, private messages, nick
+//! changes, joins and quits cross the nodes, and a nick is the cluster's;
+//! a node killed outright has its clients leave and their nicks come free;
+//! with Redis away each node goes on with its own people and comes back
+//! when Redis does; a stopped node stalls no one, and is told what it
+//! missed. Each test starts its own `redis-server` (on a free port of
+//! 127.0.0.1) and its own nodes (on 127.0.0.1:0); every wait has a
+//! deadline. Without `redis-server` the tests skip, visibly, unless
+//! `SWITCHBOARD_REQUIRE_REDIS=1` (CI), which makes them fail instead.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use redis_server::{redis_or_skip, RedisServer};
+use support::*;
+
+/// What each node's clients hear when it loses Redis (line front-end
+/// notices start with "*** ").
+const UNREACHABLE: &str = "other servers are unreachable";
+/// ... when it finds the log moved past what it had read.
+const FELL_BEHIND: &str = "fell behind and missed";
+/// ... when it is one with the cluster again.
+const BACK: &str = "back in touch with the other servers";
+
+/// One node of the cluster: a `switchboard chat --cluster` process and its
+/// line and IRC addresses.
+struct Node {
+    server: Server,
+    line: SocketAddr,
+    irc: SocketAddr,
+}
+
+impl Node {
+    /// Starts a node of `redis`'s cluster with `threads` event-loop threads
+    /// and no rate limit (the tests send bursts). It joins the cluster
+    /// before it listens: once it has logged its listeners, it is in.
+    fn start(redis: &RedisServer, threads: u16, extra: &[&str]) -> Node {
+        let url = redis.url();
+        let threads = threads.to_string();
+        let mut command = bin();
+        command
+            .args(CHAT)
+            .args(["--rate-limit", "0", "--threads", &threads])
+            .args(["--cluster", &url])
+            .args(extra);
+        let mut server = Server::start_command(&mut command);
+        let line = server.listening_addr("chat");
+        let irc = server.listening_addr("irc");
+        Node { server, line, irc }
+    }
+}
+
+/// One client, line or IRC, reading lines with the tests' deadline.
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    irc: bool,
+    name: String,
+}
+
+impl Client {
+    /// A line client, welcomed and renamed `name`.
+    fn line(addr: SocketAddr, name: &str) -> Client {
+        let mut c = Client::over(connect(addr), false, name);
+        c.expect("welcome to switchboard");
+        c.send(&format!("/nick {name}"));
+        let answer = c.expect_any(&[&format!("you are now known as {name}"), "is taken"]);
+        assert!(!answer.contains("is taken"), "{name} refused: {answer}");
+        c
+    }
+
+    /// An IRC client, registered as `name` and in #lobby.
+    fn irc(addr: SocketAddr, name: &str) -> Client {
+        let mut c = Client::over(connect(addr), true, name);
+        c.send(&format!(
+            "NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #lobby"
+        ));
+        let answer = c.expect_any(&[" 366 ", " 433 "]);
+        assert!(!answer.contains(" 433 "), "{name} refused: {answer}");
+        c
+    }
+
+    fn over(stream: TcpStream, irc: bool, name: &str) -> Client {
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
+        Client {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+            irc,
+            name: name.to_string(),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        self.writer
+            .write_all(format!("{text}\r\n").as_bytes())
+            .unwrap();
+    }
+
+    /// A line to #lobby, in the client's protocol.
+    fn say(&mut self, text: &str) {
+        self.say_all(&[text.to_string()]);
+    }
+
+    /// Lines to #lobby, in one write.
+    fn say_all(&mut self, lines: &[String]) {
+        let wire: String = (lines.iter())
+            .map(|text| match self.irc {
+                true => format!("PRIVMSG #lobby :{text}\r\n"),
+                false => format!("{text}\r\n"),
+            })
+            .collect();
+        self.writer.write_all(wire.as_bytes()).unwrap();
+    }
+
+    /// The next line (IRC PINGs answered), or a panic at the deadline.
+    fn next(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line);
+            assert!(
+                n.as_ref().is_ok_and(|&n| n > 0),
+                "{}: no line in time ({n:?})",
+                self.name
+            );
+            if self.irc && line.starts_with("PING ") {
+                self.send(&line.replacen("PING", "PONG", 1));
+                continue;
+            }
+            return line.trim_end().to_string();
+        }
+    }
+
+    /// Reads up to the first line containing `needle`, and returns it.
+    fn expect(&mut self, needle: &str) -> String {
+        self.expect_any(&[needle])
+    }
+
+    /// Reads up to the first line containing any of `needles`, and
+    /// returns it.
+    fn expect_any(&mut self, needles: &[&str]) -> String {
+        loop {
+            let line = self.next();
+            if needles.iter().any(|n| line.contains(n)) {
+                return line;
+            }
+        }
+    }
+
+    /// Every line up to and including the first that contains `needle`.
+    fn lines_until(&mut self, needle: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.next();
+            let done = line.contains(needle);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// Reads until each of `nicks` has been named in a line (their joins,
+    /// or a line client's renaming from its guest nick).
+    fn wait_for_nicks(&mut self, nicks: &[String]) {
+        let mut missing: HashSet<&str> = nicks.iter().map(String::as_str).collect();
+        while !missing.is_empty() {
+            let line = self.next();
+            for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+                missing.remove(word);
+            }
+        }
+    }
+}
+
+/// Waits until every client has seen every client made after it arrive:
+/// then all are in #lobby, as every node sees it.
+fn all_in(clients: &mut [Client]) {
+    for i in 0..clients.len() {
+        let later: Vec<String> = clients[i + 1..].iter().map(|c| c.name.clone()).collect();
+        clients[i].wait_for_nicks(&later);
+    }
+}
+
+/// The room lines ("m SENDER N") a client received, in order, whichever
+/// its protocol.
+fn room_line(line: &str) -> Option<(String, u32)> {
+    let text = line.rsplit_once("m ")?.1;
+    let (sender, n) = text.split_once(' ')?;
+    Some((sender.to_string(), n.parse().ok()?))
+}
+
+/// Reads until `client` has `count` lines "TAG N" from `sender` (a line
+/// client), asserting they come in order, 0 to count - 1.
+fn receive_numbered(client: &mut Client, sender: &str, tag: &str, count: u32) {
+    let prefix = format!("<{sender}> {tag} ");
+    let mut next = 0;
+    while next < count {
+        let line = client.next();
+        if let Some(n) = line.strip_prefix(&prefix) {
+            assert_eq!(
+                n.parse::<u32>().ok(),
+                Some(next),
+                "{} got {sender}'s lines out of order: {line}",
+                client.name
+            );
+            next += 1;
+        }
+    }
+}
+
+/// Three nodes, one of them with two threads; a line and an IRC client on
+/// each. Bursts from everyone at once: each client gets every other
+/// client's lines exactly once, each sender's in order, and all in one
+/// order. Then actions, private messages, nick changes, a join and a quit
+/// cross the nodes, and a nick held on one node is refused on another.
+#[test]
+fn three_nodes_share_one_room_in_one_order() {
+    if !redis_or_skip("three_nodes_share_one_room_in_one_order") {
+        return;
+    }
+    const LINES: u32 = 100;
+    let redis = RedisServer::start();
+    let a = Node::start(&redis, 1, &[]);
+    let b = Node::start(&redis, 2, &[]);
+    let c = Node::start(&redis, 1, &[]);
+    let mut clients = vec![
+        Client::line(a.line, "lineA"),
+        Client::irc(a.irc, "ircA"),
+        Client::line(b.line, "lineB"),
+        Client::irc(b.irc, "ircB"),
+        Client::line(c.line, "lineC"),
+        Client::irc(c.irc, "ircC"),
+    ];
+    all_in(&mut clients);
+
+    // Every client's lines in one write, all clients at once.
+    for c in &mut clients {
+        let lines: Vec<String> = (0..LINES).map(|n| format!("m {} {n}", c.name)).collect();
+        c.say_all(&lines);
+    }
+    let expected = (clients.len() - 1) * LINES as usize;
+    let orders: Vec<Vec<(String, u32)>> = clients
+        .iter_mut()
+        .map(|c| {
+            let mut seen = Vec::new();
+            while seen.len() < expected {
+                if let Some(line) = room_line(&c.next()) {
+                    seen.push(line);
+                }
+            }
+            seen
+        })
+        .collect();
+    for (c, seen) in clients.iter().zip(&orders) {
+        let mut next: HashMap<&str, u32> = HashMap::new();
+        for (sender, n) in seen {
+            assert_ne!(sender, &c.name, "{} got its own line", c.name);
+            let want = next.entry(sender).or_insert(0);
+            assert_eq!(n, want, "{} got {sender}'s lines out of order", c.name);
+            *want += 1;
+        }
+        assert_eq!(
+            next.len(),
+            clients.len() - 1,
+            "{}: every other sender",
+            c.name
+        );
+    }
+    // One order: two members' views agree on every line both got.
+    for (a, seen_a) in clients.iter().zip(&orders) {
+        for (b, seen_b) in clients.iter().zip(&orders) {
+            let common = |seen: &Vec<(String, u32)>| -> Vec<(String, u32)> {
+                (seen.iter())
+                    .filter(|(s, _)| s != &a.name && s != &b.name)
+                    .cloned()
+                    .collect()
+            };
+            assert!(
+                common(seen_a) == common(seen_b),
+                "{} and {} saw the room in different orders",
+                a.name,
+                b.name
+            );
+        }
+    }
+    // Exactly once: no room line comes again after the burst.
+    let [line_a, irc_a, line_b, irc_b, line_c, irc_c] = &mut clients[..] else {
+        unreachable!()
+    };
+    line_a.say("burst over");
+    for c in [
+        &mut *irc_a,
+        &mut *line_b,
+        &mut *irc_b,
+        &mut *line_c,
+        &mut *irc_c,
+    ] {
+        let late: Vec<String> = (c.lines_until("burst over").into_iter())
+            .filter(|l| room_line(l).is_some())
+            .collect();
+        assert!(late.is_empty(), "{} got lines again: {late:?}", c.name);
+    }
+
+    // Actions, both ways between the protocols and across the nodes.
+    line_a.send("/me waves from A");
+    line_c.expect("* lineA waves from A");
+    let act = irc_c.expect("\u{1}ACTION waves from A\u{1}");
+    assert!(
+        act.starts_with(":lineA!") && act.contains(" PRIVMSG #lobby :"),
+        "{act}"
+    );
+    irc_b.say("\u{1}ACTION nods on B\u{1}");
+    line_a.expect("* ircB nods on B");
+    line_c.expect("* ircB nods on B");
+    let act = irc_c.expect("\u{1}ACTION nods on B\u{1}");
+    assert!(act.starts_with(":ircB!"), "{act}");
+
+    // Private messages from A to C, to the recipient only.
+    line_a.send("/msg lineC psst from lineA");
+    assert_eq!(line_c.expect("psst"), "[msg] <lineA> psst from lineA");
+    irc_a.send("PRIVMSG lineC :psst from ircA");
+    assert_eq!(line_c.expect("psst"), "[msg] <ircA> psst from ircA");
+    line_a.send("/msg ircC psst from lineA");
+    let private = irc_c.expect("psst");
+    assert!(
+        private.starts_with(":lineA!") && private.ends_with(" PRIVMSG ircC :psst from lineA"),
+        "{private}"
+    );
+    line_a.say("no more secrets");
+    for c in [&mut *line_b, &mut *irc_b] {
+        let seen = c.lines_until("no more secrets");
+        assert!(
+            !seen.iter().any(|l| l.contains("psst")),
+            "{} got a private message to another: {seen:?}",
+            c.name
+        );
+    }
+
+    // Nick changes on B, seen on A and C.
+    line_b.send("/nick bee");
+    line_b.expect("you are now known as bee");
+    line_b.name = "bee".to_string();
+    line_a.expect("*** lineB is now known as bee");
+    line_c.expect("*** lineB is now known as bee");
+    for c in [&mut *irc_a, &mut *irc_c] {
+        let nick = c.expect(" NICK bee");
+        assert!(
+            nick.starts_with(":lineB!") && nick.ends_with(" NICK bee"),
+            "{nick}"
+        );
+    }
+    irc_b.send("NICK wasp");
+    let own = irc_b.expect(" NICK wasp");
+    assert!(
+        own.starts_with(":ircB!") && own.ends_with(" NICK wasp"),
+        "{own}"
+    );
+    irc_b.name = "wasp".to_string();
+    line_a.expect("*** ircB is now known as wasp");
+    line_c.expect("*** ircB is now known as wasp");
+    for c in [&mut *irc_a, &mut *irc_c] {
+        let nick = c.expect(" NICK wasp");
+        assert!(
+            nick.starts_with(":ircB!") && nick.ends_with(" NICK wasp"),
+            "{nick}"
+        );
+    }
+
+    // A newcomer on C joins and quits: A's and B's clients see each once.
+    line_c.say("before dave");
+    for w in [&mut *line_a, &mut *irc_a, &mut *line_b, &mut *irc_b] {
+        w.expect("before dave");
+    }
+    let mut dave = Client::line(c.line, "dave");
+    line_c.expect("is now known as dave");
+    dave.send("/quit");
+    line_c.expect("dave left #lobby");
+    line_c.say("after dave");
+    for w in [&mut *line_a, &mut *irc_a, &mut *line_b, &mut *irc_b] {
+        let seen = w.lines_until("after dave");
+        let count = |f: &dyn Fn(&str) -> bool| seen.iter().filter(|l| f(l)).count();
+        let (joins, renames, quits) = match w.irc {
+            false => (
+                count(&|l| l.starts_with("*** ") && l.ends_with(" joined #lobby")),
+                count(&|l| l.ends_with(" is now known as dave")),
+                count(&|l| l.starts_with("*** dave left #lobby")),
+            ),
+            true => (
+                count(&|l| l.contains(" JOIN ") && l.contains("#lobby")),
+                count(&|l| l.ends_with(" NICK dave")),
+                count(&|l| l.starts_with(":dave!") && l.contains(" QUIT ")),
+            ),
+        };
+        assert_eq!(
+            (joins, renames, quits),
+            (1, 1, 1),
+            "{}: one join, one rename, one quit: {seen:?}",
+            w.name
+        );
+    }
+    drop(dave);
+
+    // A nick held on A is refused on B, to a line client and IRC clients,
+    // and stays with its holder.
+    line_b.send("/nick lineA");
+    let refused = line_b.expect("is taken");
+    assert!(refused.contains("lineA"), "{refused}");
+    irc_b.send("NICK ircA");
+    let refused = irc_b.expect(" 433 ");
+    assert!(refused.contains(" ircA "), "{refused}");
+    let mut newcomer = Client::over(connect(b.irc), true, "newcomer");
+    newcomer.send("NICK lineA\r\nUSER x 0 * :x");
+    let refused = newcomer.expect_any(&[" 433 ", " 001 "]);
+    assert!(
+        refused.contains(" 433 ") && refused.contains(" lineA "),
+        "{refused}"
+    );
+    line_a.say("still lineA");
+    line_b.expect("<lineA> still lineA");
+    line_c.expect("<lineA> still lineA");
+}
+
+/// A node killed outright: within the heartbeat's time, the clients on
+/// the other nodes see its client leave, "server unreachable", and its
+/// nick is free again.
+#[test]
+fn a_dead_nodes_clients_leave_and_their_nicks_come_free() {
+    if !redis_or_skip("a_dead_nodes_clients_leave_and_their_nicks_come_free") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = Node::start(&redis, 1, &[]);
+    let b = Node::start(&redis, 2, &[]);
+    let mut c = Node::start(&redis, 1, &[]);
+    let mut clients = vec![
+        Client::line(a.line, "alice"),
+        Client::irc(b.irc, "bob"),
+        Client::line(c.line, "carol"),
+    ];
+    all_in(&mut clients);
+    let [alice, bob, carol] = &mut clients[..] else {
+        unreachable!()
+    };
+    carol.say("carol was here");
+    alice.expect("<carol> carol was here");
+    bob.expect("carol was here");
+
+    c.server.signal(libc::SIGKILL);
+    c.server.child.wait().unwrap();
+    let killed = Instant::now();
+    let left = alice.expect("carol left #lobby");
+    assert!(left.contains("server unreachable"), "{left}");
+    let quit = bob.expect(" QUIT ");
+    assert!(
+        quit.starts_with(":carol!") && quit.contains("server unreachable"),
+        "{quit}"
+    );
+    // Not at once (that would be a guess), but within a few heartbeats.
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(15), "carol left after {took:?}");
+
+    // The nick is free, for a client of another node.
+    let _carol_again = Client::line(a.line, "carol");
+    bob.expect(" NICK carol");
+    alice.expect("is now known as carol");
+}
+
+/// Redis goes away: each node's clients are told once, and go on among
+/// themselves. Redis comes back on the same port: the nodes find it, their
+/// clients are told, and lines cross the nodes again.
+#[test]
+fn while_redis_is_away_each_node_goes_on_alone_and_comes_back() {
+    if !redis_or_skip("while_redis_is_away_each_node_goes_on_alone_and_comes_back") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let a = Node::start(&redis, 1, &[]);
+    let b = Node::start(&redis, 2, &[]);
+    let mut clients = vec![
+        Client::line(a.line, "a1"),
+        Client::line(a.line, "a2"),
+        Client::line(b.line, "b1"),
+    ];
+    all_in(&mut clients);
+    let [a1, a2, b1] = &mut clients[..] else {
+        unreachable!()
+    };
+    b1.say("before the split");
+    a1.expect("<b1> before the split");
+    a2.expect("<b1> before the split");
+
+    redis.stop();
+    for c in [&mut *a1, &mut *a2, &mut *b1] {
+        let told = c.expect(UNREACHABLE);
+        assert!(
+            told.starts_with("*** ") && told.contains("#lobby"),
+            "{}: {told}",
+            c.name
+        );
+    }
+    // Told once; the node's own clients still talk.
+    a1.say("a1 alone");
+    let seen = a2.lines_until("<a1> a1 alone");
+    assert!(
+        !seen.iter().any(|l| l.contains(UNREACHABLE)),
+        "a2 told twice: {seen:?}"
+    );
+    a2.say("a2 alone");
+    let seen = a1.lines_until("<a2> a2 alone");
+    assert!(
+        !seen.iter().any(|l| l.contains(UNREACHABLE)),
+        "a1 told twice: {seen:?}"
+    );
+
+    redis = RedisServer::start_on(port);
+    for c in [&mut *a1, &mut *a2, &mut *b1] {
+        let seen = c.lines_until(BACK);
+        let back = seen.last().unwrap();
+        assert!(
+            back.starts_with("*** ") && back.contains("#lobby"),
+            "{}: {back}",
+            c.name
+        );
+        assert!(
+            !seen.iter().any(|l| l.contains(UNREACHABLE)),
+            "{} told again that the others are unreachable: {seen:?}",
+            c.name
+        );
+    }
+    b1.say("b1 after the split");
+    a1.expect("<b1> b1 after the split");
+    a1.say("a1 after the split");
+    b1.expect("<a1> a1 after the split");
+    drop(redis);
+}
+
+/// A node stopped (SIGSTOP) while the others' clients exchange more lines
+/// than the cluster's log holds: they are not held up. Resumed, the node's
+/// client is told it fell behind, then that it is back, and lines cross
+/// both ways again.
+#[test]
+fn a_slow_node_stalls_no_one_and_is_told_what_it_missed() {
+    if !redis_or_skip("a_slow_node_stalls_no_one_and_is_told_what_it_missed") {
+        return;
+    }
+    const LINES: u32 = 600;
+    let redis = RedisServer::start();
+    let log = ["--cluster-log", "100"];
+    let a = Node::start(&redis, 1, &log);
+    let b = Node::start(&redis, 2, &log);
+    let c = Node::start(&redis, 1, &log);
+    let mut clients = vec![
+        Client::line(a.line, "ann"),
+        Client::line(b.line, "ben"),
+        Client::line(c.line, "cat"),
+    ];
+    all_in(&mut clients);
+    let [ann, ben, cat] = &mut clients[..] else {
+        unreachable!()
+    };
+
+    c.server.signal(libc::SIGSTOP);
+    let stopped = Instant::now();
+    for who in [&mut *ann, &mut *ben] {
+        let lines: Vec<String> = (0..LINES).map(|n| format!("x {n}")).collect();
+        who.say_all(&lines);
+    }
+    receive_numbered(ann, "ben", "x", LINES);
+    receive_numbered(ben, "ann", "x", LINES);
+    let took = stopped.elapsed();
+    c.server.signal(libc::SIGCONT);
+    // Well within the heartbeat's 3 s, or the node would be given up for
+    // dead, which is another test.
+    assert!(
+        took < Duration::from_secs(2),
+        "{LINES} lines each way took {took:?} with a node stopped"
+    );
+
+    let told = cat.expect(FELL_BEHIND);
+    let missed: u64 = (told.split(FELL_BEHIND).nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of changes missed: {told}"));
+    assert!(missed > 0, "{told}");
+    assert!(
+        told.starts_with("*** ") && told.contains("#lobby"),
+        "{told}"
+    );
+    let back = cat.expect(BACK);
+    assert!(back.starts_with("*** "), "{back}");
+
+    ann.say("ann to cat");
+    cat.expect("<ann> ann to cat");
+    cat.say("cat to ann");
+    ann.expect("<cat> cat to ann");
+    ben.expect("<cat> cat to ann");
+}
+
+/// An IRC client hears the cluster's notices as NOTICEs to #lobby, with
+/// the line front-end's words.
+#[test]
+fn irc_clients_are_told_in_notices_to_the_room() {
+    if !redis_or_skip("irc_clients_are_told_in_notices_to_the_room") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let a = Node::start(&redis, 1, &[]);
+    let b = Node::start(&redis, 1, &[]);
+    let mut clients = vec![Client::irc(a.irc, "ia"), Client::line(b.line, "lb")];
+    all_in(&mut clients);
+    let [ia, lb] = &mut clients[..] else {
+        unreachable!()
+    };
+    lb.say("hello ia");
+    ia.expect("hello ia");
+
+    redis.stop();
+    let told = ia.expect(UNREACHABLE);
+    assert!(told.contains(" NOTICE #lobby :"), "{told}");
+    redis = RedisServer::start_on(port);
+    let back = ia.expect(BACK);
+    assert!(back.contains(" NOTICE #lobby :"), "{back}");
+    lb.expect(BACK);
+    lb.say("hello again");
+    ia.expect("hello again");
+    drop(redis);
+}
