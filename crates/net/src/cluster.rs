@@ -512,9 +512,17 @@ impl Shared {
             };
             if last_beat.elapsed() >= BEAT {
                 last_beat = Instant::now();
-                if let Err(trouble) = self.beat(conn) {
-                    self.trouble(trouble);
-                    continue;
+                match self.beat(conn) {
+                    Ok(()) => {}
+                    Err(Trouble::Unreachable(_)) => {
+                        reader = None; // as for a read, below
+                        last_beat -= BEAT;
+                        continue;
+                    }
+                    Err(trouble) => {
+                        self.trouble(trouble);
+                        continue;
+                    }
                 }
             }
             let cursor = self.lock().cursor.clone();
@@ -541,6 +549,11 @@ impl Shared {
                         }
                     }
                 }
+                // An interrupted read (the process was stopped and went
+                // on) or a dropped link: a new connection picks up from
+                // the cursor, and only failing to connect counts as Redis
+                // being away.
+                Err(err) if err.is_io_error() => reader = None,
                 Err(err) => self.trouble(Trouble::Unreachable(err.to_string())),
             }
         }

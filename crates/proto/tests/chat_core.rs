@@ -3,9 +3,10 @@
 
 use switchboard_proto::chat::core::{
     ChatCore, ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget,
-    QuitReason, Recipients, Registration, RoomMode, SessionId, Timestamp, Undelivered,
+    QuitReason, Recipients, Registration, RoomMode, ServerNews, SessionId, Shard, Timestamp,
+    Undelivered,
 };
-use switchboard_proto::CloseReason;
+use switchboard_proto::{CloseReason, ConnId};
 
 /// One delivered event, reduced to what the tests look at.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,11 @@ impl EventSink for Recorder {
             EventKind::Op { room, nick, op } => format!("op {room} {nick} {op}"),
             EventKind::RoomMode { room, mode, on } => format!("mode {room} {mode:?} {on}"),
             EventKind::Undelivered { to, nick } => format!("undelivered {to} -> {nick}"),
+            EventKind::Servers {
+                room,
+                news,
+                members,
+            } => format!("servers {room} {news:?} ({members})"),
             EventKind::Summary {
                 room,
                 turnover: t,
@@ -486,4 +492,72 @@ fn an_undelivered_message_is_told_to_its_sender_only() {
     };
     core.tell_undelivered(&from_bob, t(15), &mut rec);
     assert!(rec.0.is_empty());
+}
+
+/// Two nodes of a cluster: node 1 loses the others (it drops their
+/// sessions and tells its rooms once), node 0 reaps node 1's sessions and
+/// gives one's nick away; when node 1 rejoins from node 0's snapshot, its
+/// session is known again (under a guest nick, its own being taken: it
+/// alone is told), the others see it join, and both replicas agree.
+#[test]
+fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
+    let (s0, s1) = (Shard::new(0, 1).on_node(0), Shard::new(0, 1).on_node(1));
+    let (a, c) = (s0.session(ConnId(1)), s0.session(ConnId(2)));
+    let b = s1.session(ConnId(1));
+    let mut rec = Recorder::default();
+    let mut cores = [s0, s1].map(|s| ChatCore::new(&["#lobby"]).with_shard(s));
+    for core in &mut cores {
+        for (id, nick) in [(a, "alice"), (b, "bob")] {
+            core.register(id, registration(nick), t(0)).unwrap();
+            core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
+                .unwrap();
+        }
+    }
+    let [mut n0, mut n1] = cores;
+    rec.0.clear();
+    n1.split(ServerNews::Unreachable, t(1), &mut rec);
+    assert_eq!(n1.find_nick("alice"), None, "the other node's sessions go");
+    assert_eq!(rec.0.len(), 1, "one word, not a quit per member");
+    assert_eq!(rec.0[0].what, "servers #lobby Unreachable (1)");
+    assert_eq!(rec.0[0].to, [b], "to this node's members");
+    rec.0.clear();
+    n0.reap(1, t(2), &mut rec);
+    assert_eq!(n0.find_nick("bob"), None);
+    assert_eq!(rec.0[0].what, "quit ServerGone");
+    n0.register(c, registration("bob"), t(3)).unwrap();
+    n0.handle_command(c, Command::Join("#lobby"), t(3), &mut rec)
+        .unwrap();
+
+    let returning = n1.restore(n0.snapshot());
+    assert_eq!(returning.len(), 1);
+    let (id, back) = &returning[0];
+    assert_eq!((*id, back.nick.as_str()), (b, "bob"));
+    assert_eq!(back.rooms, ["#lobby"]);
+    rec.0.clear();
+    n0.welcome_back(b, back, t(4), &mut rec);
+    let joined: Vec<_> = rec.0.iter().map(|s| (s.what.as_str(), &s.to[..])).collect();
+    assert_eq!(joined, [("join #lobby (3)", &[a, c][..])]);
+    rec.0.clear();
+    n1.welcome_back(b, back, t(4), &mut rec);
+    n1.tell_servers(ServerNews::Back, t(4), &mut rec);
+    let told: Vec<_> = rec.0.iter().map(|s| (s.what.as_str(), &s.to[..])).collect();
+    assert_eq!(
+        told,
+        [
+            ("nick bob -> guest1", &[b][..]),
+            // The same event as on node 0 (its delivery, not node 1's).
+            ("join #lobby (3)", &[a, c][..]),
+            ("servers #lobby Back (3)", &[b][..]),
+        ]
+    );
+    for core in [&n0, &n1] {
+        let room = core.room(lobby(core));
+        let mut nicks: Vec<&str> = (room.members.iter())
+            .map(|&m| core.session(m).unwrap().nick.as_str())
+            .collect();
+        nicks.sort();
+        assert_eq!(nicks, ["alice", "bob", "guest1"]);
+        assert_eq!(core.find_nick("guest1"), Some(b));
+        assert_eq!(room.seq, n0.room(lobby(&n0)).seq, "one sequence");
+    }
 }
