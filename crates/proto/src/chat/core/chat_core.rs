@@ -48,8 +48,10 @@ pub struct ChatCore {
 
 /// The chat's shared state as one replica has it at one point of the log:
 /// what a node joining a cluster starts from ([`ChatCore::snapshot`],
-/// [`ChatCore::restore`]). Settings (the announce limit, the server's
-/// name) and which sessions are local stay each replica's own.
+/// [`ChatCore::restore`]). The server's name and which sessions are local
+/// stay each replica's own; the announce limit is shared (it decides which
+/// events a room numbers), so a node takes the cluster's. The default is
+/// an empty chat, keeping the replica's limit: a cluster's first node.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CoreSnapshot {
     sessions: Vec<(SessionId, Session)>,
@@ -57,6 +59,7 @@ pub struct CoreSnapshot {
     next_guest: u64,
     turnover_rooms: Vec<RoomId>,
     last_summary: Option<Timestamp>,
+    announce_limit: Option<usize>,
 }
 
 impl ChatCore {
@@ -688,6 +691,7 @@ impl ChatCore {
             next_guest: self.next_guest,
             turnover_rooms: self.turnover_rooms.clone(),
             last_summary: self.summary_gap.map(|(_, last)| last),
+            announce_limit: Some(self.announce_limit),
         }
     }
 
@@ -737,6 +741,7 @@ impl ChatCore {
         if let (Some((_, last)), Some(then)) = (&mut self.summary_gap, snapshot.last_summary) {
             *last = then;
         }
+        self.announce_limit = snapshot.announce_limit.unwrap_or(self.announce_limit);
         own
     }
 

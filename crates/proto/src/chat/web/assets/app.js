@@ -776,6 +776,7 @@ const HANDLERS = {
   op: onOp,
   mode: onMode,
   summary: onSummary,
+  servers: onServers,
   names: onNames,
   rooms: onRooms,
   away: onAway,
@@ -1027,6 +1028,16 @@ function onSummary(e) {
     .filter(Boolean).join(', ');
   systemLine(conv, eventDate(e.time), '•', '', `${text}; ${conv.count} members`);
   refresh(conv);
+}
+
+/** News of a cluster's other servers (unreachable, back, this one fell
+ *  behind): said in the room, whose member list is asked for again, since
+ *  the server changed it without a join or a quit for each member. */
+function onServers(e) {
+  const conv = state.convs.get(fold(str(e.room)));
+  if (!conv || !conv.joined) return;
+  systemLine(conv, eventDate(e.time), '•', '', clean(e.text));
+  send({ type: 'names', room: str(e.room) });
 }
 
 const MODES = {
