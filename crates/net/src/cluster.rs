@@ -44,9 +44,10 @@ const SEQ: &str = "sb:seq";
 /// Why a node cannot be in the cluster now.
 #[derive(Debug, Error)]
 pub enum ClusterError {
-    /// Redis is unreachable or failed.
+    /// Redis is unreachable or failed (not a `source`: its text says it
+    /// all, and a chain would say it three times).
     #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
     /// Another process holds the node number this one had.
     #[error("node {0} was taken by another process while this one was away")]
     SlotTaken(usize),
@@ -56,6 +57,12 @@ pub enum ClusterError {
     /// An entry of the log could not be read.
     #[error("an entry of the cluster's log is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+}
+
+impl From<redis::RedisError> for ClusterError {
+    fn from(err: redis::RedisError) -> Self {
+        ClusterError::Redis(err)
+    }
 }
 
 /// A chat's log shared by several processes (nodes) through Redis: the

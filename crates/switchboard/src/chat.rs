@@ -107,6 +107,13 @@ fn check(args: &ChatArgs) -> Result<()> {
              (for example https://chat.example.com), or '*' for any"
         );
     }
+    if let Some(url) = &args.cluster {
+        ensure!(
+            url.starts_with("redis://"),
+            "--cluster {url:?}: give Redis as redis://HOST:PORT (redis://HOST:PORT/DB for \
+             another database)"
+        );
+    }
     if args.irc_password.as_deref() == Some("") {
         bail!("--irc-password must not be empty (clients without one send no PASS at all)");
     }
