@@ -194,7 +194,8 @@ impl ServerNews {
                  the people on this server until it has caught up"
             ),
             ServerNews::Back => {
-                format!("back in touch with the other servers: {room} has {members} members")
+                let s = if members == 1 { "" } else { "s" };
+                format!("back in touch with the other servers: {room} has {members} member{s}")
             }
         }
     }
