@@ -2,8 +2,8 @@
 //! and no wire. A recording sink stands in for the front-ends.
 
 use switchboard_proto::chat::core::{
-    ChatCore, ChatError, Command, Event, EventKind, EventSink, MessageKind, MessageTarget,
-    QuitReason, Recipients, Registration, RoomMode, ServerNews, SessionId, Shard, Timestamp,
+    ChatCore, ChatError, Command, Entry, Event, EventKind, EventSink, MessageKind, MessageTarget,
+    Op, QuitReason, Recipients, Registration, RoomMode, ServerNews, SessionId, Shard, Timestamp,
     Undelivered,
 };
 use switchboard_proto::{CloseReason, ConnId};
@@ -529,6 +529,17 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
         .unwrap();
 
     let returning = n1.restore(n0.snapshot());
+    // Until it is announced again, no replica acts on what it does: node
+    // 0 does not know it, and node 1 must not differ.
+    let said = Entry {
+        time: t(4),
+        session: b,
+        op: Op::Nick("bobby".to_string()),
+    };
+    for core in [&mut n0, &mut n1] {
+        assert_eq!(said.apply(core, &mut rec), Err(ChatError::Rejoining));
+        assert_eq!(core.find_nick("bobby"), None);
+    }
     assert_eq!(returning.len(), 1);
     let (id, back) = &returning[0];
     assert_eq!((*id, back.nick.as_str()), (b, "bob"));

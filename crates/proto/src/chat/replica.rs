@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use crate::chat::core::{
     ChatCore, ChatError, Command, CoreSnapshot, Entry, EventSink, Leaving, Op, QuitReason,
-    Registration, ServerNews, Session, SessionId, Shard, Timestamp, Undelivered,
+    Registration, Returning, ServerNews, Session, SessionId, Shard, Timestamp, Undelivered,
 };
 use crate::Bus;
 
@@ -27,6 +27,9 @@ pub struct Replica {
     bus: Option<Box<dyn Bus<Arc<Entry>>>>,
     /// Entries to apply, reused.
     missed: Vec<Arc<Entry>>,
+    /// After this node rejoined its cluster: this thread's sessions to
+    /// announce again, and when; sent once what is being applied is done.
+    returning: Option<(Vec<(SessionId, Returning)>, Timestamp)>,
 }
 
 impl Deref for Replica {
@@ -55,6 +58,7 @@ impl Replica {
             core,
             bus: None,
             missed: Vec::new(),
+            returning: None,
         }
     }
 
@@ -65,6 +69,7 @@ impl Replica {
             core: core.with_shard(shard),
             bus: Some(bus),
             missed: Vec::new(),
+            returning: None,
         }
     }
 
@@ -84,47 +89,42 @@ impl Replica {
         if let Some(bus) = &mut self.bus {
             bus.poll(&mut self.missed);
             self.apply_missed(out);
+            self.announce_returning(out);
         }
     }
 
     fn apply_missed(&mut self, out: &mut impl EventSink) {
-        let mut batch = std::mem::take(&mut self.missed);
-        let mut returning = Vec::new();
-        let mut resynced = None;
-        for entry in batch.drain(..) {
+        for entry in self.missed.drain(..) {
             match &entry.op {
                 Op::Resync(snapshot) => {
-                    returning = self.core.restore(CoreSnapshot::clone(snapshot));
-                    resynced = Some(entry.time);
+                    let own = self.core.restore(CoreSnapshot::clone(snapshot));
+                    self.returning = Some((own, entry.time));
                 }
-                Op::Snapshot(token) => self.share_state(token),
+                Op::Snapshot(token) => {
+                    if let Some(bus) = &mut self.bus {
+                        share_state(&self.core, bus.as_mut(), token);
+                    }
+                }
                 // Refusals were the owner's to report; every replica agrees.
                 _ => drop(entry.apply(&mut self.core, out)),
             }
         }
-        if self.missed.is_empty() {
-            self.missed = batch; // keeps its allocation
-        }
-        if let Some(time) = resynced {
-            // Back in the cluster: the others learn of this thread's
-            // sessions again, then its members learn of the others.
-            for (id, returning) in returning {
-                let _ = self.change(id, Op::Return(Box::new(returning)), time, out);
-            }
-            self.core.tell_servers(ServerNews::Back, time, out);
-        }
     }
 
-    /// Answers a node that joins the cluster with this replica's state: one
-    /// thread per node does (every thread's is the same).
-    fn share_state(&mut self, token: &str) {
-        let Some(bus) = &mut self.bus else { return };
-        if self.core.shard().index() == 0 {
-            match serde_json::to_string(&self.core.snapshot()) {
-                Ok(state) => bus.share_state(token, &state),
-                Err(err) => tracing::error!(%err, "cannot write the chat's state down"),
+    /// Back in the cluster: the others learn of this thread's sessions
+    /// again (those still here), then its members learn of the others.
+    /// Not while entries are being applied: an entry this thread appended
+    /// before it took the snapshot must be applied first, as everywhere.
+    fn announce_returning(&mut self, out: &mut impl EventSink) {
+        let Some((own, time)) = self.returning.take() else {
+            return;
+        };
+        for (id, returning) in own {
+            if self.core.session(id).is_some() {
+                let _ = self.change(id, Op::Return(Box::new(returning)), time, out);
             }
         }
+        self.core.tell_servers(ServerNews::Back, time, out);
     }
 
     /// Appends `op` by `session` to the log and applies it, after what
@@ -143,7 +143,9 @@ impl Replica {
         let entry = Arc::new(entry);
         bus.publish(entry.clone(), &mut self.missed);
         self.apply_missed(out);
-        entry.apply(&mut self.core, out)
+        let outcome = entry.apply(&mut self.core, out);
+        self.announce_returning(out);
+        outcome
     }
 
     /// [`ChatCore::register`], for all replicas.
@@ -222,6 +224,17 @@ impl Replica {
     pub fn set_announce_limit(&mut self, limit: usize, now: Timestamp, out: &mut impl EventSink) {
         if self.core.announce_limit() != limit {
             let _ = self.change(SessionId::SERVER, Op::AnnounceLimit(limit), now, out);
+        }
+    }
+}
+
+/// Answers a node that joins the cluster with `core`'s state: one thread
+/// per node does (every thread's is the same).
+fn share_state(core: &ChatCore, bus: &mut dyn Bus<Arc<Entry>>, token: &str) {
+    if core.shard().index() == 0 {
+        match serde_json::to_string(&core.snapshot()) {
+            Ok(state) => bus.share_state(token, &state),
+            Err(err) => tracing::error!(%err, "cannot write the chat's state down"),
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct ChatCore {
     summary_gap: Option<(u64, Timestamp)>,
     /// Which sessions are this replica's thread's own.
     shard: Shard,
+    /// This thread's sessions kept through a [`ChatCore::restore`] and not
+    /// yet announced again ([`ChatCore::welcome_back`]): the other replicas
+    /// do not know them, so neither does this one, for what they do.
+    detached: Vec<SessionId>,
 }
 
 /// The chat's shared state as one replica has it at one point of the log:
@@ -87,6 +91,7 @@ impl ChatCore {
             turnover_rooms: Vec::new(),
             summary_gap: None,
             shard: Shard::SOLE,
+            detached: Vec::new(),
         }
     }
 
@@ -539,10 +544,26 @@ impl ChatCore {
         self.emit(id, None, &stamps, kind, now, &self.scratch, None, out);
         let session = self.sessions[id.0].take().expect("registered");
         self.session_count -= 1;
-        self.nicks.remove(name_key(&session.nick).as_ref());
+        self.forget_nick(id, &session.nick);
+        self.detached.retain(|&d| d != id);
         for room in session.rooms {
             self.rooms.leave(room, id);
         }
+    }
+
+    /// Frees `nick` if `id` holds it (a detached session's may be another's
+    /// by now).
+    fn forget_nick(&mut self, id: SessionId, nick: &str) {
+        let key = name_key(nick);
+        if self.nicks.get(key.as_ref()) == Some(&id) {
+            self.nicks.remove(key.as_ref());
+        }
+    }
+
+    /// Whether session `id` takes part in the chat: registered, and (after
+    /// this node rejoined its cluster) announced again.
+    pub fn is_present(&self, id: SessionId) -> bool {
+        self.session(id).is_some() && !self.detached.contains(&id)
     }
 
     /// Builds and hands one event to `out`; `self` is lent to the sink as it
@@ -712,6 +733,7 @@ impl ChatCore {
             let rooms = (session.rooms.drain(..))
                 .map(|room| self.rooms.get(room).name.clone())
                 .collect();
+            self.detached.push(id);
             own.push((
                 id,
                 Returning {
@@ -764,6 +786,7 @@ impl ChatCore {
             false => returning.nick.clone(),
         };
         self.nicks.insert(name_key(&nick).into_owned(), id);
+        self.detached.retain(|&d| d != id);
         match self.sessions.get(id.0).is_some_and(Option::is_some) {
             true => {
                 if taken {

@@ -49,4 +49,8 @@ pub enum ChatError {
     /// past its output limit and get it cut off.
     #[error("{0} is not keeping up with their messages; yours was not sent, try again later")]
     TargetBusy(String),
+    /// The sender's server is rejoining its cluster and the sender is not
+    /// yet known to the others again: for a moment, nothing it does counts.
+    #[error("this server is rejoining the others; try again in a moment")]
+    Rejoining,
 }

@@ -244,6 +244,24 @@ impl Entry {
     /// in the same order.
     pub fn apply(&self, core: &mut ChatCore, out: &mut impl EventSink) -> Result<(), ChatError> {
         let (id, now) = (self.session, self.time);
+        let by_session = !matches!(
+            self.op,
+            Op::Register { .. }
+                | Op::Return(_)
+                | Op::Quit(_)
+                | Op::Undelivered(_)
+                | Op::Summarize
+                | Op::AnnounceLimit(_)
+                | Op::Reap(_)
+                | Op::Snapshot(_)
+                | Op::Split(_)
+                | Op::Resync(_)
+        );
+        if by_session && !core.is_present(id) {
+            // Said by a session of a node rejoining its cluster before the
+            // others knew it again: no replica knows it, so none acts on it.
+            return Err(ChatError::Rejoining);
+        }
         if !matches!(self.op, Op::Message { room: true, .. }) {
             // Lines held back for batching go out to the room as it is
             // before this change (a join must not receive earlier lines).

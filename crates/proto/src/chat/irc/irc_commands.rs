@@ -147,6 +147,11 @@ impl IrcConn {
             ChatError::TargetBusy(nick) => {
                 self.numeric(ctx, ERR_TARGETTOOFAST, &[&nick], TARGET_BUSY)
             }
+            ChatError::Rejoining => {
+                let why = e.to_string();
+                let nick = self.client_nick(ctx).to_string();
+                self.numeric(ctx, ERR_UNAVAILRESOURCE, &[&nick], &why)
+            }
         }
     }
 

@@ -54,6 +54,9 @@ pub const ERR_INPUTTOOLONG: &str = "417";
 /// Not in the Modern IRC documentation: hybrid, ratbox and their heirs
 /// refuse a message with it when its target may not be sent to now.
 pub const ERR_TARGETTOOFAST: &str = "439";
+/// A resource is unavailable for now: here, the client itself while its
+/// server rejoins its cluster.
+pub const ERR_UNAVAILRESOURCE: &str = "437";
 
 /// The text of [`ERR_TARGETTOOFAST`] for a private message not delivered
 /// because its recipient is not keeping up.

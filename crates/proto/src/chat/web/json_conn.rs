@@ -39,6 +39,7 @@ fn code(e: &ChatError) -> &'static str {
         ChatError::TooManyRooms(_) => "too_many_rooms",
         ChatError::CannotSendToRoom(_) => "cannot_send",
         ChatError::TargetBusy(_) => "target_busy",
+        ChatError::Rejoining => "rejoining",
     }
 }
 
