@@ -145,14 +145,22 @@ impl Cluster {
             }),
             stop: AtomicBool::new(false),
         };
-        let mut conn = shared.connect()?;
-        shared.node = CLAIM
-            .arg(&shared.token)
-            .arg(-1)
-            .arg(NODE_TTL.as_millis() as u64)
-            .arg(Shard::MAX_NODES)
-            .invoke(&mut conn)?;
-        let joined = shared.join_log(conn)?;
+        // A node that died a moment ago may still count as joined for up
+        // to NODE_TTL, and would never answer: ask again once it is gone.
+        let mut attempts = 0;
+        let joined = loop {
+            attempts += 1;
+            let mut conn = shared.connect()?;
+            let again = (attempts > 1).then_some(shared.node);
+            shared.node = match shared.claim(&mut conn, again) {
+                Err(ClusterError::SlotTaken(_)) => shared.claim(&mut conn, None)?,
+                claimed => claimed?,
+            };
+            match shared.join_log(conn) {
+                Err(ClusterError::NoSnapshot(_)) if attempts < 3 => {}
+                joined => break joined?,
+            }
+        };
         info!(
             node = shared.node,
             founder = joined.founder,
@@ -379,6 +387,27 @@ impl Shared {
         })]);
     }
 
+    /// Claims node number `preferred` (its own, when rejoining: its
+    /// sessions' ids carry it), or any free one.
+    fn claim(
+        &self,
+        conn: &mut Connection,
+        preferred: Option<usize>,
+    ) -> Result<usize, ClusterError> {
+        let claimed: redis::RedisResult<usize> = CLAIM
+            .arg(&self.token)
+            .arg(preferred.map_or(-1, |node| node as i64))
+            .arg(NODE_TTL.as_millis() as u64)
+            .arg(Shard::MAX_NODES)
+            .invoke(conn);
+        match (claimed, preferred) {
+            (Err(err), Some(node)) if err.code() == Some("TAKEN") => {
+                Err(ClusterError::SlotTaken(node))
+            }
+            (claimed, _) => Ok(claimed?),
+        }
+    }
+
     /// Appends this node's reaping (its sessions from before are gone) and
     /// a request for the chat as it stands to the cluster's log, then waits
     /// for another node to answer, or starts the chat afresh if none can.
@@ -405,7 +434,13 @@ impl Shared {
             false => CoreSnapshot::default(),
             true => {
                 let deadline = Instant::now() + SNAPSHOT_WAIT;
+                let mut renewed = Instant::now();
                 let state: String = loop {
+                    if renewed.elapsed() >= BEAT {
+                        renewed = Instant::now();
+                        self.beat(&mut conn)
+                            .map_err(|_| ClusterError::NoSnapshot(SNAPSHOT_WAIT))?;
+                    }
                     let state: Option<String> = redis::cmd("GET")
                         .arg(snapshot_key(&request))
                         .query(&mut conn)?;
@@ -457,20 +492,7 @@ impl Shared {
     /// Rejoins after Redis came back or this node fell behind.
     fn rejoin(&self) -> Result<(), ClusterError> {
         let mut conn = self.connect()?;
-        let node: redis::RedisResult<usize> = CLAIM
-            .arg(&self.token)
-            .arg(self.node)
-            .arg(NODE_TTL.as_millis() as u64)
-            .arg(Shard::MAX_NODES)
-            .invoke(&mut conn);
-        match node {
-            Ok(node) if node == self.node => {}
-            Ok(node) => unreachable!("claimed {node} for {}", self.node),
-            Err(err) if err.code() == Some("TAKEN") => {
-                return Err(ClusterError::SlotTaken(self.node))
-            }
-            Err(err) => return Err(err.into()),
-        }
+        self.claim(&mut conn, Some(self.node))?;
         let joined = self.join_log(conn)?;
         let now = Timestamp::from_system_time(SystemTime::now());
         self.take(joined, Some(now));
@@ -531,6 +553,12 @@ impl Shared {
                         continue;
                     }
                 }
+            }
+            if self.bus.is_congested() {
+                // This node's threads are behind: reading more would only
+                // grow its log. Past the stream's bound, it is told so.
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
             }
             let cursor = self.lock().cursor.clone();
             let read: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREAD")
@@ -647,8 +675,13 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
         end
         local node = tonumber(ARGV[2])
         if node < 0 then
+          -- From where the last claim left off: a number freed a moment ago
+          -- (its node just died) is the last to be given again.
           node = nil
-          for i = 0, tonumber(ARGV[4]) - 1 do
+          local count = tonumber(ARGV[4])
+          local start = redis.call('INCR', 'sb:next-node')
+          for k = 0, count - 1 do
+            local i = (start + k) % count
             if free(i) then node = i break end
           end
           if not node then return redis.error_reply('FULL every node number is taken') end

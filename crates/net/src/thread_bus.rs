@@ -96,6 +96,12 @@ impl<T: Clone + Send> ThreadBus<T> {
         self.inner.wake_all_but(None);
     }
 
+    /// Whether the slowest member has more than [`CONGESTED`] items left
+    /// to read.
+    pub fn is_congested(&self) -> bool {
+        self.inner.is_congested()
+    }
+
     /// Wakes member `i` through `handles[i]` from now on.
     pub fn wake_with(&self, handles: Vec<ReactorHandle>) {
         assert_eq!(handles.len(), self.inner.notified.len());
@@ -104,6 +110,11 @@ impl<T: Clone + Send> ThreadBus<T> {
 }
 
 impl<T> Inner<T> {
+    fn is_congested(&self) -> bool {
+        let appended = self.appended.load(Ordering::Acquire);
+        appended.saturating_sub(self.oldest.load(Ordering::Acquire)) > CONGESTED
+    }
+
     /// Wakes every member but `skip` that is not already due to look.
     fn wake_all_but(&self, skip: Option<usize>) {
         let Some(wakers) = self.wakers.get() else {
@@ -157,8 +168,7 @@ impl<T: Clone + Send> Bus<T> for BusMember<T> {
     }
 
     fn is_congested(&self) -> bool {
-        let appended = self.inner.appended.load(Ordering::Acquire);
-        appended.saturating_sub(self.inner.oldest.load(Ordering::Acquire)) > CONGESTED
+        self.inner.is_congested()
     }
 
     fn poll(&mut self, out: &mut Vec<T>) {
