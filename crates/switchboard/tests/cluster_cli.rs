@@ -552,9 +552,12 @@ fn a_slow_node_stalls_no_one_and_is_told_what_it_missed() {
     if !redis_or_skip("a_slow_node_stalls_no_one_and_is_told_what_it_missed") {
         return;
     }
-    const LINES: u32 = 600;
+    // The bound must hold what a node that keeps up can lag in a burst
+    // (a node further behind than that is slow by definition, and goes
+    // alone to catch up); the stopped node misses far more.
+    const LINES: u32 = 2000;
     let redis = RedisServer::start();
-    let log = ["--cluster-log", "100"];
+    let log = ["--cluster-log", "1000"];
     let a = Node::start(&redis, 1, &log);
     let b = Node::start(&redis, 2, &log);
     let c = Node::start(&redis, 1, &log);
