@@ -3,6 +3,7 @@
 results file.
 
 Usage: bench/summarize.py [--baseline NAME] bench/results/<script>-<timestamp>.jsonl
+       bench/summarize.py --cluster bench/results/cluster-compare-<timestamp>.jsonl
 
 One row per point (echo: message size; chat: clients x senders and load) and
 server, over that point's runs: the median rate (min-max), median latency
@@ -12,6 +13,12 @@ median CPU cost divided by switchboard's (above 1: switchboard is cheaper); with
 --baseline NAME, the ratios are against that server instead. Failed runs, errors,
 corrupt echoes, losses and reordering are counted, never averaged in, and
 runs that other work on the machine disturbed are flagged.
+
+With --cluster (bench/cluster-compare.sh), the CPU columns are those the
+script measured for every process: all switchboard processes' CPU per
+delivery, redis-server's per chat line, and the two together per delivery
+(also as a ratio to the `alone` server's); room-order violations are counted
+with the other faults.
 """
 import json
 import sys
@@ -142,6 +149,65 @@ def warn_if_disturbed(rows):
               f"those numbers are disturbed; re-run on a quiet machine.")
 
 
+def summarize_cluster(rows, baseline="alone"):
+    """The table of bench/cluster-compare.sh: one row per point and server."""
+    points = {}
+    for r in rows:
+        points.setdefault((chat_point(r), r["server_name"]), []).append(r)
+
+    def spread(values, fmt):
+        if not values:
+            return "–"
+        return f"{fmt.format(median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+    def cpu(runs, key):
+        return [r["cpu"][key] for r in runs if key in (r.get("cpu") or {})]
+
+    titles = [
+        "server", "clients × senders, load", "runs", "deliveries/s, median (min–max)",
+        "p50 µs", "p99 µs", "switchboard CPU ns/delivery", "Redis CPU µs/line",
+        "total CPU ns/delivery", f"total ÷ {baseline}'s",
+        "lost / reordered / disconnects / room-order violations",
+    ]
+    print("| " + " | ".join(titles) + " |")
+    print("|" + "---|" * len(titles))
+    for point in dict.fromkeys(p for p, _ in points):
+        base = cpu([r for r in points.get((point, baseline), []) if "failed" not in r],
+                   "total_ns_per_delivery")
+        base = median(base) if base else None
+        for (pt, name), runs in points.items():
+            if pt != point:
+                continue
+            good = [r for r in runs if "failed" not in r]
+            failed = len(runs) - len(good)
+            runs_cell = f"{len(good)}" + (f" (+{failed} failed)" if failed else "")
+            if not good:
+                print(f"| {name} | {point} | {runs_cell} |" + " – |" * (len(titles) - 3))
+                continue
+            total = cpu(good, "total_ns_per_delivery")
+            health = " / ".join(
+                str(sum(r.get(k, 0) for r in good))
+                for k in ("lost", "reordered", "disconnects", "room_order_violations")
+            )
+            early = [r for r in runs if r.get("server_exited_early")]
+            if early:
+                health += f"; processes exited on their own in {len(early)} run(s)"
+            cells = [
+                name,
+                point,
+                runs_cell,
+                spread([r["deliveries_per_s"] for r in good], "{:,.0f}"),
+                f"{median(r['latency']['p50_us'] for r in good):,.0f}",
+                f"{median(r['latency']['p99_us'] for r in good):,.0f}",
+                spread(cpu(good, "switchboard_ns_per_delivery"), "{:,.0f}"),
+                spread(cpu(good, "redis_us_per_line"), "{:,.1f}"),
+                spread(total, "{:,.0f}"),
+                f"{median(total) / base:.2f}×" if total and base else "–",
+                health,
+            ]
+            print("| " + " | ".join(cells) + " |")
+
+
 def main(path, baseline=BASELINE):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     chat = any(r.get("mode") == "chat" or "point" in r or "clients" in r for r in rows)
@@ -151,7 +217,11 @@ def main(path, baseline=BASELINE):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    if len(args) == 3 and args[0] == "--baseline":
+    if len(args) == 2 and args[0] == "--cluster":
+        rows = [json.loads(line) for line in open(args[1]) if line.strip()]
+        summarize_cluster(rows)
+        warn_if_disturbed(rows)
+    elif len(args) == 3 and args[0] == "--baseline":
         main(args[2], args[1])
     elif len(args) == 1:
         main(args[0])
