@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -92,6 +92,9 @@ struct Shared {
     /// The stream's bound, in entries.
     log_len: u64,
     link: Mutex<Link>,
+    /// `Link::seq`, readable without the lock: the link thread skips what
+    /// the node's own publishes brought in already.
+    seq: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -143,6 +146,7 @@ impl Cluster {
                 seq: 0,
                 joined: false,
             }),
+            seq: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         };
         // A node that died a moment ago may still count as joined for up
@@ -329,6 +333,7 @@ impl Shared {
             return Err(Trouble::Behind(seq - link.seq - 1));
         }
         (link.cursor, link.seq) = (id, seq);
+        self.seq.store(seq, Ordering::Release);
         Ok(())
     }
 
@@ -359,6 +364,7 @@ impl Shared {
                 Err(err) => error!(%err, id = stream_entry.id, "cluster: unreadable entry skipped"),
             }
         }
+        self.seq.store(link.seq, Ordering::Release);
         if !batch.is_empty() {
             self.bus.append(batch);
         }
@@ -480,6 +486,7 @@ impl Shared {
         let mut link = self.lock();
         link.conn = Some(joined.conn);
         (link.cursor, link.seq) = (joined.cursor, joined.seq);
+        self.seq.store(joined.seq, Ordering::Release);
         link.joined = true;
         let time = back.unwrap_or_default();
         self.bus.append([Arc::new(Entry {
@@ -572,10 +579,21 @@ impl Shared {
                 .query(conn);
             match read {
                 Ok(reply) => {
-                    let entries = (reply.into_iter())
+                    let entries: Vec<StreamId> = (reply.into_iter())
                         .flat_map(|r| r.keys)
                         .flat_map(|k| k.ids)
                         .collect();
+                    let newest: u64 = entries.last().and_then(|e| e.get("n")).unwrap_or(0);
+                    if newest <= self.seq.load(Ordering::Acquire) {
+                        // The node's own publishes brought these in: it is
+                        // the busy one, and each publish brings in what
+                        // others append too. Reading again at once would
+                        // only be woken by its own next entry.
+                        if !entries.is_empty() {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        continue;
+                    }
                     let mut link = self.lock();
                     if link.joined {
                         if let Err(trouble) = self.ingest(&mut link, entries) {
