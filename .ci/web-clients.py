@@ -22,8 +22,16 @@ signs in, opens its WebSocket over wss:// and exchanges a line each way with
 `nc` on the server's plain line port PORT in #lobby. Its screenshot goes to
 ${ARTIFACTS:-/tmp}/tls-clients/https-page.png.
 
+Cluster mode (`--cluster`): a redis-server of its own on a free port and
+two `switchboard chat --cluster` nodes; one page on node A, `nc` on node B:
+lines both ways across the nodes; Redis stopped (the page says once that
+the other servers are unreachable, and its member list loses nc) and
+started again (back in touch, nc in the list again, lines flow). Its
+screenshot goes to ${ARTIFACTS:-/tmp}/web-clients/cluster-page.png.
+
 Needs python3 with selenium, chromium, chromedriver and nc (.ci/run
-installs them); TLS mode needs openssl too. Every wait has a deadline.
+installs them); TLS mode needs openssl too, cluster mode redis-server.
+Every wait has a deadline.
 """
 
 import argparse
@@ -86,13 +94,13 @@ class Server:
     """`switchboard chat` on free ports (or the given ones), its log in a
     file."""
 
-    def __init__(self, work, ports=None):
+    def __init__(self, work, ports=None, extra=()):
         self.log_path = os.path.join(work, f"server-{time.monotonic_ns()}.log")
         self.log = open(self.log_path, "w")
         line, irc, web = ports or ("0", "0", "0")
         self.proc = subprocess.Popen(
             [SB, "chat", "--listen", f"127.0.0.1:{line}", "--irc", f"127.0.0.1:{irc}",
-             "--web", f"127.0.0.1:{web}", "--shutdown-timeout", "1s"],
+             "--web", f"127.0.0.1:{web}", "--shutdown-timeout", "1s", *extra],
             stdout=subprocess.DEVNULL, stderr=self.log)
         self.ports = wait_until("the server's ports", self.read_ports)
 
@@ -257,6 +265,109 @@ class Page:
         self.driver.quit()
 
 
+class Redis:
+    """A redis-server of our own on a free port of 127.0.0.1 (Cluster mode),
+    restartable on the same port."""
+
+    def __init__(self, work):
+        sock = __import__("socket").socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.log_path = os.path.join(work, "redis.log")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=open(self.log_path, "a"), stderr=subprocess.STDOUT)
+        wait_until("redis-server to answer", self.answers)
+
+    def answers(self):
+        import socket
+        with socket.create_connection(("127.0.0.1", self.port), 0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def cluster_main():
+    """Cluster mode: the page on one node, nc on another, one Redis."""
+    os.makedirs(OUT, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="web-clients-")
+    redis = Redis(work)
+    cluster = ("--cluster", f"redis://127.0.0.1:{redis.port}")
+    nodes = [Server(work, extra=cluster) for _ in range(2)]
+    pages = []
+    try:
+        cluster_run(nodes, redis, pages)
+    except Failed as e:
+        print(f"not ok - {e}", flush=True)
+        for page in pages:
+            page.screenshot(f"failed-cluster-{page.name}.png")
+            print(f"--- {page.name} shows:\n" + "\n".join(page.messages()[-30:]))
+        for node in nodes:
+            print("--- node log:\n" + open(node.log_path).read()[-3000:])
+        return 1
+    finally:
+        for page in pages:
+            page.quit()
+        for nc in nc_clients:
+            nc.close()
+        for node in nodes:
+            node.stop()
+        redis.stop()
+    print(f"all {checks} checks passed; screenshot in {OUT}/cluster-page.png")
+    return 0
+
+
+def cluster_run(nodes, redis, pages):
+    web_port = nodes[0].ports[2]
+    line_port = nodes[1].ports[0]
+    print(f"redis {redis.port}; node A web port {web_port}; node B line port {line_port}",
+          flush=True)
+    page = Page("pat", web_port)
+    pages.append(page)
+    page.sign_in("pat")
+    nc = LineClient(line_port)
+    page.shows("nc's join, from the other node", rf"{nc.nick}")
+    check("pat's member list has nc", lambda: nc.nick in page.members())
+    nc.send("hello from node B")
+    page.shows("nc's line across the nodes", r"hello from node B")
+    page.type("hi from the page on node A")
+    nc.expect("the page's line across the nodes", r"^<pat> hi from the page on node A$")
+
+    redis.stop()
+    page.shows("that the other servers are unreachable",
+               r"other servers are unreachable: #lobby goes on with the people on this server")
+    nc.expect("the same notice", r"^\*\*\* other servers are unreachable")
+    check("pat's member list without nc (names asked again)",
+          lambda: nc.nick not in page.members() and "pat" in page.members())
+
+    redis.start()
+    page.shows("that the servers are back in touch",
+               r"back in touch with the other servers: #lobby has \d+ members?")
+    nc.expect("the same notice", r"^\*\*\* back in touch with the other servers")
+    check("pat's member list has nc again", lambda: nc.nick in page.members())
+    nc.send("back again from node B")
+    page.shows("nc's line after the rejoin", r"back again from node B")
+    notices = [m for m in page.messages() if "other servers are unreachable" in m]
+    if len(notices) != 1:
+        raise Failed(f"the page was told {len(notices)} times that the others are unreachable")
+    global checks
+    checks += 1
+    print(f"ok {checks} - pat was told once that the others are unreachable", flush=True)
+    page.screenshot("cluster-page.png")
+    errors = page.errors()
+    if errors:
+        raise Failed(f"the browser logged errors: {errors}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--screenshot", help="also save the page in use here")
@@ -266,7 +377,12 @@ def main():
                         help="TLS mode: that server's plain line port, for nc")
     parser.add_argument("--cert", metavar="FILE",
                         help="TLS mode: the server's certificate (PEM), to trust")
+    parser.add_argument("--cluster", action="store_true",
+                        help="cluster mode: the page on one node, nc on another, "
+                             "through a redis-server of its own")
     args = parser.parse_args()
+    if args.cluster:
+        return cluster_main()
     if args.tls:
         if not (args.line_port and args.cert):
             parser.error("--tls needs --line-port and --cert")
