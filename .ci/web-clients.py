@@ -303,26 +303,35 @@ def cluster_main():
     redis = Redis(work)
     cluster = ("--cluster", f"redis://127.0.0.1:{redis.port}")
     nodes = [Server(work, extra=cluster) for _ in range(2)]
+    return supervise(lambda pages: cluster_run(nodes, redis, pages), nodes, "failed-cluster-",
+                     f"screenshot in {OUT}/cluster-page.png", redis.stop)
+
+
+def supervise(scenario, servers, failed, done, stop_more=lambda: None):
+    """Runs `scenario(pages)`; on a failed check, shows what the pages and
+    the servers' logs say (screenshots named `failed`NAME.png); whatever
+    happens, closes the pages and nc, stops the servers, then `stop_more`.
+    Returns the exit status."""
     pages = []
     try:
-        cluster_run(nodes, redis, pages)
+        scenario(pages)
     except Failed as e:
         print(f"not ok - {e}", flush=True)
         for page in pages:
-            page.screenshot(f"failed-cluster-{page.name}.png")
+            page.screenshot(f"{failed}{page.name}.png")
             print(f"--- {page.name} shows:\n" + "\n".join(page.messages()[-30:]))
-        for node in nodes:
-            print("--- node log:\n" + open(node.log_path).read()[-3000:])
+        for server in servers:
+            print("--- server log:\n" + open(server.log_path).read()[-5000:])
         return 1
     finally:
         for page in pages:
             page.quit()
         for nc in nc_clients:
             nc.close()
-        for node in nodes:
-            node.stop()
-        redis.stop()
-    print(f"all {checks} checks passed; screenshot in {OUT}/cluster-page.png")
+        for server in servers:
+            server.stop()
+        stop_more()
+    print(f"all {checks} checks passed; {done}")
     return 0
 
 
@@ -392,24 +401,8 @@ def main():
     server = Server(work)
     line_port, irc_port, web_port = server.ports
     print(f"server: line port {line_port}, web port {web_port}", flush=True)
-    pages = []
-    try:
-        run(server, pages, args, work)
-    except Failed as e:
-        print(f"not ok - {e}", flush=True)
-        for page in pages:
-            page.screenshot(f"failed-{page.name}.png")
-            print(f"--- {page.name} shows:\n" + "\n".join(page.messages()[-30:]))
-        print("--- server log:\n" + open(server.log_path).read()[-5000:])
-        return 1
-    finally:
-        for page in pages:
-            page.quit()
-        for nc in nc_clients:
-            nc.close()
-        server.stop()
-    print(f"all {checks} checks passed; screenshots in {OUT}")
-    return 0
+    return supervise(lambda pages: run(server, pages, args, work), [server], "failed-",
+                     f"screenshots in {OUT}")
 
 
 def run(server, pages, args, work):

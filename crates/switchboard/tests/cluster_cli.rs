@@ -14,12 +14,11 @@
 mod redis_server;
 mod support;
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use redis_server::{redis_or_skip, RedisServer};
+use support::room_client::*;
 use support::*;
 
 /// What each node's clients hear when it loses Redis (line front-end
@@ -58,128 +57,6 @@ impl Node {
     }
 }
 
-/// One client, line or IRC, reading lines with the tests' deadline.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    irc: bool,
-    name: String,
-}
-
-impl Client {
-    /// A line client, welcomed and renamed `name`.
-    fn line(addr: SocketAddr, name: &str) -> Client {
-        let mut c = Client::over(connect(addr), false, name);
-        c.expect("welcome to switchboard");
-        c.send(&format!("/nick {name}"));
-        let answer = c.expect_any(&[&format!("you are now known as {name}"), "is taken"]);
-        assert!(!answer.contains("is taken"), "{name} refused: {answer}");
-        c
-    }
-
-    /// An IRC client, registered as `name` and in #lobby.
-    fn irc(addr: SocketAddr, name: &str) -> Client {
-        let mut c = Client::over(connect(addr), true, name);
-        c.send(&format!(
-            "NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #lobby"
-        ));
-        let answer = c.expect_any(&[" 366 ", " 433 "]);
-        assert!(!answer.contains(" 433 "), "{name} refused: {answer}");
-        c
-    }
-
-    fn over(stream: TcpStream, irc: bool, name: &str) -> Client {
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        Client {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-            irc,
-            name: name.to_string(),
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.writer
-            .write_all(format!("{text}\r\n").as_bytes())
-            .unwrap();
-    }
-
-    /// A line to #lobby, in the client's protocol.
-    fn say(&mut self, text: &str) {
-        self.say_all(&[text.to_string()]);
-    }
-
-    /// Lines to #lobby, in one write.
-    fn say_all(&mut self, lines: &[String]) {
-        let wire: String = (lines.iter())
-            .map(|text| match self.irc {
-                true => format!("PRIVMSG #lobby :{text}\r\n"),
-                false => format!("{text}\r\n"),
-            })
-            .collect();
-        self.writer.write_all(wire.as_bytes()).unwrap();
-    }
-
-    /// The next line (IRC PINGs answered), or a panic at the deadline.
-    fn next(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            let n = self.reader.read_line(&mut line);
-            assert!(
-                n.as_ref().is_ok_and(|&n| n > 0),
-                "{}: no line in time ({n:?})",
-                self.name
-            );
-            if self.irc && line.starts_with("PING ") {
-                self.send(&line.replacen("PING", "PONG", 1));
-                continue;
-            }
-            return line.trim_end().to_string();
-        }
-    }
-
-    /// Reads up to the first line containing `needle`, and returns it.
-    fn expect(&mut self, needle: &str) -> String {
-        self.expect_any(&[needle])
-    }
-
-    /// Reads up to the first line containing any of `needles`, and
-    /// returns it.
-    fn expect_any(&mut self, needles: &[&str]) -> String {
-        loop {
-            let line = self.next();
-            if needles.iter().any(|n| line.contains(n)) {
-                return line;
-            }
-        }
-    }
-
-    /// Every line up to and including the first that contains `needle`.
-    fn lines_until(&mut self, needle: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let line = self.next();
-            let done = line.contains(needle);
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// Reads until each of `nicks` has been named in a line (their joins,
-    /// or a line client's renaming from its guest nick).
-    fn wait_for_nicks(&mut self, nicks: &[String]) {
-        let mut missing: HashSet<&str> = nicks.iter().map(String::as_str).collect();
-        while !missing.is_empty() {
-            let line = self.next();
-            for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
-                missing.remove(word);
-            }
-        }
-    }
-}
-
 /// Waits until every client has seen every client made after it arrive:
 /// then all are in #lobby, as every node sees it.
 fn all_in(clients: &mut [Client]) {
@@ -187,14 +64,6 @@ fn all_in(clients: &mut [Client]) {
         let later: Vec<String> = clients[i + 1..].iter().map(|c| c.name.clone()).collect();
         clients[i].wait_for_nicks(&later);
     }
-}
-
-/// The room lines ("m SENDER N") a client received, in order, whichever
-/// its protocol.
-fn room_line(line: &str) -> Option<(String, u32)> {
-    let text = line.rsplit_once("m ")?.1;
-    let (sender, n) = text.split_once(' ')?;
-    Some((sender.to_string(), n.parse().ok()?))
 }
 
 /// Reads until `client` has `count` lines "TAG N" from `sender` (a line
@@ -241,56 +110,7 @@ fn three_nodes_share_one_room_in_one_order() {
     ];
     all_in(&mut clients);
 
-    // Every client's lines in one write, all clients at once.
-    for c in &mut clients {
-        let lines: Vec<String> = (0..LINES).map(|n| format!("m {} {n}", c.name)).collect();
-        c.say_all(&lines);
-    }
-    let expected = (clients.len() - 1) * LINES as usize;
-    let orders: Vec<Vec<(String, u32)>> = clients
-        .iter_mut()
-        .map(|c| {
-            let mut seen = Vec::new();
-            while seen.len() < expected {
-                if let Some(line) = room_line(&c.next()) {
-                    seen.push(line);
-                }
-            }
-            seen
-        })
-        .collect();
-    for (c, seen) in clients.iter().zip(&orders) {
-        let mut next: HashMap<&str, u32> = HashMap::new();
-        for (sender, n) in seen {
-            assert_ne!(sender, &c.name, "{} got its own line", c.name);
-            let want = next.entry(sender).or_insert(0);
-            assert_eq!(n, want, "{} got {sender}'s lines out of order", c.name);
-            *want += 1;
-        }
-        assert_eq!(
-            next.len(),
-            clients.len() - 1,
-            "{}: every other sender",
-            c.name
-        );
-    }
-    // One order: two members' views agree on every line both got.
-    for (a, seen_a) in clients.iter().zip(&orders) {
-        for (b, seen_b) in clients.iter().zip(&orders) {
-            let common = |seen: &Vec<(String, u32)>| -> Vec<(String, u32)> {
-                (seen.iter())
-                    .filter(|(s, _)| s != &a.name && s != &b.name)
-                    .cloned()
-                    .collect()
-            };
-            assert!(
-                common(seen_a) == common(seen_b),
-                "{} and {} saw the room in different orders",
-                a.name,
-                b.name
-            );
-        }
-    }
+    assert_one_room_order(&mut clients, LINES);
     // Exactly once: no room line comes again after the burst.
     let [line_a, irc_a, line_b, irc_b, line_c, irc_c] = &mut clients[..] else {
         unreachable!()

@@ -9,102 +9,12 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Instant;
 
+use support::room_client::*;
 use support::*;
-
-/// One client, line or IRC, reading lines with the tests' deadline.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    irc: bool,
-    name: String,
-}
-
-impl Client {
-    fn line(addr: SocketAddr, name: &str) -> Client {
-        let mut c = Client::over(connect(addr), false, name);
-        c.expect("welcome to switchboard");
-        c.send(&format!("/nick {name}"));
-        c.expect(&format!("you are now known as {name}"));
-        c
-    }
-
-    fn irc(addr: SocketAddr, name: &str) -> Client {
-        let mut c = Client::over(connect(addr), true, name);
-        c.send(&format!(
-            "NICK {name}\r\nUSER {name} 0 * :{name}\r\nJOIN #lobby"
-        ));
-        c.expect(" 366 ");
-        c
-    }
-
-    fn over(stream: TcpStream, irc: bool, name: &str) -> Client {
-        stream.set_read_timeout(Some(DEADLINE)).unwrap();
-        Client {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-            irc,
-            name: name.to_string(),
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        self.writer
-            .write_all(format!("{text}\r\n").as_bytes())
-            .unwrap();
-    }
-
-    /// Lines to the room, in one write.
-    fn say_all(&mut self, lines: &[String]) {
-        let wire: String = (lines.iter())
-            .map(|text| match self.irc {
-                true => format!("PRIVMSG #lobby :{text}\r\n"),
-                false => format!("{text}\r\n"),
-            })
-            .collect();
-        self.writer.write_all(wire.as_bytes()).unwrap();
-    }
-
-    /// The next line (IRC PINGs answered), or a panic at the deadline.
-    fn next(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            let n = self.reader.read_line(&mut line);
-            assert!(
-                n.as_ref().is_ok_and(|&n| n > 0),
-                "{}: no line in time ({n:?})",
-                self.name
-            );
-            if self.irc && line.starts_with("PING ") {
-                self.send(&line.replacen("PING", "PONG", 1));
-                continue;
-            }
-            return line.trim_end().to_string();
-        }
-    }
-
-    /// Reads up to the first line containing `needle`, and returns it.
-    fn expect(&mut self, needle: &str) -> String {
-        loop {
-            let line = self.next();
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-}
-
-/// The room lines ("m SENDER N") a client received, in order, whichever
-/// its protocol.
-fn room_line(line: &str) -> Option<(String, u32)> {
-    let text = line.rsplit_once("m ")?.1;
-    let (sender, n) = text.split_once(' ')?;
-    Some((sender.to_string(), n.parse().ok()?))
-}
 
 /// Each reactor's share of the connections, from the exit summary's
 /// per-thread lines.
@@ -139,55 +49,7 @@ fn a_room_spans_threads_in_one_order(threads: usize) {
     }
     // Each client's lines in one write, all clients at once: the threads
     // take them in big turns, side by side.
-    for c in &mut clients {
-        let lines: Vec<String> = (0..LINES).map(|n| format!("m {} {n}", c.name)).collect();
-        c.say_all(&lines);
-    }
-    let expected = (clients.len() - 1) * LINES as usize;
-    let orders: Vec<Vec<(String, u32)>> = clients
-        .iter_mut()
-        .map(|c| {
-            let mut seen = Vec::new();
-            while seen.len() < expected {
-                if let Some(line) = room_line(&c.next()) {
-                    seen.push(line);
-                }
-            }
-            seen
-        })
-        .collect();
-    for (c, seen) in clients.iter().zip(&orders) {
-        let mut next: HashMap<&str, u32> = HashMap::new();
-        for (sender, n) in seen {
-            assert_ne!(sender, &c.name, "{} got its own line", c.name);
-            let want = next.entry(sender).or_insert(0);
-            assert_eq!(n, want, "{} got {sender}'s lines out of order", c.name);
-            *want += 1;
-        }
-        assert_eq!(
-            next.len(),
-            clients.len() - 1,
-            "{}: every other sender",
-            c.name
-        );
-    }
-    // One order: two members' views agree on every line both got.
-    for (a, seen_a) in clients.iter().zip(&orders) {
-        for (b, seen_b) in clients.iter().zip(&orders) {
-            let common = |seen: &Vec<(String, u32)>| -> Vec<(String, u32)> {
-                (seen.iter())
-                    .filter(|(s, _)| s != &a.name && s != &b.name)
-                    .cloned()
-                    .collect()
-            };
-            assert!(
-                common(seen_a) == common(seen_b),
-                "{} and {} saw the room in different orders",
-                a.name,
-                b.name
-            );
-        }
-    }
+    assert_one_room_order(&mut clients, LINES);
     drop(clients);
     server.signal(libc::SIGINT);
     assert!(server.wait_exit().success());

@@ -2,6 +2,8 @@
 //! loopback. Every wait has a deadline; servers are killed on drop.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod room_client;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
