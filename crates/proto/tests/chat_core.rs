@@ -541,6 +541,15 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
         assert_eq!(core.find_nick("bobby"), None);
     }
     assert_eq!(returning.len(), 1);
+    // Nor does a snapshot node 1 hands over meanwhile (to a third node).
+    let mut n2 = ChatCore::new(&["#lobby"]).with_shard(Shard::new(0, 1).on_node(2));
+    assert!(n2.restore(n1.snapshot()).is_empty());
+    assert!(n2.session(b).is_none());
+    assert_eq!(
+        n2.find_nick("bob"),
+        Some(c),
+        "the nick is the one who took it"
+    );
     let (id, back) = &returning[0];
     assert_eq!((*id, back.nick.as_str()), (b, "bob"));
     assert_eq!(back.rooms, ["#lobby"]);

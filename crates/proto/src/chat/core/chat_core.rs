@@ -705,8 +705,10 @@ impl ChatCore {
     /// The shared state as it stands (see [`CoreSnapshot`]).
     pub fn snapshot(&self) -> CoreSnapshot {
         CoreSnapshot {
+            // A session not yet announced again is no one's to know of.
             sessions: (self.sessions.iter().enumerate())
                 .filter_map(|(id, s)| Some((SessionId(id), s.clone()?)))
+                .filter(|(id, _)| !self.detached.contains(id))
                 .collect(),
             rooms: self.rooms.snapshot(),
             next_guest: self.next_guest,
@@ -779,8 +781,8 @@ impl ChatCore {
         now: Timestamp,
         out: &mut impl EventSink,
     ) {
-        let taken = validate_nick(&returning.nick).is_err()
-            || self.nicks.contains_key(name_key(&returning.nick).as_ref());
+        let holder = self.nicks.get(name_key(&returning.nick).as_ref());
+        let taken = validate_nick(&returning.nick).is_err() || holder.is_some_and(|&h| h != id);
         let nick = match taken {
             true => self.free_guest_nick(),
             false => returning.nick.clone(),
