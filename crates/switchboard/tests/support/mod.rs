@@ -149,6 +149,18 @@ impl Server {
         }
     }
 
+    /// Waits until the log holds `count` lines containing `needle`.
+    pub fn wait_for_log_count(&mut self, needle: &str, count: usize) {
+        let end = Instant::now() + DEADLINE;
+        while self.log.iter().filter(|l| l.contains(needle)).count() < count {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!("fewer than {count} log lines with {needle:?} in time"),
+            }
+        }
+    }
+
     /// The log lines the server writes during the next `window`: waits
     /// for them until the window's end (lines it wrote before the window
     /// and not yet read are kept in [`Server::log`], not returned).
