@@ -453,7 +453,7 @@ impl Shared {
                     if let Some(state) = state {
                         break state;
                     }
-                    if Instant::now() > deadline {
+                    if Instant::now() > deadline || self.stop.load(Ordering::Acquire) {
                         return Err(ClusterError::NoSnapshot(SNAPSHOT_WAIT));
                     }
                     std::thread::sleep(Duration::from_millis(10));
@@ -527,7 +527,7 @@ impl Shared {
                             warn!(%err, "cluster: cannot rejoin yet; retrying with backoff");
                             said_away = true;
                         }
-                        std::thread::sleep(jitter(backoff));
+                        self.nap(jitter(backoff));
                         backoff = (backoff * 2).min(BACKOFF.1);
                     }
                 }
@@ -609,6 +609,19 @@ impl Shared {
                 Err(err) if err.is_io_error() => reader = None,
                 Err(err) => self.trouble(Trouble::Unreachable(err.to_string())),
             }
+        }
+    }
+
+    /// Sleeps `time`, or less if the node is leaving: a process shutting
+    /// down while Redis is away must not wait out a backoff.
+    fn nap(&self, time: Duration) {
+        let end = Instant::now() + time;
+        while !self.stop.load(Ordering::Acquire) {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
 

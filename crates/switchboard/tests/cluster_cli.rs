@@ -5,7 +5,8 @@
 //! a node killed outright has its clients leave and their nicks come free;
 //! with Redis away each node goes on with its own people and comes back
 //! when Redis does; a stopped node stalls no one, and is told what it
-//! missed. Each test starts its own `redis-server` (on a free port of
+//! missed; a node that cannot reach Redis does not start, and one told to
+//! stop while Redis is away stops cleanly. Each test starts its own `redis-server` (on a free port of
 //! 127.0.0.1) and its own nodes (on 127.0.0.1:0); every wait has a
 //! deadline. Without `redis-server` the tests skip, visibly, unless
 //! `SWITCHBOARD_REQUIRE_REDIS=1` (CI), which makes them fail instead.
@@ -457,4 +458,54 @@ fn irc_clients_are_told_in_notices_to_the_room() {
     lb.say("hello again");
     ia.expect("hello again");
     drop(redis);
+}
+
+/// Without a Redis to join, a node does not start alone as if nothing were
+/// wrong: it exits and says why. (No redis-server needed.)
+#[test]
+fn a_node_that_cannot_reach_redis_does_not_start_and_says_why() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("redis://127.0.0.1:{port}");
+    let out = bin().args(CHAT).args(["--cluster", &url]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot join the cluster at {url}")) && stderr.contains("refused"),
+        "{stderr}"
+    );
+    let bad = bin()
+        .args(CHAT)
+        .args(["--cluster", "http://x"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        !bad.status.success() && stderr.contains("redis://HOST:PORT"),
+        "{stderr}"
+    );
+}
+
+/// A node told to stop while Redis is away (its link retrying with
+/// backoff) stops cleanly, its own clients told.
+#[test]
+fn a_node_stops_cleanly_while_redis_is_away() {
+    if !redis_or_skip("a_node_stops_cleanly_while_redis_is_away") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let mut a = Node::start(&redis, 2, &[]);
+    let mut alice = Client::line(a.line, "alice");
+    redis.stop();
+    alice.expect(UNREACHABLE);
+    a.server.wait_for_log("cannot rejoin yet");
+    a.server.signal(libc::SIGINT);
+    alice.expect("shutdown server: the chat is closing");
+    assert!(
+        a.server.wait_exit().success(),
+        "{}",
+        a.server.log.join("\n")
+    );
 }
