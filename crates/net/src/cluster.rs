@@ -1,5 +1,5 @@
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,6 +17,11 @@ use crate::{BusMember, ThreadBus};
 /// How long a node's claim lives without a heartbeat: a node that stops
 /// beating is gone this long after, and its sessions with it.
 pub const NODE_TTL: Duration = Duration::from_secs(3);
+
+/// How long a node number stays its last holder's after its claim ran
+/// out: new nodes take other numbers meanwhile, so that a node stopped
+/// for a while (and reaped) comes back to its own.
+const OWNER_TTL: Duration = Duration::from_secs(600);
 
 /// How often a node beats, and looks for nodes that stopped.
 const BEAT: Duration = Duration::from_secs(1);
@@ -92,9 +97,6 @@ struct Shared {
     /// The stream's bound, in entries.
     log_len: u64,
     link: Mutex<Link>,
-    /// `Link::seq`, readable without the lock: the link thread skips what
-    /// the node's own publishes brought in already.
-    seq: AtomicU64,
     stop: AtomicBool,
 }
 
@@ -114,7 +116,9 @@ struct Link {
 /// Where a node (re)joins the cluster's log.
 struct Joined {
     conn: Connection,
-    snapshot: CoreSnapshot,
+    /// The chat as another node had it; none if this node founds the
+    /// cluster (anew): its own state is the cluster's.
+    snapshot: Option<CoreSnapshot>,
     cursor: String,
     seq: u64,
     founder: bool,
@@ -146,7 +150,6 @@ impl Cluster {
                 seq: 0,
                 joined: false,
             }),
-            seq: AtomicU64::new(0),
             stop: AtomicBool::new(false),
         };
         // A node that died a moment ago may still count as joined for up
@@ -262,20 +265,37 @@ impl Bus<Arc<Entry>> for ClusterMember {
     }
 
     fn share_state(&mut self, token: &str, state: &str) {
-        let mut link = self.shared.lock();
-        let Some(conn) = link.conn.as_mut() else {
-            return;
-        };
-        let set: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(snapshot_key(token))
-            .arg(state)
-            .arg("NX")
-            .arg("EX")
-            .arg(60)
-            .query(conn);
-        match set {
-            Ok(()) => debug!(token, bytes = state.len(), "cluster: chat handed over"),
-            Err(err) => warn!(%err, "cluster: could not hand the chat over"),
+        // On a connection and a thread of its own: a big chat takes a
+        // while to send, and neither this reactor nor the node's
+        // publishing connection is to wait for it (a write cut short
+        // would leave that connection out of step).
+        let (client, key, state) = (
+            self.shared.client.clone(),
+            snapshot_key(token),
+            state.to_string(),
+        );
+        let sent = std::thread::Builder::new()
+            .name("cluster-handover".to_string())
+            .spawn(move || {
+                let set = || -> redis::RedisResult<()> {
+                    let mut conn = client.get_connection_with_timeout(COMMAND_TIMEOUT)?;
+                    conn.set_write_timeout(Some(SNAPSHOT_WAIT))?;
+                    conn.set_read_timeout(Some(SNAPSHOT_WAIT))?;
+                    redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&state)
+                        .arg("NX")
+                        .arg("EX")
+                        .arg(60)
+                        .query(&mut conn)
+                };
+                match set() {
+                    Ok(()) => debug!(key, bytes = state.len(), "cluster: chat handed over"),
+                    Err(err) => warn!(%err, "cluster: could not hand the chat over"),
+                }
+            });
+        if let Err(err) = sent {
+            warn!(%err, "cluster: could not hand the chat over");
         }
     }
 }
@@ -292,6 +312,29 @@ enum Trouble {
     /// The others count this node as gone (it stopped beating).
     #[error("the other nodes counted this one as gone")]
     Reaped,
+    /// The log's numbers went back (a Redis restored from an older save).
+    #[error("the log's numbers went back: Redis lost its latest entries")]
+    Rewound,
+    /// An entry this node cannot read (one from a newer version).
+    #[error("an entry of the log is unreadable: {0}")]
+    Unreadable(String),
+}
+
+/// Whether the entry numbered `next` follows the one numbered `last`: if
+/// not, what this node cannot go on from.
+fn follows(last: u64, next: u64) -> Result<(), Trouble> {
+    match next.checked_sub(last + 1) {
+        Some(0) => Ok(()),
+        Some(missed) => Err(Trouble::Behind(missed)),
+        None => Err(Trouble::Rewound),
+    }
+}
+
+/// A stream entry's ID, `MILLISECONDS-SEQUENCE`, as a pair that orders as
+/// Redis orders them.
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 impl Shared {
@@ -329,11 +372,8 @@ impl Shared {
         })?;
         let before: Vec<StreamId> = range.ids.into_iter().filter(|e| e.id != id).collect();
         self.ingest(link, before)?;
-        if seq != link.seq + 1 {
-            return Err(Trouble::Behind(seq - link.seq - 1));
-        }
+        follows(link.seq, seq)?;
         (link.cursor, link.seq) = (id, seq);
-        self.seq.store(seq, Ordering::Release);
         Ok(())
     }
 
@@ -343,12 +383,12 @@ impl Shared {
         let mut batch = Vec::with_capacity(entries.len());
         let mut result = Ok(());
         for stream_entry in entries {
-            let seq: u64 = stream_entry.get("n").unwrap_or(0);
-            if seq <= link.seq {
+            if stream_id(&stream_entry.id) <= stream_id(&link.cursor) {
                 continue; // read already (the publish and the link both read)
             }
-            if seq != link.seq + 1 {
-                result = Err(Trouble::Behind(seq - link.seq - 1));
+            let seq: u64 = stream_entry.get("n").unwrap_or(0);
+            if let Err(trouble) = follows(link.seq, seq) {
+                result = Err(trouble);
                 break;
             }
             (link.cursor, link.seq) = (stream_entry.id.clone(), seq);
@@ -361,10 +401,15 @@ impl Shared {
                     break;
                 }
                 Ok(entry) => batch.push(Arc::new(entry)),
-                Err(err) => error!(%err, id = stream_entry.id, "cluster: unreadable entry skipped"),
+                // Skipping it would leave this node's replicas unlike the
+                // others' (a node of another version, say): go alone.
+                Err(err) => {
+                    error!(%err, id = stream_entry.id, "cluster: unreadable entry");
+                    result = Err(Trouble::Unreadable(err.to_string()));
+                    break;
+                }
             }
         }
-        self.seq.store(link.seq, Ordering::Release);
         if !batch.is_empty() {
             self.bus.append(batch);
         }
@@ -405,6 +450,7 @@ impl Shared {
             .arg(preferred.map_or(-1, |node| node as i64))
             .arg(NODE_TTL.as_millis() as u64)
             .arg(Shard::MAX_NODES)
+            .arg(OWNER_TTL.as_millis() as u64)
             .invoke(conn);
         match (claimed, preferred) {
             (Err(err), Some(node)) if err.code() == Some("TAKEN") => {
@@ -437,7 +483,7 @@ impl Shared {
             .arg(NODE_TTL.as_millis() as u64)
             .invoke(&mut conn)?;
         let snapshot = match others {
-            false => CoreSnapshot::default(),
+            false => None,
             true => {
                 let deadline = Instant::now() + SNAPSHOT_WAIT;
                 let mut renewed = Instant::now();
@@ -467,7 +513,7 @@ impl Shared {
                     .arg("PX")
                     .arg(NODE_TTL.as_millis() as u64)
                     .query(&mut conn)?;
-                serde_json::from_str(&state)?
+                Some(serde_json::from_str(&state)?)
             }
         };
         Ok(Joined {
@@ -486,13 +532,12 @@ impl Shared {
         let mut link = self.lock();
         link.conn = Some(joined.conn);
         (link.cursor, link.seq) = (joined.cursor, joined.seq);
-        self.seq.store(joined.seq, Ordering::Release);
         link.joined = true;
         let time = back.unwrap_or_default();
         self.bus.append([Arc::new(Entry {
             time,
             session: SessionId::SERVER,
-            op: Op::Resync(Box::new(joined.snapshot)),
+            op: Op::Resync(joined.snapshot.map(Box::new)),
         })]);
     }
 
@@ -524,7 +569,15 @@ impl Shared {
                     }
                     Err(err) => {
                         if !said_away {
-                            warn!(%err, "cluster: cannot rejoin yet; retrying with backoff");
+                            match err {
+                                // Alone until that process goes: say so loudly.
+                                ClusterError::SlotTaken(_) => {
+                                    error!(%err, "cluster: cannot rejoin; retrying with backoff")
+                                }
+                                _ => {
+                                    warn!(%err, "cluster: cannot rejoin yet; retrying with backoff")
+                                }
+                            }
                             said_away = true;
                         }
                         self.nap(jitter(backoff));
@@ -583,22 +636,27 @@ impl Shared {
                         .flat_map(|r| r.keys)
                         .flat_map(|k| k.ids)
                         .collect();
-                    let newest: u64 = entries.last().and_then(|e| e.get("n")).unwrap_or(0);
-                    if newest <= self.seq.load(Ordering::Acquire) {
-                        // The node's own publishes brought these in: it is
-                        // the busy one, and each publish brings in what
-                        // others append too. Reading again at once would
-                        // only be woken by its own next entry.
-                        if !entries.is_empty() {
+                    // A thread publishing now holds the lock through its
+                    // round trip, and brings these in itself (each publish
+                    // brings in what others appended): this node is the
+                    // busy one, and reading again at once would only be
+                    // woken by its own next entry. Read again in a moment.
+                    let mut link = match self.link.try_lock() {
+                        Ok(link) => link,
+                        Err(TryLockError::Poisoned(link)) => link.into_inner(),
+                        Err(TryLockError::WouldBlock) => {
                             std::thread::sleep(Duration::from_millis(1));
+                            continue;
                         }
-                        continue;
-                    }
-                    let mut link = self.lock();
+                    };
                     if link.joined {
+                        let before = link.seq;
                         if let Err(trouble) = self.ingest(&mut link, entries) {
                             let now = Timestamp::from_system_time(SystemTime::now());
                             self.go_alone(&mut link, trouble, now);
+                        } else if link.seq == before {
+                            drop(link); // all read already, by publishes
+                            std::thread::sleep(Duration::from_millis(1));
                         }
                     }
                 }
@@ -640,6 +698,7 @@ impl Shared {
             .arg(&self.token)
             .arg(self.node)
             .arg(NODE_TTL.as_millis() as u64)
+            .arg(OWNER_TTL.as_millis() as u64)
             .invoke(conn)
             .map_err(unreachable)?;
         if !alive {
@@ -697,11 +756,18 @@ fn reap_entry_parts() -> (String, String) {
 /// and costs). Keys other than the log's are built in the scripts: one
 /// Redis, not a Redis Cluster.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    // ARGV: token, preferred node (-1: any free), TTL in ms, node count.
+    // ARGV: token, preferred node (-1: any free), TTL in ms, node count,
+    // ownership TTL in ms.
     Script::new(
         r"
         local function free(i)
           local v = redis.call('GET', 'sb:node:' .. i)
+          return (not v) or v == ARGV[1]
+        end
+        -- Not another process's lately: a node stopped for a while comes
+        -- back to its own number (its sessions' ids carry it).
+        local function unowned(i)
+          local v = redis.call('GET', 'sb:owner:' .. i)
           return (not v) or v == ARGV[1]
         end
         local node = tonumber(ARGV[2])
@@ -711,15 +777,19 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
           node = nil
           local count = tonumber(ARGV[4])
           local start = redis.call('INCR', 'sb:next-node')
-          for k = 0, count - 1 do
-            local i = (start + k) % count
-            if free(i) then node = i break end
+          for pass = 1, 2 do
+            for k = 0, count - 1 do
+              local i = (start + k) % count
+              if free(i) and (pass == 2 or unowned(i)) then node = i break end
+            end
+            if node then break end
           end
           if not node then return redis.error_reply('FULL every node number is taken') end
         elseif not free(node) then
           return redis.error_reply('TAKEN this node number is taken')
         end
         redis.call('SET', 'sb:node:' .. node, ARGV[1], 'PX', ARGV[3])
+        redis.call('SET', 'sb:owner:' .. node, ARGV[1], 'PX', ARGV[5])
         redis.call('SADD', 'sb:live', node)
         return node",
     )
@@ -771,12 +841,14 @@ static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
 });
 
 static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| {
-    // ARGV: token, node, TTL in ms. 0 if the claim is not this node's.
+    // ARGV: token, node, TTL in ms, ownership TTL in ms. 0 if the claim is
+    // not this node's.
     Script::new(
         r"
         if redis.call('GET', 'sb:node:' .. ARGV[2]) ~= ARGV[1] then return 0 end
         redis.call('PEXPIRE', 'sb:node:' .. ARGV[2], ARGV[3])
         redis.call('PEXPIRE', 'sb:joined:' .. ARGV[2], ARGV[3])
+        redis.call('SET', 'sb:owner:' .. ARGV[2], ARGV[1], 'PX', ARGV[4])
         return 1",
     )
 });
@@ -807,7 +879,7 @@ static LEAVE: LazyLock<Script> = LazyLock::new(|| {
         r"
         local node = ARGV[2]
         if redis.call('GET', 'sb:node:' .. node) ~= ARGV[1] then return 0 end
-        redis.call('DEL', 'sb:node:' .. node, 'sb:joined:' .. node)
+        redis.call('DEL', 'sb:node:' .. node, 'sb:joined:' .. node, 'sb:owner:' .. node)
         redis.call('SREM', 'sb:live', node)
         local n = redis.call('INCR', KEYS[2])
         redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'n', n, 'e', ARGV[3])
@@ -818,6 +890,17 @@ static LEAVE: LazyLock<Script> = LazyLock::new(|| {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entries_follow_by_number_and_ids_order_as_redis_orders_them() {
+        assert!(follows(7, 8).is_ok());
+        assert!(matches!(follows(7, 10), Err(Trouble::Behind(2))));
+        assert!(matches!(follows(7, 7), Err(Trouble::Rewound)));
+        assert!(matches!(follows(7, 3), Err(Trouble::Rewound)));
+        assert!(stream_id("1796107304055-0") < stream_id("1796107304055-1"));
+        assert!(stream_id("1796107304055-10") > stream_id("1796107304055-9"));
+        assert!(stream_id("0-0") < stream_id("1-0"));
+    }
 
     #[test]
     fn a_reap_entry_is_its_parts_around_the_node() {

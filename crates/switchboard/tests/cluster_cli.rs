@@ -509,3 +509,87 @@ fn a_node_stops_cleanly_while_redis_is_away() {
         a.server.log.join("\n")
     );
 }
+
+/// Redis hangs (SIGSTOP) for longer than a command may take, while every
+/// thread of two nodes relays a flood of lines: the nodes go alone, and
+/// rejoin when Redis goes on (one of them from the other's snapshot, with
+/// lines still held for batching on its threads). Both stay up, and lines
+/// cross again.
+#[test]
+fn nodes_rejoin_while_their_clients_flood() {
+    if !redis_or_skip("nodes_rejoin_while_their_clients_flood") {
+        return;
+    }
+    let redis = RedisServer::start();
+    let a = Node::start(&redis, 4, &[]);
+    let b = Node::start(&redis, 4, &[]);
+    let mut watchers = vec![Client::line(a.line, "wa"), Client::line(b.line, "wb")];
+    all_in(&mut watchers);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooders: Vec<_> = (0..12)
+        .map(|i| {
+            let addr = if i % 2 == 0 { a.line } else { b.line };
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = Client::line(addr, &format!("f{i}"));
+                let burst: Vec<String> = (0..20).map(|n| format!("flood {n}")).collect();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    c.say_all(&burst);
+                    // Keep reading, or the server would (rightly) pause us.
+                    while c.next_within(Duration::from_millis(1)).is_some() {}
+                }
+            })
+        })
+        .collect();
+    redis.signal(libc::SIGSTOP);
+    for w in &mut watchers {
+        w.expect(UNREACHABLE);
+    }
+    redis.signal(libc::SIGCONT);
+    for w in &mut watchers {
+        w.expect(BACK);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    let [wa, wb] = &mut watchers[..] else {
+        unreachable!()
+    };
+    wa.say("still here");
+    wb.expect("<wa> still here");
+    for mut node in [a, b] {
+        let running = node.server.child.try_wait().unwrap().is_none();
+        node.server.signal(libc::SIGINT);
+        assert!(
+            running && node.server.wait_exit().success(),
+            "{}",
+            node.server.log.join("\n")
+        );
+    }
+}
+
+/// A node that finds no other when Redis is back founds the cluster anew
+/// from its own chat: rooms keep their topics (nothing is wiped).
+#[test]
+fn a_node_alone_through_an_outage_keeps_its_rooms() {
+    if !redis_or_skip("a_node_alone_through_an_outage_keeps_its_rooms") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let a = Node::start(&redis, 2, &[]);
+    let mut irc = Client::irc(a.irc, "ida");
+    irc.send("JOIN #den\r\nTOPIC #den :the plan");
+    irc.expect(" TOPIC #den :the plan");
+    redis.stop();
+    irc.expect(UNREACHABLE);
+    let _redis = RedisServer::start_on(port);
+    irc.expect(BACK);
+    irc.send("TOPIC #den");
+    let topic = irc.expect_any(&[" 332 ", " 331 "]);
+    assert!(
+        topic.contains(" 332 ") && topic.ends_with(":the plan"),
+        "{topic}"
+    );
+}

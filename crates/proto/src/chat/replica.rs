@@ -97,8 +97,29 @@ impl Replica {
         for entry in self.missed.drain(..) {
             match &entry.op {
                 Op::Resync(snapshot) => {
-                    let own = self.core.restore(CoreSnapshot::clone(snapshot));
-                    self.returning = Some((own, entry.time));
+                    // Lines held for batching go out to the rooms as they
+                    // are before the state is replaced (as before any
+                    // change: `Entry::apply`).
+                    out.flush(&self.core);
+                    let own = match snapshot {
+                        Some(snapshot) => self.core.restore(CoreSnapshot::clone(snapshot)),
+                        None => Vec::new(), // founded anew: nothing to take
+                    };
+                    self.returning = Some(match self.returning.take() {
+                        // A second rejoin before the first was announced:
+                        // the sessions still to announce are the same, and
+                        // the first restore has their rooms.
+                        Some((mut first, time)) if snapshot.is_some() => {
+                            let merged = own.into_iter().map(|(id, now)| {
+                                match first.iter().position(|(f, _)| *f == id) {
+                                    Some(i) => first.swap_remove(i),
+                                    None => (id, now),
+                                }
+                            });
+                            (merged.collect(), time)
+                        }
+                        _ => (own, entry.time),
+                    });
                 }
                 Op::Snapshot(token) => {
                     if let Some(bus) = &mut self.bus {

@@ -92,6 +92,14 @@ impl RedisServer {
 
     /// Kills it and waits for it to exit: the port is free again when this
     /// returns.
+    /// Sends `signal` to the redis-server (SIGSTOP: it hangs, its
+    /// connections open; SIGCONT: it goes on).
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().expect("running").id() as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
 use super::{connect, DEADLINE};
 
@@ -84,6 +85,18 @@ impl Client {
                 continue;
             }
             return line.trim_end().to_string();
+        }
+    }
+
+    /// The next line if one comes within `wait`, else `None`.
+    pub fn next_within(&mut self, wait: Duration) -> Option<String> {
+        self.writer.set_read_timeout(Some(wait)).unwrap();
+        let mut line = String::new();
+        let got = self.reader.read_line(&mut line);
+        self.writer.set_read_timeout(Some(DEADLINE)).unwrap();
+        match got {
+            Ok(n) if n > 0 => Some(line.trim_end().to_string()),
+            _ => None,
         }
     }
 

@@ -735,7 +735,9 @@ impl ChatCore {
             let rooms = (session.rooms.drain(..))
                 .map(|room| self.rooms.get(room).name.clone())
                 .collect();
-            self.detached.push(id);
+            if !self.detached.contains(&id) {
+                self.detached.push(id);
+            }
             own.push((
                 id,
                 Returning {

@@ -94,9 +94,10 @@ pub enum Op {
     Split(ServerNews),
     /// This node rejoined the cluster, which stood as this snapshot: the
     /// replica takes it, and announces its own sessions again
-    /// ([`Op::Return`]). Never leaves the node.
+    /// ([`Op::Return`]); with none, this node founded the cluster (anew)
+    /// and its own state is the cluster's. Never leaves the node.
     #[serde(skip)]
-    Resync(Box<CoreSnapshot>),
+    Resync(Option<Box<CoreSnapshot>>),
 }
 
 /// A session of a node that comes back to the cluster, as the others are
