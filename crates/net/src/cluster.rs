@@ -39,6 +39,10 @@ const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
 /// Reconnection backoff: from the first to the last, doubling.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
+/// How long a node that could not read the chat it was handed waits
+/// before it asks again.
+const CORRUPT_PAUSE: Duration = Duration::from_secs(60);
+
 /// Entries of the log read at once.
 const READ_COUNT: usize = 1000;
 
@@ -56,6 +60,9 @@ pub enum ClusterError {
     /// Another process holds the node number this one had.
     #[error("node {0} was taken by another process while this one was away")]
     SlotTaken(usize),
+    /// The cluster was founded anew while this node waited for the chat.
+    #[error("the cluster was founded anew while this node joined it")]
+    Refounded,
     /// No node answered with the chat in time.
     #[error("no node handed over the chat within {0:?}")]
     NoSnapshot(Duration),
@@ -97,6 +104,9 @@ struct Shared {
     /// The stream's bound, in entries.
     log_len: u64,
     link: Mutex<Link>,
+    /// `Link::joined`, for the link thread to read without waiting for a
+    /// publish's round trip (its beats must not wait behind them).
+    joined: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -150,6 +160,7 @@ impl Cluster {
                 seq: 0,
                 joined: false,
             }),
+            joined: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         };
         // A node that died a moment ago may still count as joined for up
@@ -164,7 +175,7 @@ impl Cluster {
                 claimed => claimed?,
             };
             match shared.join_log(conn) {
-                Err(ClusterError::NoSnapshot(_)) if attempts < 3 => {}
+                Err(ClusterError::NoSnapshot(_) | ClusterError::Refounded) if attempts < 3 => {}
                 joined => break joined?,
             }
         };
@@ -431,6 +442,7 @@ impl Shared {
             "cluster: this node goes on alone until it can rejoin"
         );
         link.joined = false;
+        self.joined.store(false, Ordering::Release);
         self.bus.append([Arc::new(Entry {
             time,
             session: SessionId::SERVER,
@@ -472,7 +484,7 @@ impl Shared {
             session: SessionId::SERVER,
             op: Op::Snapshot(request.clone()),
         };
-        let (cursor, seq, others): (String, u64, bool) = JOIN
+        let (cursor, seq, others, epoch): (String, u64, bool, String) = JOIN
             .key(LOG)
             .key(SEQ)
             .arg(&self.token)
@@ -507,12 +519,17 @@ impl Shared {
                 let _: redis::RedisResult<()> = redis::cmd("DEL")
                     .arg(snapshot_key(&request))
                     .query(&mut conn);
-                let _: () = redis::cmd("SET")
-                    .arg(format!("sb:joined:{}", self.node))
+                // Joined only if the cluster was not founded anew since the
+                // request: that chat would not be in the log followed.
+                let confirmed: bool = CONFIRM
                     .arg(&self.token)
-                    .arg("PX")
+                    .arg(self.node)
+                    .arg(&epoch)
                     .arg(NODE_TTL.as_millis() as u64)
-                    .query(&mut conn)?;
+                    .invoke(&mut conn)?;
+                if !confirmed {
+                    return Err(ClusterError::Refounded);
+                }
                 Some(serde_json::from_str(&state)?)
             }
         };
@@ -533,6 +550,7 @@ impl Shared {
         link.conn = Some(joined.conn);
         (link.cursor, link.seq) = (joined.cursor, joined.seq);
         link.joined = true;
+        self.joined.store(true, Ordering::Release);
         let time = back.unwrap_or_default();
         self.bus.append([Arc::new(Entry {
             time,
@@ -559,7 +577,7 @@ impl Shared {
         let mut last_beat = Instant::now();
         let mut said_away = false;
         while !self.stop.load(Ordering::Acquire) {
-            if !self.lock().joined {
+            if !self.joined.load(Ordering::Acquire) {
                 reader = None;
                 match self.rejoin() {
                     Ok(()) => {
@@ -580,7 +598,12 @@ impl Shared {
                             }
                             said_away = true;
                         }
-                        self.nap(jitter(backoff));
+                        self.nap(jitter(match err {
+                            // Another version's chat: asking again soon
+                            // only has every node write it down again.
+                            ClusterError::Corrupt(_) => CORRUPT_PAUSE,
+                            _ => backoff,
+                        }));
                         backoff = (backoff * 2).min(BACKOFF.1);
                     }
                 }
@@ -777,12 +800,20 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
           node = nil
           local count = tonumber(ARGV[4])
           local start = redis.call('INCR', 'sb:next-node')
-          for pass = 1, 2 do
-            for k = 0, count - 1 do
-              local i = (start + k) % count
-              if free(i) and (pass == 2 or unowned(i)) then node = i break end
+          for k = 0, count - 1 do
+            local i = (start + k) % count
+            if free(i) and unowned(i) then node = i break end
+          end
+          if not node then
+            -- Every free number was someone's lately: the one whose holder
+            -- has been gone longest.
+            local best = nil
+            for i = 0, count - 1 do
+              if free(i) then
+                local left = redis.call('PTTL', 'sb:owner:' .. i)
+                if not best or left < best then node, best = i, left end
+              end
             end
-            if node then break end
           end
           if not node then return redis.error_reply('FULL every node number is taken') end
         elseif not free(node) then
@@ -798,8 +829,8 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
 static JOIN: LazyLock<Script> = LazyLock::new(|| {
     // KEYS: log, seq. ARGV: token, node, reap entry, snapshot request
     // entry, log bound, TTL in ms. Returns the request's ID and number,
-    // and whether a joined node is there to answer it (if not, this node
-    // founds the chat afresh).
+    // whether a joined node is there to answer it (if not, this node
+    // founds the cluster), and the cluster's founding (epoch).
     Script::new(
         r"
         local node = ARGV[2]
@@ -820,8 +851,23 @@ static JOIN: LazyLock<Script> = LazyLock::new(|| {
         end
         if others == 0 then
           redis.call('SET', 'sb:joined:' .. node, ARGV[1], 'PX', ARGV[6])
+          -- A new founding: a node still waiting for a snapshot from
+          -- before it must not follow this log (CONFIRM).
+          redis.call('INCR', 'sb:epoch')
         end
-        return {id, n, others}",
+        return {id, n, others, redis.call('GET', 'sb:epoch') or '0'}",
+    )
+});
+
+static CONFIRM: LazyLock<Script> = LazyLock::new(|| {
+    // ARGV: token, node, the epoch JOIN returned, TTL in ms. Marks the
+    // node joined, unless the cluster was founded anew meanwhile (0).
+    Script::new(
+        r"
+        if (redis.call('GET', 'sb:epoch') or '0') ~= ARGV[3] then return 0 end
+        if redis.call('GET', 'sb:node:' .. ARGV[2]) ~= ARGV[1] then return 0 end
+        redis.call('SET', 'sb:joined:' .. ARGV[2], ARGV[1], 'PX', ARGV[4])
+        return 1",
     )
 });
 

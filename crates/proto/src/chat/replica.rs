@@ -118,6 +118,10 @@ impl Replica {
                             });
                             (merged.collect(), time)
                         }
+                        // Founded anew after a rejoin not yet announced:
+                        // the sessions that rejoin left detached are still
+                        // to announce.
+                        Some(first) if snapshot.is_none() => first,
                         _ => (own, entry.time),
                     });
                 }

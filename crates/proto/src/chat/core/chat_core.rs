@@ -560,6 +560,23 @@ impl ChatCore {
         }
     }
 
+    /// How many of the sessions taking part are this node's, and how many
+    /// nodes have any (one outside a cluster): IRC's `LUSERS`.
+    pub fn users_by_node(&self) -> (usize, usize) {
+        let mut nodes = [false; Shard::MAX_NODES];
+        let mut here = 0;
+        for (id, session) in self.sessions.iter().enumerate() {
+            let id = SessionId(id);
+            if session.is_none() || self.detached.contains(&id) {
+                continue;
+            }
+            let node = self.shard.node_of(id);
+            nodes[node] = true;
+            here += usize::from(node == self.shard.node());
+        }
+        (here, nodes.iter().filter(|&&n| n).count().max(1))
+    }
+
     /// Whether session `id` takes part in the chat: registered, and (after
     /// this node rejoined its cluster) announced again.
     pub fn is_present(&self, id: SessionId) -> bool {

@@ -52,9 +52,12 @@ impl IrcConn {
 
     /// `LUSERS`: users, unknown connections, rooms, this server.
     pub(super) fn lusers<I: Io>(&self, ctx: &mut Ctx<'_, I>) {
-        let users = ctx.core.session_count().to_string();
-        let max = ctx.server.counters.max_sessions().to_string();
-        let text = format!("There are {users} users and 0 invisible on 1 servers");
+        // In a cluster: every node's users, and this node's ("local").
+        let (here, servers) = ctx.core.users_by_node();
+        let (all, max) = (ctx.core.session_count(), ctx.server.counters.max_sessions());
+        let global_max = max.max(all).to_string();
+        let (users, here, max) = (all.to_string(), here.to_string(), max.to_string());
+        let text = format!("There are {users} users and 0 invisible on {servers} servers");
         self.numeric(ctx, RPL_LUSERCLIENT, &[], &text);
         let unknown = ctx.server.counters.unregistered();
         if unknown > 0 {
@@ -63,12 +66,12 @@ impl IrcConn {
         }
         let rooms = ctx.core.rooms().len().to_string();
         self.numeric(ctx, RPL_LUSERCHANNELS, &[&rooms], "channels formed");
-        let text = format!("I have {users} clients and 0 servers");
+        let text = format!("I have {here} clients and {} servers", servers - 1);
         self.numeric(ctx, RPL_LUSERME, &[], &text);
-        let text = format!("Current local users {users}, max {max}");
-        self.numeric(ctx, RPL_LOCALUSERS, &[&users, &max], &text);
-        let text = format!("Current global users {users}, max {max}");
-        self.numeric(ctx, RPL_GLOBALUSERS, &[&users, &max], &text);
+        let text = format!("Current local users {here}, max {max}");
+        self.numeric(ctx, RPL_LOCALUSERS, &[&here, &max], &text);
+        let text = format!("Current global users {users}, max {global_max}");
+        self.numeric(ctx, RPL_GLOBALUSERS, &[&users, &global_max], &text);
     }
 
     /// `MOTD`, or `422` when there is none.
