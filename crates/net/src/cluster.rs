@@ -131,7 +131,6 @@ struct Joined {
     snapshot: Option<CoreSnapshot>,
     cursor: String,
     seq: u64,
-    founder: bool,
 }
 
 impl Cluster {
@@ -181,10 +180,10 @@ impl Cluster {
         };
         info!(
             node = shared.node,
-            founder = joined.founder,
+            founder = joined.snapshot.is_none(),
             "cluster joined"
         );
-        shared.take(joined, None);
+        shared.take(joined);
         let shared = Arc::new(shared);
         let link = {
             let shared = shared.clone();
@@ -393,10 +392,13 @@ impl Shared {
     fn ingest(&self, link: &mut Link, entries: Vec<StreamId>) -> Result<(), Trouble> {
         let mut batch = Vec::with_capacity(entries.len());
         let mut result = Ok(());
+        let mut last = stream_id(&link.cursor);
         for stream_entry in entries {
-            if stream_id(&stream_entry.id) <= stream_id(&link.cursor) {
+            let id = stream_id(&stream_entry.id);
+            if id <= last {
                 continue; // read already (the publish and the link both read)
             }
+            last = id;
             let seq: u64 = stream_entry.get("n").unwrap_or(0);
             if let Err(trouble) = follows(link.seq, seq) {
                 result = Err(trouble);
@@ -476,11 +478,11 @@ impl Shared {
     /// a request for the chat as it stands to the cluster's log, then waits
     /// for another node to answer, or starts the chat afresh if none can.
     fn join_log(&self, mut conn: Connection) -> Result<Joined, ClusterError> {
-        let now = Timestamp::from_system_time(SystemTime::now());
+        let asked = now();
         let (before, after) = reap_entry_parts();
-        let request = format!("{}-{}", self.token, now.0);
+        let request = format!("{}-{}", self.token, asked.0);
         let ask = Entry {
-            time: now,
+            time: asked,
             session: SessionId::SERVER,
             op: Op::Snapshot(request.clone()),
         };
@@ -538,22 +540,20 @@ impl Shared {
             snapshot,
             cursor,
             seq,
-            founder: !others,
         })
     }
 
     /// Follows the cluster's log from where `joined` stands: the node's
-    /// threads take its snapshot first (and, `back` at `time`, announce
-    /// their own sessions again).
-    fn take(&self, joined: Joined, back: Option<Timestamp>) {
+    /// threads take its snapshot first, and announce their own sessions
+    /// again.
+    fn take(&self, joined: Joined) {
         let mut link = self.lock();
         link.conn = Some(joined.conn);
         (link.cursor, link.seq) = (joined.cursor, joined.seq);
         link.joined = true;
         self.joined.store(true, Ordering::Release);
-        let time = back.unwrap_or_default();
         self.bus.append([Arc::new(Entry {
-            time,
+            time: now(),
             session: SessionId::SERVER,
             op: Op::Resync(joined.snapshot.map(Box::new)),
         })]);
@@ -564,8 +564,7 @@ impl Shared {
         let mut conn = self.connect()?;
         self.claim(&mut conn, Some(self.node))?;
         let joined = self.join_log(conn)?;
-        let now = Timestamp::from_system_time(SystemTime::now());
-        self.take(joined, Some(now));
+        self.take(joined);
         Ok(())
     }
 
@@ -675,8 +674,7 @@ impl Shared {
                     if link.joined {
                         let before = link.seq;
                         if let Err(trouble) = self.ingest(&mut link, entries) {
-                            let now = Timestamp::from_system_time(SystemTime::now());
-                            self.go_alone(&mut link, trouble, now);
+                            self.go_alone(&mut link, trouble, now());
                         } else if link.seq == before {
                             drop(link); // all read already, by publishes
                             std::thread::sleep(Duration::from_millis(1));
@@ -709,8 +707,7 @@ impl Shared {
     fn trouble(&self, trouble: Trouble) {
         let mut link = self.lock();
         if link.joined {
-            let now = Timestamp::from_system_time(SystemTime::now());
-            self.go_alone(&mut link, trouble, now);
+            self.go_alone(&mut link, trouble, now());
         }
     }
 
@@ -753,6 +750,10 @@ fn jitter(backoff: Duration) -> Duration {
     backoff - quarter + quarter * 2 * (nanos % 1000) / 1000
 }
 
+fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
 fn node_key(node: usize) -> String {
     format!("sb:node:{node}")
 }
@@ -764,9 +765,8 @@ fn snapshot_key(request: &str) -> String {
 /// The JSON of a reap entry, before and after the node's number: the Lua
 /// scripts that reap put the number in between (they cannot run serde).
 fn reap_entry_parts() -> (String, String) {
-    let now = Timestamp::from_system_time(SystemTime::now());
     let entry = Entry {
-        time: now,
+        time: now(),
         session: SessionId::SERVER,
         op: Op::Reap(0),
     };

@@ -270,6 +270,24 @@ impl ChatCore {
             None => self.free_guest_nick(),
         };
         self.nicks.insert(name_key(&nick).into_owned(), id);
+        Ok(self.add_session(
+            id,
+            Session {
+                nick,
+                user: registration.user.to_string(),
+                host: registration.host.to_string(),
+                realname: registration.realname.to_string(),
+                rooms: Vec::new(),
+                away: None,
+                signed_on: now,
+                last_message: now,
+            },
+        ))
+    }
+
+    /// Puts `session` in the table as `id` (its nick is the caller's to
+    /// claim).
+    fn add_session(&mut self, id: SessionId, session: Session) -> &Session {
         if self.sessions.len() <= id.0 {
             self.sessions.resize_with(id.0 + 1, || None);
         }
@@ -278,16 +296,20 @@ impl ChatCore {
             "session {id:?} registered twice"
         );
         self.session_count += 1;
-        Ok(self.sessions[id.0].insert(Session {
-            nick,
-            user: registration.user.to_string(),
-            host: registration.host.to_string(),
-            realname: registration.realname.to_string(),
-            rooms: Vec::new(),
-            away: None,
-            signed_on: now,
-            last_message: now,
-        }))
+        self.sessions[id.0].insert(session)
+    }
+
+    /// Takes session `id` out of the table, its nick (if it still holds it)
+    /// and its rooms' member lists.
+    fn remove_session(&mut self, id: SessionId) -> Option<Session> {
+        let session = self.sessions.get_mut(id.0)?.take()?;
+        self.session_count -= 1;
+        self.forget_nick(id, &session.nick);
+        self.detached.retain(|&d| d != id);
+        for &room in &session.rooms {
+            self.rooms.leave(room, id);
+        }
+        Some(session)
     }
 
     fn free_guest_nick(&mut self) -> String {
@@ -542,13 +564,7 @@ impl ChatCore {
         self.gather_company(id, &told, false);
         let kind = EventKind::Quit { reason };
         self.emit(id, None, &stamps, kind, now, &self.scratch, None, out);
-        let session = self.sessions[id.0].take().expect("registered");
-        self.session_count -= 1;
-        self.forget_nick(id, &session.nick);
-        self.detached.retain(|&d| d != id);
-        for room in session.rooms {
-            self.rooms.leave(room, id);
-        }
+        self.remove_session(id).expect("registered");
     }
 
     /// Frees `nick` if `id` holds it (a detached session's may be another's
@@ -770,14 +786,11 @@ impl ChatCore {
             ));
         }
         self.nicks.clear();
-        for (id, session) in snapshot.sessions {
-            if self.sessions.len() <= id.0 {
-                self.sessions.resize_with(id.0 + 1, || None);
-            }
-            self.nicks.insert(name_key(&session.nick).into_owned(), id);
-            self.sessions[id.0] = Some(session);
-        }
         self.session_count = self.sessions.iter().flatten().count();
+        for (id, session) in snapshot.sessions {
+            self.nicks.insert(name_key(&session.nick).into_owned(), id);
+            self.add_session(id, session);
+        }
         self.rooms.restore(snapshot.rooms, Timestamp::default());
         self.next_guest = snapshot.next_guest.max(1);
         self.turnover_rooms = snapshot.turnover_rooms;
@@ -817,20 +830,19 @@ impl ChatCore {
                 self.session_mut(id).nick = nick;
             }
             false => {
-                if self.sessions.len() <= id.0 {
-                    self.sessions.resize_with(id.0 + 1, || None);
-                }
-                self.session_count += 1;
-                self.sessions[id.0] = Some(Session {
-                    nick,
-                    user: returning.user.clone(),
-                    host: returning.host.clone(),
-                    realname: returning.realname.clone(),
-                    rooms: Vec::new(),
-                    away: None,
-                    signed_on: returning.signed_on,
-                    last_message: returning.last_message,
-                });
+                self.add_session(
+                    id,
+                    Session {
+                        nick,
+                        user: returning.user.clone(),
+                        host: returning.host.clone(),
+                        realname: returning.realname.clone(),
+                        rooms: Vec::new(),
+                        away: None,
+                        signed_on: returning.signed_on,
+                        last_message: returning.last_message,
+                    },
+                );
             }
         }
         self.session_mut(id).away = returning.away.clone();
@@ -867,16 +879,8 @@ impl ChatCore {
         let shard = self.shard;
         for id in 0..self.sessions.len() {
             let id = SessionId(id);
-            if shard.is_this_node(id) {
-                continue;
-            }
-            let Some(session) = self.sessions[id.0].take() else {
-                continue;
-            };
-            self.session_count -= 1;
-            self.nicks.remove(name_key(&session.nick).as_ref());
-            for room in session.rooms {
-                self.rooms.leave(room, id);
+            if !shard.is_this_node(id) {
+                self.remove_session(id);
             }
         }
         self.tell_servers(news, now, out);
