@@ -152,7 +152,10 @@ fn select_refuses_what_it_cannot_watch_and_recovers() {
     switchboard_net::raise_fd_limit().unwrap();
     let server = EchoServer::start(PollerKind::Select);
     // 1,100 clients in this process, and as many server sockets: the
-    // server's descriptors pass FD_SETSIZE (1,024) after about 500.
+    // server's descriptors pass FD_SETSIZE (1,024) after about 500, fewer
+    // when the tests running beside this one (in the same process) hold
+    // descriptors of their own; a_thousand_concurrent_connections holds
+    // 2,000 at its peak.
     let mut conns: Vec<TcpStream> = (0..1100).map(|_| connect(server.addr)).collect();
     let (mut served, mut refused) = (0, 0);
     for s in &mut conns {
@@ -164,7 +167,7 @@ fn select_refuses_what_it_cannot_watch_and_recovers() {
         }
     }
     assert!(
-        served > 400 && refused > 400,
+        served > 100 && refused > 400 && served + refused == 1100,
         "{served} served, {refused} refused"
     );
     // The ones it watches are still served...
