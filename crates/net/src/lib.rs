@@ -31,6 +31,7 @@ mod cluster;
 mod config;
 mod connection;
 mod connections;
+mod episode;
 mod fd_limit;
 mod listener;
 pub mod poller;

@@ -3,7 +3,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener as StdTcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::connection::{Connection, State};
 use crate::connections::Connections;
+use crate::episode::{Episode, EpisodeMark};
 use crate::listener::{is_per_connection, is_resource_exhaustion};
 use crate::poller::{Event, FdTooLarge, Interest, Poller, Token};
 use crate::reactor_handle::{ReactorHandle, NOTIFY, RELOAD};
@@ -97,9 +98,11 @@ pub struct Reactor<S: Service> {
     /// Timers that expired this turn (kept to reuse its allocation).
     due_timers: Vec<(Instant, usize)>,
     forced: bool,
-    /// This reactor ran out of descriptors on accept and has not accepted
-    /// since.
-    exhausted: bool,
+    /// This reactor's part in the episodes of [`Siblings`]: descriptors
+    /// run out, the connection limit, the poller's descriptor limit.
+    exhausted: EpisodeMark,
+    full: EpisodeMark,
+    poller_full: EpisodeMark,
     /// What this reactor shares with its siblings (see
     /// [`Reactor::sibling`]): the connection count and the per-address
     /// table, so that the limits hold for the process, not per thread.
@@ -131,14 +134,14 @@ struct Siblings {
     open: AtomicUsize,
     /// Connections and rates per peer address.
     addresses: Mutex<AddressTable>,
-    /// Descriptor exhaustion was logged; log again only after recovering
-    /// (the descriptors are the process's: logged once for all threads).
-    exhaustion_logged: AtomicBool,
-    /// The connection limit was logged; log again only after dropping below.
-    full_logged: AtomicBool,
-    /// The poller's descriptor limit (select's FD_SETSIZE) was logged; log
-    /// again only after a connection could be watched.
-    poller_full_logged: AtomicBool,
+    /// Descriptors ran out on accept (they are the process's: logged once
+    /// for all threads).
+    exhaustion: Episode,
+    /// New clients refused at the connection limit.
+    full: Episode,
+    /// New clients refused at the poller's descriptor limit (select's
+    /// FD_SETSIZE).
+    poller_full: Episode,
     /// Every sibling's handle: a reload that a service asks for (an IRC
     /// operator's `REHASH`) is for all of them.
     handles: Mutex<Vec<ReactorHandle>>,
@@ -194,14 +197,16 @@ impl<S: Service> Reactor<S> {
             forced: false,
             shared: Arc::new(Siblings {
                 open: AtomicUsize::new(0),
-                exhaustion_logged: AtomicBool::new(false),
-                full_logged: AtomicBool::new(false),
-                poller_full_logged: AtomicBool::new(false),
+                exhaustion: Episode::default(),
+                full: Episode::default(),
+                poller_full: Episode::default(),
                 addresses: Mutex::new(AddressTable::new(config.per_address.clone())),
                 handles: Mutex::new(vec![handle.clone()]),
             }),
             reload_hook: None,
-            exhausted: false,
+            exhausted: EpisodeMark::default(),
+            full: EpisodeMark::default(),
+            poller_full: EpisodeMark::default(),
             handshaking: HashMap::new(),
             config,
         })
@@ -597,11 +602,7 @@ impl<S: Service> Reactor<S> {
             }
             match slot.listener.accept() {
                 Ok((stream, peer)) => {
-                    // The episode ends where it began: on a thread that
-                    // ran out (another may win a descriptor meanwhile).
-                    if std::mem::take(&mut self.exhausted)
-                        && self.shared.exhaustion_logged.swap(false, Ordering::Relaxed)
-                    {
+                    if self.shared.exhaustion.handle_success(&mut self.exhausted) {
                         info!("accepting connections again");
                     }
                     let kind = slot.kind;
@@ -630,8 +631,7 @@ impl<S: Service> Reactor<S> {
     fn pause_listener(&mut self, i: usize, err: &io::Error, now: Instant) {
         let slot = &mut self.listeners[i];
         if is_resource_exhaustion(err) {
-            self.exhausted = true;
-            if !self.shared.exhaustion_logged.swap(true, Ordering::Relaxed) {
+            if self.shared.exhaustion.handle_hit(&mut self.exhausted) {
                 warn!(
                     listener = %slot.addr, error = %err, backoff = ?self.config.accept_backoff,
                     "cannot accept: out of descriptors or memory; pausing accepts"
@@ -676,7 +676,7 @@ impl<S: Service> Reactor<S> {
         let notice = tls.is_none();
         if self.shared.open.fetch_add(1, Ordering::Relaxed) >= self.config.max_connections {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
-            if !self.shared.full_logged.swap(true, Ordering::Relaxed) {
+            if self.shared.full.handle_hit(&mut self.full) {
                 warn!(
                     max = self.config.max_connections,
                     "connection limit reached; refusing new clients"
@@ -685,7 +685,7 @@ impl<S: Service> Reactor<S> {
             debug!(%peer, "refused: server full");
             return self.refuse(&stream, kind, CloseReason::ServerFull, notice);
         }
-        self.shared.full_logged.store(false, Ordering::Relaxed);
+        self.shared.full.handle_success(&mut self.full);
         let admitted = self.addresses().admit(peer.ip(), now);
         if let Err(refusal) = admitted {
             self.shared.open.fetch_sub(1, Ordering::Relaxed);
@@ -710,7 +710,7 @@ impl<S: Service> Reactor<S> {
             // it is refused like one past the connection limit, and the
             // operator told once per episode what to do.
             if let Some(too_large) = e.get_ref().and_then(|e| e.downcast_ref::<FdTooLarge>()) {
-                if !self.shared.poller_full_logged.swap(true, Ordering::Relaxed) {
+                if self.shared.poller_full.handle_hit(&mut self.poller_full) {
                     warn!(
                         poller = self.poller.name(),
                         limit = too_large.limit,
@@ -726,8 +726,8 @@ impl<S: Service> Reactor<S> {
             return;
         }
         self.shared
-            .poller_full_logged
-            .store(false, Ordering::Relaxed);
+            .poller_full
+            .handle_success(&mut self.poller_full);
         let mut conn = Connection::new(stream, peer, now);
         conn.registered = Interest::READABLE;
         let handshaking = tls.is_some();

@@ -1,0 +1,101 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A condition every thread of a process shares (descriptors run out, the
+/// connection limit, the poller's descriptor limit), logged once when an
+/// episode of it begins rather than once per connection or per thread.
+///
+/// An episode ends only on a thread that hit it during that episode, at
+/// that thread's next success. On one thread the success surely came after
+/// the hit, so the resource was truly freed in between; a success on
+/// another thread may have begun before the hit (a connection accepted
+/// just under the limit, watched just after another thread's refusal), and
+/// ending the episode there would warn again for the same one.
+#[derive(Debug, Default)]
+pub(crate) struct Episode {
+    /// Odd while an episode lasts; each one begun or ended adds one.
+    state: AtomicU64,
+}
+
+/// One thread's part in an [`Episode`]: the episode it last hit, if any.
+#[derive(Debug, Default)]
+pub(crate) struct EpisodeMark(Option<u64>);
+
+impl Episode {
+    /// This thread hit the condition. Returns whether that begins an
+    /// episode (and so is worth a warning).
+    pub(crate) fn handle_hit(&self, mark: &mut EpisodeMark) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state % 2 == 1 {
+                mark.0 = Some(state);
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    mark.0 = Some(state + 1);
+                    return true;
+                }
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// This thread got past the condition (accepted, admitted, watched a
+    /// connection). Returns whether that ends the episode this thread hit.
+    pub(crate) fn handle_success(&self, mark: &mut EpisodeMark) -> bool {
+        mark.0.take().is_some_and(|hit| {
+            self.state
+                .compare_exchange(hit, hit + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_episode_warns_once_however_many_threads_hit_it() {
+        let episode = Episode::default();
+        let (mut a, mut b) = (EpisodeMark::default(), EpisodeMark::default());
+        assert!(episode.handle_hit(&mut a));
+        assert!(!episode.handle_hit(&mut b));
+        assert!(!episode.handle_hit(&mut a));
+        assert!(
+            episode.handle_success(&mut b),
+            "b hit it: b's success ends it"
+        );
+        assert!(episode.handle_hit(&mut a), "the next one warns again");
+    }
+
+    #[test]
+    fn a_success_on_a_thread_that_did_not_hit_the_episode_does_not_end_it() {
+        let episode = Episode::default();
+        let (mut a, mut b) = (EpisodeMark::default(), EpisodeMark::default());
+        assert!(episode.handle_hit(&mut a));
+        // b's connection was accepted under the limit, before a's refusal.
+        assert!(!episode.handle_success(&mut b));
+        assert!(!episode.handle_hit(&mut a), "still the same episode");
+        assert!(episode.handle_success(&mut a));
+    }
+
+    #[test]
+    fn a_thread_that_hit_an_earlier_episode_does_not_end_a_later_one() {
+        let episode = Episode::default();
+        let (mut a, mut b) = (EpisodeMark::default(), EpisodeMark::default());
+        assert!(episode.handle_hit(&mut a));
+        assert!(!episode.handle_hit(&mut b));
+        assert!(episode.handle_success(&mut a));
+        // A second episode, begun by a; b's success is late news of the
+        // first one.
+        assert!(episode.handle_hit(&mut a));
+        assert!(!episode.handle_success(&mut b));
+        assert!(!episode.handle_hit(&mut a));
+    }
+}
