@@ -96,7 +96,7 @@ impl<T: Clone + Send> ThreadBus<T> {
         self.inner.wake_all_but(None);
     }
 
-    /// Whether the slowest member has more than [`CONGESTED`] items left
+    /// Whether the slowest member has more than `CONGESTED` items left
     /// to read.
     pub fn is_congested(&self) -> bool {
         self.inner.is_congested()

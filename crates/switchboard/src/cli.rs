@@ -1,3 +1,7 @@
+//! The command line. Its doc comments are the `--help` text (clap), where
+//! brackets are literal (`[::1]:8008`), not rustdoc's links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! [`core`] owns who is where and checks every request against one set of
-//! rules; [`line`] and [`irc`] turn their protocols into core commands and
+//! rules; [`line`](mod@line) and [`irc`] turn their protocols into core commands and
 //! the core's events back into their protocols. [`ChatService`] is the
 //! [`Service`](crate::Service) the reactor drives: it frames input, paces
 //! each client with a [`TokenBucket`], and delivers events, rendering each

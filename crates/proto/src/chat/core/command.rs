@@ -3,7 +3,7 @@ use crate::chat::core::{MessageKind, RoomId, RoomMode};
 /// A protocol-neutral request of one session to the chat core.
 ///
 /// Front-ends parse their wire format into these; rooms are named by id
-/// (look them up with [`ChatCore::find_room`], so that a front-end can say
+/// (look them up with [`ChatCore::find_room`](crate::chat::ChatCore::find_room), so that a front-end can say
 /// "no such room" in its own words), except for a join, which may create
 /// the room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
