@@ -215,7 +215,7 @@ summarize_results() {
 preset_of() {
     case $1 in
         ngircd | switchboard-irc) echo irc ;;
-        python-seed | tokio | tokio-nodelay) echo seed ;;
+        python-seed | tokio | tokio-nodelay) echo plain ;;
         *) echo switchboard ;;
     esac
 }

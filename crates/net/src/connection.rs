@@ -134,8 +134,8 @@ impl Connection {
             }
     }
 
-    /// The interest this connection's state calls for: the seed's `inputs`
-    /// and `outputs` lists, derived instead of maintained by hand.
+    /// The interest this connection's state calls for: a select() loop's
+    /// `inputs` and `outputs` lists, derived instead of maintained by hand.
     pub fn desired_interest(&self) -> Interest {
         if matches!(self.state, State::Dead(_)) {
             return Interest::NONE;

@@ -1,4 +1,5 @@
-//! switchboard's reactor: the seed's `select()` loop, generalized.
+//! switchboard's reactor: one thread serving many connections from a
+//! readiness loop, over any poller, listener and protocol.
 //!
 //! A [`Reactor`] owns a [`Poller`], its listeners and its connections, and
 //! drives one sans-IO [`Service`](switchboard_proto::Service). Each turn it

@@ -3,7 +3,8 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The listen backlog: the seed's `listen(5)` refuses bursts of clients.
+/// The listen backlog: the `listen(5)` of small examples refuses bursts of
+/// clients.
 pub const BACKLOG: i32 = 1024;
 
 fn socket_for(

@@ -1,5 +1,5 @@
-//! The readiness interface the reactor runs on: the seed's `select.select`,
-//! as a small trait with one file per backend (as in mio's `sys/` or Redis'
+//! The readiness interface the reactor runs on: `select()` and its
+//! successors as a small trait with one file per backend (as in mio's `sys/` or Redis'
 //! `ae_epoll.c` / `ae_select.c`).
 //!
 //! Backends may be edge- or level-triggered. The reactor treats every event
@@ -75,7 +75,7 @@ pub enum PollerKind {
     Mio,
     /// `poll(2)`: level-triggered, O(n) per wait.
     Poll,
-    /// `select(2)`, as the seeds use it: level-triggered, O(highest
+    /// `select(2)`: level-triggered, O(highest
     /// descriptor) per wait, descriptors below `FD_SETSIZE` only.
     Select,
 }

@@ -497,9 +497,9 @@ impl<S: Service> Reactor<S> {
         }
     }
 
-    /// `--trace`: what the wait returned, in the seed's terms: which
+    /// `--trace`: what the wait returned, in select()'s terms: which
     /// sockets are readable, writable and "exceptional" (an error or a
-    /// hang-up; the seed passes its inputs as the exceptional list).
+    /// hang-up; a select() loop passes its inputs as the exceptional list).
     fn trace_ready(&self) {
         let (mut readable, mut writable, mut exceptional) = (Vec::new(), Vec::new(), Vec::new());
         for event in &self.events {

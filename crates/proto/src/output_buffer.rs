@@ -3,7 +3,7 @@ use std::io::{self, IoSlice, Write};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-/// One connection's unsent output: the seed's `message_queues[s]`, done so
+/// One connection's unsent output (a select() loop's `message_queues[s]`), done so
 /// that partial writes lose nothing and fan-out copies nothing large.
 ///
 /// Small writes coalesce into a private tail buffer; large shared buffers

@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 /// A multiplexed TCP server toolkit: one process serving many clients from a
-/// readiness loop, grown from the classic Python select() echo server and
-/// chat room.
+/// readiness loop. An echo server, a chat room that line, IRC and web
+/// clients share, and the clients and load generators that measure them.
 #[derive(Parser, Debug)]
 #[command(name = "switchboard", version, propagate_version = true)]
 pub struct Cli {
@@ -21,7 +21,7 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
-    /// Print the event narrative, as the seeds do: each wait and which
+    /// Print the event narrative: each wait and which
     /// sockets it found readable, writable or exceptional, new
     /// connections, bytes received and sent per peer, emptied output
     /// queues, and each close with its reason.
@@ -34,16 +34,17 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the chat: rooms shared by nc/telnet users (`nc 127.0.0.1 8008`)
-    /// and IRC clients (`irssi -c 127.0.0.1 -p 6667`, channel #lobby);
-    /// every line goes to everyone else in the room.
+    /// Run the chat: rooms shared by nc/telnet users (`nc 127.0.0.1 8008`),
+    /// IRC clients (`irssi -c 127.0.0.1 -p 6667`, channel #lobby) and
+    /// browsers (http://127.0.0.1:8080/); every line goes to everyone else
+    /// in the room.
     #[command(args_override_self = true)]
     Chat(Box<ChatArgs>),
     /// Run an RFC 862 echo server: every byte received is sent back.
     #[command(args_override_self = true)]
     Echo(EchoArgs),
-    /// The seed's client: send messages in parts on several connections
-    /// to an echo server and check every echo.
+    /// Send messages in parts on several connections to an echo server
+    /// and check every echo.
     Client(ClientArgs),
     /// Load generators.
     #[command(subcommand)]
@@ -97,8 +98,10 @@ pub enum BenchCommand {
 pub enum ChatPreset {
     /// switchboard chat: wait for the welcome line, send plain lines.
     Switchboard,
-    /// The seed's Python chat room: no greeting, plain lines.
-    Seed,
+    /// A bare line relay (such as a minimal select() chat room): no
+    /// greeting, plain lines.
+    #[value(alias = "seed")]
+    Plain,
     /// IRC (e.g. ngircd): NICK/USER/JOIN #bench, PRIVMSG, answers PING.
     Irc,
 }
@@ -265,7 +268,7 @@ pub struct ServerArgs {
 
     /// The readiness mechanism: epoll (the kernel tracks the watched
     /// sockets), or poll and select, which pass every watched socket to the
-    /// kernel on every wait (select, the seeds' own, takes descriptors
+    /// kernel on every wait (select takes descriptors
     /// below 1024 only).
     #[arg(
         long,
@@ -614,7 +617,7 @@ pub struct ClientArgs {
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:10000")]
     pub addr: SocketAddr,
 
-    /// Messages to send, in order [default: the seed's "This is the
+    /// Messages to send, in order [default: "This is the
     /// message. " "It will be sent " "in parts."]
     #[arg(value_name = "MESSAGE")]
     pub messages: Vec<String>,
@@ -681,7 +684,7 @@ pub struct LoadArgs {
 
     /// Connects in progress at once. A server whose listen backlog is
     /// shorter than this may drop the excess SYNs, which the kernel retries
-    /// only after 1, 3, 7, ... s: use 1 for such servers (the seeds' is 5).
+    /// only after 1, 3, 7, ... s: use 1 for such servers (a backlog of 5 is common in small examples).
     #[arg(long, value_name = "N", default_value_t = 128)]
     pub connect_window: usize,
 

@@ -6,18 +6,18 @@ use anyhow::{bail, Context, Result};
 
 use crate::cli::ClientArgs;
 
-/// The seed's three messages.
-const SEED_MESSAGES: [&str; 3] = ["This is the message. ", "It will be sent ", "in parts."];
+/// The messages sent when none are given: three parts of one sentence.
+const DEFAULT_MESSAGES: [&str; 3] = ["This is the message. ", "It will be sent ", "in parts."];
 
-/// The seed client: each message goes out on every connection, then each
-/// connection's echo is read back and compared. Narrative on stderr as in the
-/// seed; the verdict (`ok` or `MISMATCH`) on stdout.
+/// The echo client: each message goes out on every connection, then each
+/// connection's echo is read back and compared. Narrative on stderr; the
+/// verdict (`ok` or `MISMATCH`) on stdout.
 pub fn run(args: ClientArgs) -> Result<ExitCode> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
     let messages: Vec<String> = if args.messages.is_empty() {
-        SEED_MESSAGES.iter().map(|m| m.to_string()).collect()
+        DEFAULT_MESSAGES.iter().map(|m| m.to_string()).collect()
     } else {
         args.messages
     };

@@ -30,7 +30,7 @@ impl Logging {
 
 /// Logs go to stderr. `RUST_LOG` wins when set; otherwise `-v` raises the
 /// level (info, debug, trace) and `--trace` turns on the event narrative
-/// (every wait, accept, read, write and close, as the seed prints them).
+/// (every wait, accept, read, write and close).
 ///
 /// The log is written by a thread of its own through a bounded queue: a
 /// stderr that nobody reads (a pipe gone full) costs dropped lines,

@@ -12,7 +12,7 @@
 //!   each line a client sends reaches every other client as the same plain
 //!   line (`\n`-terminated; `LinesCodec` also strips a trailing `\r`). That
 //!   is the seed room's protocol, which `switchboard bench chat --preset
-//!   seed` speaks: no greeting, a client counts as in the room as soon as it
+//!   plain` speaks: no greeting, a client counts as in the room as soon as it
 //!   is connected, and the sender is named inside the line by the
 //!   generator's own `bench SENDER SEQ MICROS` stamp, so the server need not
 //!   name it.

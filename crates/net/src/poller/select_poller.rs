@@ -1,5 +1,5 @@
-//! The `select(2)` backend: the seeds' `select.select(inputs, outputs,
-//! inputs)`. Three descriptor bitmaps are rebuilt and scanned on every wait:
+//! The `select(2)` backend, called as a classic readiness loop calls it:
+//! `select(inputs, outputs, inputs)`. Three descriptor bitmaps are rebuilt and scanned on every wait:
 //! O(n) in the highest descriptor number, and no descriptor can be
 //! `FD_SETSIZE` (1024) or more. Kept for learning and comparison, as Redis
 //! keeps `ae_select.c` beside `ae_epoll.c`.
@@ -115,7 +115,7 @@ impl Poller for SelectPoller {
 
     fn poll(&mut self, events: &mut Vec<Event>, timeout: Option<Duration>) -> io::Result<()> {
         events.clear();
-        // The seed's select(inputs, outputs, inputs): readable, writable,
+        // select(inputs, outputs, inputs): readable, writable,
         // and "exceptional" (for TCP, urgent data) for the readers.
         let (mut inputs, mut outputs, mut exceptional) = (empty_set(), empty_set(), empty_set());
         for (fd, watched) in self.watched[..self.end].iter().enumerate() {
@@ -164,7 +164,7 @@ impl Poller for SelectPoller {
             };
             if r || w || x {
                 // select cannot tell EOF or an error from data: the read
-                // that follows finds out, as in the seed.
+                // that follows finds out.
                 events.push(Event {
                     token,
                     readable: r || x,

@@ -2,7 +2,7 @@
 //!
 //! Every line carries `bench SENDER SEQ MICROS` (then padding), wherever the
 //! protocol puts it; receivers find it by that marker, so the same tool
-//! measures switchboard, the seed's room and IRC servers. Each receiver
+//! measures switchboard, bare line relays and IRC servers. Each receiver
 //! checks per-sender order, and a few observers record the room's order
 //! ([`RoomOrder`]); after the run the tool waits for stragglers and
 //! compares what arrived with what should have: every line, at every client
@@ -123,7 +123,7 @@ impl Dialect {
         };
         let preset = match args.preset {
             ChatPreset::Switchboard => plain("*** welcome"),
-            ChatPreset::Seed => plain(""),
+            ChatPreset::Plain => plain(""),
             ChatPreset::Irc => Dialect::irc("#bench"),
         };
         let unescape = |s: &str| s.replace("\\r", "\r").replace("\\n", "\n");
@@ -1056,9 +1056,9 @@ mod tests {
         Line(usize, Vec<u8>),
     }
 
-    /// A seed-style room in this process (no greeting; each line to every
+    /// A bare line relay in this process (no greeting; each line to every
     /// other client present) whose `fault` decides each delivery:
-    /// `(recipient, line)`. Like the seed, it relays from the first accept
+    /// `(recipient, line)`. Like a minimal relay, it relays from the first accept
     /// on, and it accepts the last client only after `late`: only the
     /// generator's join check keeps that client from missing lines.
     fn spawn_room(
@@ -1158,7 +1158,7 @@ mod tests {
             "chat",
             &addr,
             "--preset",
-            "seed",
+            "plain",
             "--clients",
             &clients,
             "--senders",
