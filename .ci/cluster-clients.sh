@@ -88,6 +88,10 @@ cluster_scenario() {
         'other servers are unreachable: #lobby goes on with the people on this server'
     expect nc "the same notice" \
         '^\*\*\* other servers are unreachable: #lobby goes on with the people on this server$'
+    # Each side sees the other's people leave: irssi gathers the quits of
+    # a netsplit into one line.
+    expect irssi "nc's quit in a netsplit" "Netsplit \*\.net <-> \*\.split quits: [@+]?$NC"
+    expect nc "irssi's quit" '^\*\*\* alice left #lobby \(server unreachable\)$'
     type_in nc "/who"
     expect nc "node B alone in #lobby" '^\*\*\* in #lobby \(1\): '"$NC"'$'
 
@@ -99,6 +103,8 @@ cluster_scenario() {
         'back in touch with the other servers: #lobby has [12] members?'
     expect nc "the same notice" \
         '^\*\*\* back in touch with the other servers: #lobby has [12] members?$'
+    expect irssi "nc back when the netsplit is over" "Netsplit over, joins: [@+]?$NC"
+    expect nc "irssi back" '^\*\*\* alice joined #lobby$'
     type_in nc "back again from B"
     expect irssi "nc's line after the rejoin" "<[ @+]?$NC> back again from B"
     type_in irssi "welcome back"
@@ -111,7 +117,8 @@ cluster_scenario() {
     kill -KILL "$NODE_B_PID"
     wait "$NODE_B_PID" 2>/dev/null || true
     NODE_B_PID=""
-    expect irssi "nc's quit when its node died" "$NC .* has quit \[Server unreachable\]"
+    expect irssi "nc's quit when its node died, a netsplit again" \
+        "Netsplit \*\.net <-> \*\.split quits: [@+]?$NC"
     save_screen irssi
 }
 

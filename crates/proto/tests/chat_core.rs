@@ -494,11 +494,12 @@ fn an_undelivered_message_is_told_to_its_sender_only() {
     assert!(rec.0.is_empty());
 }
 
-/// Two nodes of a cluster: node 1 loses the others (it drops their
-/// sessions and tells its rooms once), node 0 reaps node 1's sessions and
+/// Two nodes of a cluster: node 1 loses the others (their sessions quit,
+/// and its rooms are told once why), node 0 reaps node 1's sessions and
 /// gives one's nick away; when node 1 rejoins from node 0's snapshot, its
 /// session is known again (under a guest nick, its own being taken: it
-/// alone is told), the others see it join, and both replicas agree.
+/// alone is told), the others see it join, it sees the others join, and
+/// both replicas agree.
 #[test]
 fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
     let (s0, s1) = (Shard::new(0, 1).on_node(0), Shard::new(0, 1).on_node(1));
@@ -517,9 +518,17 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
     rec.0.clear();
     n1.split(ServerNews::Unreachable, t(1), &mut rec);
     assert_eq!(n1.find_nick("alice"), None, "the other node's sessions go");
-    assert_eq!(rec.0.len(), 1, "one word, not a quit per member");
-    assert_eq!(rec.0[0].what, "servers #lobby Unreachable (1)");
-    assert_eq!(rec.0[0].to, [b], "to this node's members");
+    let told: Vec<_> = rec.0.iter().map(|s| (s.what.as_str(), &s.to[..])).collect();
+    assert_eq!(
+        told,
+        [
+            // Member lists (an IRC client's, a page's) stay true...
+            ("quit ServerGone", &[b][..]),
+            // ... and the room is told once why.
+            ("servers #lobby Unreachable (1)", &[b][..]),
+        ]
+    );
+    assert_eq!(rec.0[0].actor, a);
     rec.0.clear();
     n0.reap(1, t(2), &mut rec);
     assert_eq!(n0.find_nick("bob"), None);
@@ -559,15 +568,22 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
     assert_eq!(joined, [("join #lobby (3)", &[a, c][..])]);
     rec.0.clear();
     n1.welcome_back(b, back, t(4), &mut rec);
+    n1.introduce_others(t(4), &mut rec);
     n1.tell_servers(ServerNews::Back, t(4), &mut rec);
-    let told: Vec<_> = rec.0.iter().map(|s| (s.what.as_str(), &s.to[..])).collect();
+    let told: Vec<_> = (rec.0.iter())
+        .map(|s| (s.what.as_str(), s.actor, &s.to[..], s.stamps.len()))
+        .collect();
     assert_eq!(
         told,
         [
-            ("nick bob -> guest1", &[b][..]),
+            ("nick bob -> guest1", b, &[b][..], 0),
             // The same event as on node 0 (its delivery, not node 1's).
-            ("join #lobby (3)", &[a, c][..]),
-            ("servers #lobby Back (3)", &[b][..]),
+            ("join #lobby (3)", b, &[a, c][..], 1),
+            // Node 1's member sees the others join, as it saw alice quit;
+            // outside the room's sequence, which no one left.
+            ("join #lobby (3)", a, &[b][..], 0),
+            ("join #lobby (3)", c, &[b][..], 0),
+            ("servers #lobby Back (3)", SessionId::SERVER, &[b][..], 0),
         ]
     );
     for core in [&n0, &n1] {

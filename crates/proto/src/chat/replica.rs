@@ -27,9 +27,21 @@ pub struct Replica {
     bus: Option<Box<dyn Bus<Arc<Entry>>>>,
     /// Entries to apply, reused.
     missed: Vec<Arc<Entry>>,
-    /// After this node rejoined its cluster: this thread's sessions to
-    /// announce again, and when; sent once what is being applied is done.
-    returning: Option<(Vec<(SessionId, Returning)>, Timestamp)>,
+    /// After this node rejoined its cluster: what to announce once what
+    /// is being applied is done.
+    returning: Option<Rejoin>,
+}
+
+/// What a thread of a node that rejoined its cluster has to announce.
+#[derive(Debug)]
+struct Rejoin {
+    /// This thread's sessions, for the others to learn of again.
+    own: Vec<(SessionId, Returning)>,
+    /// When the node rejoined.
+    time: Timestamp,
+    /// Whether it took another node's snapshot (rather than founding the
+    /// cluster anew): its members are to learn who the others are.
+    restored: bool,
 }
 
 impl Deref for Replica {
@@ -109,20 +121,28 @@ impl Replica {
                         // A second rejoin before the first was announced:
                         // the sessions still to announce are the same, and
                         // the first restore has their rooms.
-                        Some((mut first, time)) if snapshot.is_some() => {
+                        Some(mut first) if snapshot.is_some() => {
                             let merged = own.into_iter().map(|(id, now)| {
-                                match first.iter().position(|(f, _)| *f == id) {
-                                    Some(i) => first.swap_remove(i),
+                                match first.own.iter().position(|(f, _)| *f == id) {
+                                    Some(i) => first.own.swap_remove(i),
                                     None => (id, now),
                                 }
                             });
-                            (merged.collect(), time)
+                            Rejoin {
+                                own: merged.collect(),
+                                restored: true,
+                                ..first
+                            }
                         }
                         // Founded anew after a rejoin not yet announced:
                         // the sessions that rejoin left detached are still
                         // to announce.
                         Some(first) if snapshot.is_none() => first,
-                        _ => (own, entry.time),
+                        _ => Rejoin {
+                            own,
+                            time: entry.time,
+                            restored: snapshot.is_some(),
+                        },
                     });
                 }
                 Op::Snapshot(token) => {
@@ -137,17 +157,26 @@ impl Replica {
     }
 
     /// Back in the cluster: the others learn of this thread's sessions
-    /// again (those still here), then its members learn of the others.
+    /// again (those still here), then its members learn of the others:
+    /// who is there (after a snapshot), and that the servers are back.
     /// Not while entries are being applied: an entry this thread appended
     /// before it took the snapshot must be applied first, as everywhere.
     fn announce_returning(&mut self, out: &mut impl EventSink) {
-        let Some((own, time)) = self.returning.take() else {
+        let Some(Rejoin {
+            own,
+            time,
+            restored,
+        }) = self.returning.take()
+        else {
             return;
         };
         for (id, returning) in own {
             if self.core.session(id).is_some() {
                 let _ = self.change(id, Op::Return(Box::new(returning)), time, out);
             }
+        }
+        if restored {
+            self.core.introduce_others(time, out);
         }
         self.core.tell_servers(ServerNews::Back, time, out);
     }

@@ -129,6 +129,19 @@ impl Client {
         }
     }
 
+    /// Every line up to the one where the last of `needles` is first
+    /// found (each in a line of its own or together), in any order.
+    pub fn lines_until_all(&mut self, needles: &[&str]) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        while !needles
+            .iter()
+            .all(|n| lines.iter().any(|line| line.contains(n)))
+        {
+            lines.push(self.next());
+        }
+        lines
+    }
+
     /// Reads until each of `nicks` has been named in a line (their joins,
     /// or a line client's renaming from its guest nick).
     pub fn wait_for_nicks(&mut self, nicks: &[String]) {

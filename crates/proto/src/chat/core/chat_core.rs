@@ -873,17 +873,38 @@ impl ChatCore {
     }
 
     /// This node lost the rest of its cluster: every session of another
-    /// node is dropped without a word to anyone, and this thread's members
-    /// of each room are told once, instead, what happened.
+    /// node quits, as a dead node's do ([`ChatCore::reap`]), so that every
+    /// member list stays true (an IRC client's, a page's), and this
+    /// thread's members of each room are told once, besides, what happened.
     pub fn split(&mut self, news: ServerNews, now: Timestamp, out: &mut impl EventSink) {
+        let node = self.shard.node();
+        self.quit_nodes(|n| n != node, now, out);
+        self.tell_servers(news, now, out);
+    }
+
+    /// Back in the cluster from another node's snapshot: this thread's
+    /// members of each room see the other nodes' members join, as they saw
+    /// them quit at the split. Outside the rooms' sequence, which no one
+    /// left in the cluster's log. Crowded rooms, told of no one's arrival,
+    /// are left to their names lists.
+    pub fn introduce_others(&self, now: Timestamp, out: &mut impl EventSink) {
         let shard = self.shard;
-        for id in 0..self.sessions.len() {
-            let id = SessionId(id);
-            if !shard.is_this_node(id) {
-                self.remove_session(id);
+        for room in self.rooms.list() {
+            let Some(id) = self.rooms.find(&room.name) else {
+                continue;
+            };
+            let local = self.rooms.local_members(id);
+            if local.is_empty() || self.is_crowded(id) {
+                continue;
+            }
+            let kind = EventKind::Join {
+                room: &room.name,
+                members: room.members.len(),
+            };
+            for &other in room.members.iter().filter(|&&m| !shard.is_this_node(m)) {
+                self.emit(other, None, &[], kind, now, local, None, out);
             }
         }
-        self.tell_servers(news, now, out);
     }
 
     /// Tells this thread's members of every room `news` of the other
@@ -908,9 +929,20 @@ impl ChatCore {
 
     /// Node `node` of the cluster is gone: each of its sessions quits.
     pub fn reap(&mut self, node: usize, now: Timestamp, out: &mut impl EventSink) {
+        self.quit_nodes(|n| n == node, now, out);
+    }
+
+    /// Every session of the nodes that `gone` picks quits: its server is
+    /// unreachable.
+    fn quit_nodes(
+        &mut self,
+        gone: impl Fn(usize) -> bool,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
         for id in 0..self.sessions.len() {
             let id = SessionId(id);
-            if self.shard.node_of(id) == node && self.sessions[id.0].is_some() {
+            if gone(self.shard.node_of(id)) && self.sessions[id.0].is_some() {
                 self.quit(id, QuitReason::ServerGone, now, out);
             }
         }

@@ -37,7 +37,10 @@ pub fn quit_reason(reason: QuitReason<'_>) -> String {
             text
         }
         QuitReason::PingTimeout(secs) => format!("Ping timeout: {secs} seconds"),
-        QuitReason::ServerGone => "Server unreachable".to_string(),
+        // What IRC networks that hide their servers' names say of a
+        // netsplit: clients know it (irssi gathers the quits into one
+        // "Netsplit" line, and the joins when it is over).
+        QuitReason::ServerGone => "*.net *.split".to_string(),
     }
 }
 
