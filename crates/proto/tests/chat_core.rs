@@ -498,8 +498,8 @@ fn an_undelivered_message_is_told_to_its_sender_only() {
 /// and its rooms are told once why), node 0 reaps node 1's sessions and
 /// gives one's nick away; when node 1 rejoins from node 0's snapshot, its
 /// session is known again (under a guest nick, its own being taken: it
-/// alone is told), the others see it join, it sees the others join, and
-/// both replicas agree.
+/// alone is told), the others see it join, an operator again, it sees the
+/// others join (and which are operators), and both replicas agree.
 #[test]
 fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
     let (s0, s1) = (Shard::new(0, 1).on_node(0), Shard::new(0, 1).on_node(1));
@@ -513,6 +513,13 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
             core.handle_command(id, Command::Join("#lobby"), t(0), &mut rec)
                 .unwrap();
         }
+        let (room, nick) = (lobby(core), "bob");
+        let op = Command::Op {
+            room,
+            nick,
+            op: true,
+        };
+        core.handle_command(a, op, t(0), &mut rec).unwrap();
     }
     let [mut n0, mut n1] = cores;
     rec.0.clear();
@@ -565,7 +572,13 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
     rec.0.clear();
     n0.welcome_back(b, back, t(4), &mut rec);
     let joined: Vec<_> = rec.0.iter().map(|s| (s.what.as_str(), &s.to[..])).collect();
-    assert_eq!(joined, [("join #lobby (3)", &[a, c][..])]);
+    assert_eq!(
+        joined,
+        [
+            ("join #lobby (3)", &[a, c][..]),
+            ("op #lobby guest1 true", &[a, c][..])
+        ]
+    );
     rec.0.clear();
     n1.welcome_back(b, back, t(4), &mut rec);
     n1.introduce_others(t(4), &mut rec);
@@ -579,9 +592,11 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
             ("nick bob -> guest1", b, &[b][..], 0),
             // The same event as on node 0 (its delivery, not node 1's).
             ("join #lobby (3)", b, &[a, c][..], 1),
+            ("op #lobby guest1 true", SessionId::SERVER, &[a, c][..], 1),
             // Node 1's member sees the others join, as it saw alice quit;
             // outside the room's sequence, which no one left.
             ("join #lobby (3)", a, &[b][..], 0),
+            ("op #lobby alice true", SessionId::SERVER, &[b][..], 0),
             ("join #lobby (3)", c, &[b][..], 0),
             ("servers #lobby Back (3)", SessionId::SERVER, &[b][..], 0),
         ]
@@ -593,6 +608,7 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
             .collect();
         nicks.sort();
         assert_eq!(nicks, ["alice", "bob", "guest1"]);
+        assert!(room.is_op(a) && room.is_op(b) && !room.is_op(c));
         assert_eq!(core.find_nick("guest1"), Some(b));
         assert_eq!(room.seq, n0.room(lobby(&n0)).seq, "one sequence");
     }

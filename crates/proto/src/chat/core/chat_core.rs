@@ -765,8 +765,15 @@ impl ChatCore {
                 continue;
             }
             let Some(session) = slot else { continue };
+            let mut ops = Vec::new();
             let rooms = (session.rooms.drain(..))
-                .map(|room| self.rooms.get(room).name.clone())
+                .map(|room| {
+                    let room = self.rooms.get(room);
+                    if room.is_op(id) {
+                        ops.push(room.name.clone());
+                    }
+                    room.name.clone()
+                })
                 .collect();
             if !self.detached.contains(&id) {
                 self.detached.push(id);
@@ -782,6 +789,7 @@ impl ChatCore {
                     signed_on: session.signed_on,
                     last_message: session.last_message,
                     rooms,
+                    ops,
                 },
             ));
         }
@@ -805,7 +813,7 @@ impl ChatCore {
     /// again (or, on its own thread, where it never left, given its nick
     /// and rooms again), under its nick if that is still free or the next
     /// `guestN` if not (it alone is told), and in its rooms, whose members
-    /// see it join.
+    /// see it join, an operator again where it was one.
     pub fn welcome_back(
         &mut self,
         id: SessionId,
@@ -853,6 +861,11 @@ impl ChatCore {
             }
             let room = self.rooms.join(&name, id, now);
             self.session_mut(id).rooms.push(room);
+            let was_op = returning
+                .ops
+                .iter()
+                .any(|op| name_key(op) == name_key(&name));
+            let op_again = was_op && self.rooms.get_mut(room).set_op(id, true);
             if self.is_crowded(room) {
                 self.note_turnover(id, room, true);
                 continue;
@@ -869,7 +882,30 @@ impl ChatCore {
                 .filter(|&m| self.shard.node_of(m) != node)
                 .collect();
             self.emit(id, None, &[stamp], kind, now, &others, None, out);
+            if op_again {
+                let stamp = self.stamp(room);
+                self.tell_op(id, room, Some(stamp), now, &others, out);
+            }
         }
+    }
+
+    /// Tells `sessions` that the server made `id` an operator of `room`.
+    fn tell_op(
+        &self,
+        id: SessionId,
+        room: RoomId,
+        stamp: Option<RoomStamp>,
+        now: Timestamp,
+        sessions: &[SessionId],
+        out: &mut impl EventSink,
+    ) {
+        let kind = EventKind::Op {
+            room: &self.rooms.get(room).name,
+            nick: &self.session(id).expect("registered").nick,
+            op: true,
+        };
+        let stamps = stamp.as_slice();
+        self.tell_from_server(Some(id), stamps, kind, now, sessions, out);
     }
 
     /// This node lost the rest of its cluster: every session of another
@@ -883,8 +919,8 @@ impl ChatCore {
     }
 
     /// Back in the cluster from another node's snapshot: this thread's
-    /// members of each room see the other nodes' members join, as they saw
-    /// them quit at the split. Outside the rooms' sequence, which no one
+    /// members of each room see the other nodes' members join (and which
+    /// of them are operators), as they saw them quit at the split. Outside the rooms' sequence, which no one
     /// left in the cluster's log. Crowded rooms, told of no one's arrival,
     /// are left to their names lists.
     pub fn introduce_others(&self, now: Timestamp, out: &mut impl EventSink) {
@@ -903,6 +939,9 @@ impl ChatCore {
             };
             for &other in room.members.iter().filter(|&&m| !shard.is_this_node(m)) {
                 self.emit(other, None, &[], kind, now, local, None, out);
+                if room.is_op(other) {
+                    self.tell_op(other, id, None, now, local, out);
+                }
             }
         }
     }

@@ -114,6 +114,10 @@ pub struct Returning {
     pub last_message: Timestamp,
     /// Its rooms by name, in joining order.
     pub rooms: Vec<String>,
+    /// Those of its rooms it was an operator of: it still is (IRC
+    /// servers keep both sides' operators when a netsplit heals).
+    #[serde(default)]
+    pub ops: Vec<String>,
 }
 
 /// Why a session ends, owned (a [`QuitReason`] that outlives its input):
