@@ -1,5 +1,6 @@
 //! The chat core on its own: commands in, events out, with no front-end
-//! and no wire. A recording sink stands in for the front-ends.
+//! and no wire. A recording sink stands in for the front-ends (and a
+//! scripted log for the other replicas, where one is tested).
 
 use switchboard_proto::chat::core::{
     ChatCore, ChatError, Command, Entry, Event, EventKind, EventSink, MessageKind, MessageTarget,
@@ -612,4 +613,81 @@ fn a_node_that_rejoins_takes_the_clusters_state_and_is_announced_again() {
         assert_eq!(core.find_nick("guest1"), Some(b));
         assert_eq!(room.seq, n0.room(lobby(&n0)).seq, "one sequence");
     }
+}
+
+/// A log a test scripts: what the other replicas appended is handed over
+/// at the next poll; what this one publishes follows nothing unseen.
+struct ScriptedBus(Vec<std::sync::Arc<Entry>>);
+
+impl switchboard_proto::Bus<std::sync::Arc<Entry>> for ScriptedBus {
+    fn publish(&mut self, _: std::sync::Arc<Entry>, missed: &mut Vec<std::sync::Arc<Entry>>) {
+        missed.append(&mut self.0);
+    }
+
+    fn poll(&mut self, out: &mut Vec<std::sync::Arc<Entry>>) {
+        out.append(&mut self.0);
+    }
+}
+
+/// A sink that holds room lines for batching, as the front-ends do, and
+/// on each flush notes whether each held line's sender is still known.
+#[derive(Default)]
+struct HoldingSink {
+    held: Vec<SessionId>,
+    flushed: Vec<bool>,
+}
+
+impl EventSink for HoldingSink {
+    fn handle_event(&mut self, _: &ChatCore, event: &Event<'_>, _: Recipients<'_>) {
+        if matches!(event.kind, EventKind::Message { .. }) {
+            self.held.push(event.actor);
+        }
+    }
+
+    fn flush(&mut self, core: &ChatCore) {
+        for sender in self.held.drain(..) {
+            self.flushed.push(core.session(sender).is_some());
+        }
+    }
+}
+
+/// Lines held for batching go out before a snapshot replaces the state
+/// (a node rejoining its cluster): after it, their sender may be unknown
+/// to the core, and delivering them then panicked a thread.
+#[test]
+fn held_lines_go_out_before_a_snapshot_replaces_the_chat() {
+    let shard = Shard::new(0, 1).on_node(1);
+    let own = shard.session(ConnId(1));
+    let other = Shard::new(0, 1).on_node(0).session(ConnId(1));
+    let mut sink = HoldingSink::default();
+    let mut core = ChatCore::new(&["#lobby"]).with_shard(shard);
+    for (id, nick) in [(own, "own"), (other, "other")] {
+        core.register(id, registration(nick), t(0)).unwrap();
+        core.handle_command(id, Command::Join("#lobby"), t(0), &mut sink)
+            .unwrap();
+    }
+    let said = Entry {
+        time: t(1),
+        session: other,
+        op: Op::Message {
+            to: "#lobby".to_string(),
+            room: true,
+            kind: MessageKind::Say,
+            text: "hello".to_string(),
+            tags: String::new(),
+        },
+    };
+    // The cluster as the node finds it on rejoining: without `other`.
+    let cluster = ChatCore::new(&["#lobby"]).snapshot();
+    let rejoined = Entry {
+        time: t(2),
+        session: SessionId::SERVER,
+        op: Op::Resync(Some(Box::new(cluster))),
+    };
+    let bus = ScriptedBus(vec![said.into(), rejoined.into()]);
+    let mut replica = switchboard_proto::chat::Replica::shared(core, shard, Box::new(bus));
+    replica.catch_up(&mut sink);
+    assert!(replica.session(other).is_none(), "the snapshot is the chat");
+    sink.flush(&replica); // the end of the turn
+    assert_eq!(sink.flushed, [true], "flushed while its sender was known");
 }
