@@ -479,7 +479,9 @@ pub struct ChatArgs {
 
     /// An origin (scheme://host[:port]) whose pages may open a WebSocket
     /// here; repeat for several, or '*' for any. [default: the page's own
-    /// origin, so that no other site can use a visitor's browser to chat]
+    /// origin, so that no other site can use a visitor's browser to chat;
+    /// over loopback only as localhost or by address, against DNS
+    /// rebinding: a reverse proxy on this machine lists its origin here]
     #[arg(long = "web-origin", value_name = "ORIGIN")]
     pub web_origin: Vec<String>,
 

@@ -412,9 +412,36 @@ fn the_upgrade_checks_the_origin() {
         &upgrade_request(&host, "Origin: http://evil.example\r\n"),
     );
     assert_eq!(other.status, 403);
+    // A site whose name its owner pointed at 127.0.0.1 (DNS rebinding):
+    // to the browser, the page's own origin; to the server, a name over
+    // loopback that it cannot vouch for. It says what to do if it is meant.
+    let port = c.web.port();
+    let rebound = format!("evil.example:{port}");
+    let refused = http(
+        c.web,
+        &upgrade_request(&rebound, &format!("Origin: http://{rebound}\r\n")),
+    );
+    assert_eq!(refused.status, 403);
+    let why = String::from_utf8_lossy(&refused.body);
+    assert!(
+        why.contains(&format!("--web-origin http://{rebound}")),
+        "{why}"
+    );
+    let local = format!("localhost:{port}");
+    let own = http(
+        c.web,
+        &upgrade_request(&local, &format!("Origin: http://{local}\r\n")),
+    );
+    assert_eq!(own.status, 101, "localhost is this machine's");
     let listed = chat(&["--web-origin", "https://chat.example"]);
     let host = listed.web.to_string();
     Ws::open(listed.web, "Origin: https://chat.example\r\n");
+    // A proxy on this machine, passing the name it serves.
+    let proxied = http(
+        listed.web,
+        &upgrade_request("chat.example", "Origin: https://chat.example\r\n"),
+    );
+    assert_eq!(proxied.status, 101);
     let own = http(
         listed.web,
         &upgrade_request(&host, &format!("Origin: http://{host}\r\n")),

@@ -22,7 +22,7 @@ mod web_socket;
 
 pub(crate) use http_response::{ADDRESS_LIMIT, SERVER_FULL};
 pub(crate) use json_render::render as json_render;
-pub use web_config::WebConfig;
+pub use web_config::{OriginRefusal, WebConfig};
 pub use web_conn::IRC_SUBPROTOCOL;
 pub(crate) use web_conn::{farewell, WebConn};
 pub(crate) use web_socket::{close_frame, line_frames, text_frame};

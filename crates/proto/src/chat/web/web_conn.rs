@@ -221,14 +221,11 @@ impl WebConn {
             let text = "not a valid WebSocket upgrade\n";
             return self.respond(refuse(Status::BadRequest, text), ctx);
         }
-        if !ctx
-            .config
-            .web
-            .allows_origin(r.origin.as_deref(), r.host.as_deref())
-        {
-            info!(conn = %ctx.conn, peer = %self.peer, origin = ?r.origin, "WebSocket from an origin not allowed");
-            let text = "this origin may not open a socket here\n";
-            return self.respond(refuse(Status::Forbidden, text), ctx);
+        let (origin, host) = (r.origin.as_deref(), r.host.as_deref());
+        if let Err(why) = ctx.config.web.check_origin(origin, host, self.peer.ip()) {
+            info!(conn = %ctx.conn, peer = %self.peer, ?origin, ?host, "WebSocket refused: {why}");
+            let text = format!("{why}\n");
+            return self.respond(refuse(Status::Forbidden, &text), ctx);
         }
         let irc = r.ws_protocols.iter().any(|p| p == IRC_SUBPROTOCOL);
         let mut out = Vec::new();
