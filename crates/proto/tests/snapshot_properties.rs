@@ -1,0 +1,133 @@
+//! The cluster's foundation, under random logs: a replica that takes
+//! another's snapshot at any point and then applies the rest of the log
+//! is from then on the same replica (the same outcomes, the same events
+//! to the same sessions with the same sequence numbers, the same state),
+//! whichever node its sessions and the log's authors are on.
+
+use proptest::prelude::*;
+use switchboard_proto::chat::core::{
+    ChatCore, Entry, Event, EventKind, EventSink, Leaving, MessageKind, Op, Recipients, SessionId,
+    Shard, Timestamp,
+};
+use switchboard_proto::ConnId;
+
+/// Every event, in words: what, by whom, to whom, in which rooms' order.
+#[derive(Default)]
+struct Transcript(Vec<String>);
+
+impl EventSink for Transcript {
+    fn handle_event(&mut self, _: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
+        let kind = match event.kind {
+            // Turnover summaries name nicks in a set's order; their
+            // counts are what must agree.
+            EventKind::Summary {
+                room,
+                turnover,
+                members,
+            } => format!(
+                "summary {room} +{} -{} ({members})",
+                turnover.joined, turnover.left
+            ),
+            kind => format!("{kind:?}"),
+        };
+        let stamps: Vec<String> = (event.rooms.iter())
+            .map(|s| format!("{:?}#{}", s.room, s.seq))
+            .collect();
+        self.0.push(format!(
+            "{kind} by {:?}/{} to {:?} but {:?} at {stamps:?}",
+            event.actor, event.from.nick, to.sessions, to.except
+        ));
+    }
+}
+
+const ROOMS: [&str; 3] = ["#lobby", "#a", "#b"];
+const NICKS: [&str; 4] = ["ann", "bob", "cy", "di"];
+
+/// A session of the log: one of three on each of two nodes.
+fn session(n: usize) -> SessionId {
+    Shard::new(0, 1).on_node(n % 2).session(ConnId(n / 2))
+}
+
+/// One entry's op, by `who` (0 to 5).
+fn op() -> impl Strategy<Value = (usize, Op)> {
+    let room = || (0..ROOMS.len()).prop_map(|r| ROOMS[r].to_string());
+    let nick = || (0..NICKS.len()).prop_map(|n| NICKS[n].to_string());
+    let what = prop_oneof![
+        2 => prop::option::of(nick()).prop_map(|nick| Op::Register {
+            nick,
+            user: "~u".into(),
+            host: "test".into(),
+            realname: "r".into(),
+        }),
+        3 => room().prop_map(Op::Join),
+        1 => room().prop_map(|room| Op::Part { room, reason: None }),
+        5 => (room(), any::<bool>()).prop_map(|(to, act)| Op::Message {
+            to,
+            room: true,
+            kind: if act { MessageKind::Act } else { MessageKind::Say },
+            text: "hi".into(),
+            tags: String::new(),
+        }),
+        1 => nick().prop_map(|to| Op::Message {
+            to,
+            room: false,
+            kind: MessageKind::Say,
+            text: "psst".into(),
+            tags: String::new(),
+        }),
+        1 => nick().prop_map(Op::Nick),
+        1 => room().prop_map(|room| Op::Topic { room, text: "t".into() }),
+        1 => (room(), nick(), any::<bool>()).prop_map(|(room, nick, op)| Op::Op { room, nick, op }),
+        1 => (room(), nick()).prop_map(|(room, nick)| Op::Kick { room, nick, reason: "out".into() }),
+        1 => prop::option::of(Just("away".to_string())).prop_map(Op::Away),
+        1 => Just(Op::Quit(Leaving::Quit(None))),
+        1 => Just(Op::Summarize),
+        1 => (1..4usize).prop_map(Op::AnnounceLimit),
+    ];
+    (0..6usize, what)
+}
+
+proptest! {
+    #[test]
+    fn a_replica_restored_from_a_snapshot_goes_on_as_the_one_it_came_from(
+        log in proptest::collection::vec(op(), 1..80),
+        at in 0..80usize,
+    ) {
+        let new = || ChatCore::new(&["#lobby"]).with_announce_limit(2, "test.server");
+        let mut whole = new().with_shard(Shard::new(0, 1).on_node(0));
+        let mut seen = Transcript::default();
+        // As front-ends write it: a session registers once, until it quits.
+        let mut registered = [false; 6];
+        let log: Vec<Entry> = (log.into_iter().enumerate())
+            .filter(|(_, (who, op))| match op {
+                Op::Register { .. } => !std::mem::replace(&mut registered[*who], true),
+                Op::Quit(_) => std::mem::take(&mut registered[*who]),
+                _ => true,
+            })
+            .map(|(i, (who, op))| Entry {
+                time: Timestamp(1_767_225_600_000 + 400 * i as u64),
+                session: session(who),
+                op,
+            })
+            .collect();
+        let at = at.min(log.len());
+        for entry in &log[..at] {
+            let _ = entry.apply(&mut whole, &mut seen);
+        }
+        // A third node, with no sessions of its own, joins here.
+        let mut joiner = new().with_shard(Shard::new(0, 1).on_node(2));
+        prop_assert!(joiner.restore(whole.snapshot()).is_empty());
+        let (mut after_whole, mut after_joiner) = (Transcript::default(), Transcript::default());
+        for entry in &log[at..] {
+            let a = entry.apply(&mut whole, &mut after_whole);
+            let b = entry.apply(&mut joiner, &mut after_joiner);
+            prop_assert_eq!(a, b, "{:?}", entry);
+        }
+        prop_assert_eq!(&after_whole.0, &after_joiner.0);
+        let state = |core: &ChatCore| serde_json::to_string(&core.snapshot()).unwrap();
+        prop_assert_eq!(state(&whole), state(&joiner));
+        for n in NICKS {
+            prop_assert_eq!(whole.find_nick(n), joiner.find_nick(n), "{}", n);
+        }
+    }
+}
