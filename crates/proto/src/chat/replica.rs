@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -30,18 +31,17 @@ pub struct Replica {
     /// After this node rejoined its cluster: what to announce once what
     /// is being applied is done.
     returning: Option<Rejoin>,
+    /// An announcement is under way (its changes do not start another).
+    announcing: bool,
 }
 
 /// What a thread of a node that rejoined its cluster has to announce.
 #[derive(Debug)]
 struct Rejoin {
-    /// This thread's sessions, for the others to learn of again.
-    own: Vec<(SessionId, Returning)>,
+    /// This thread's sessions, for the others to learn of again, in order.
+    own: VecDeque<(SessionId, Returning)>,
     /// When the node rejoined.
     time: Timestamp,
-    /// Whether it took another node's snapshot (rather than founding the
-    /// cluster anew): its members are to learn who the others are.
-    restored: bool,
 }
 
 impl Deref for Replica {
@@ -71,6 +71,7 @@ impl Replica {
             bus: None,
             missed: Vec::new(),
             returning: None,
+            announcing: false,
         }
     }
 
@@ -82,6 +83,7 @@ impl Replica {
             bus: Some(bus),
             missed: Vec::new(),
             returning: None,
+            announcing: false,
         }
     }
 
@@ -123,14 +125,12 @@ impl Replica {
                         // the first restore has their rooms.
                         Some(mut first) if snapshot.is_some() => {
                             let merged = own.into_iter().map(|(id, now)| {
-                                match first.own.iter().position(|(f, _)| *f == id) {
-                                    Some(i) => first.own.swap_remove(i),
-                                    None => (id, now),
-                                }
+                                let i = first.own.iter().position(|(f, _)| *f == id);
+                                i.and_then(|i| first.own.swap_remove_back(i))
+                                    .unwrap_or((id, now))
                             });
                             Rejoin {
                                 own: merged.collect(),
-                                restored: true,
                                 ..first
                             }
                         }
@@ -139,9 +139,8 @@ impl Replica {
                         // to announce.
                         Some(first) if snapshot.is_none() => first,
                         _ => Rejoin {
-                            own,
+                            own: own.into(),
                             time: entry.time,
-                            restored: snapshot.is_some(),
                         },
                     });
                 }
@@ -157,28 +156,28 @@ impl Replica {
     }
 
     /// Back in the cluster: the others learn of this thread's sessions
-    /// again (those still here), then its members learn of the others:
-    /// who is there (after a snapshot), and that the servers are back.
+    /// again (those still here), one by one, each learning of the others
+    /// as it is announced; then the rooms are told the servers are back.
     /// Not while entries are being applied: an entry this thread appended
     /// before it took the snapshot must be applied first, as everywhere.
+    /// The sessions still to announce stay in `returning` meanwhile: a
+    /// rejoin that lands during an announcement merges with them.
     fn announce_returning(&mut self, out: &mut impl EventSink) {
-        let Some(Rejoin {
-            own,
-            time,
-            restored,
-        }) = self.returning.take()
-        else {
+        if std::mem::replace(&mut self.announcing, true) {
             return;
-        };
-        for (id, returning) in own {
+        }
+        while let Some(rejoin) = &mut self.returning {
+            let time = rejoin.time;
+            let Some((id, returning)) = rejoin.own.pop_front() else {
+                self.returning = None;
+                self.core.tell_servers(ServerNews::Back, time, out);
+                break;
+            };
             if self.core.session(id).is_some() {
                 let _ = self.change(id, Op::Return(Box::new(returning)), time, out);
             }
         }
-        if restored {
-            self.core.introduce_others(time, out);
-        }
-        self.core.tell_servers(ServerNews::Back, time, out);
+        self.announcing = false;
     }
 
     /// Appends `op` by `session` to the log and applies it, after what

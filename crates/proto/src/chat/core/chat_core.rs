@@ -46,8 +46,9 @@ pub struct ChatCore {
     shard: Shard,
     /// This thread's sessions kept through a [`ChatCore::restore`] and not
     /// yet announced again ([`ChatCore::welcome_back`]): the other replicas
-    /// do not know them, so neither does this one, for what they do.
-    detached: Vec<SessionId>,
+    /// do not know them, so neither does this one, for what they do. With
+    /// the rooms each was in: whom it knows by the nicks it last saw.
+    detached: Vec<(SessionId, Vec<String>)>,
 }
 
 /// The chat's shared state as one replica has it at one point of the log:
@@ -305,7 +306,7 @@ impl ChatCore {
         let session = self.sessions.get_mut(id.0)?.take()?;
         self.session_count -= 1;
         self.forget_nick(id, &session.nick);
-        self.detached.retain(|&d| d != id);
+        self.detached.retain(|&(d, _)| d != id);
         for &room in &session.rooms {
             self.rooms.leave(room, id);
         }
@@ -567,6 +568,12 @@ impl ChatCore {
         self.remove_session(id).expect("registered");
     }
 
+    /// Whether `id` is this thread's, kept through a restore and not yet
+    /// announced again.
+    fn is_detached(&self, id: SessionId) -> bool {
+        self.detached.iter().any(|&(d, _)| d == id)
+    }
+
     /// Frees `nick` if `id` holds it (a detached session's may be another's
     /// by now).
     fn forget_nick(&mut self, id: SessionId, nick: &str) {
@@ -583,7 +590,7 @@ impl ChatCore {
         let mut here = 0;
         for (id, session) in self.sessions.iter().enumerate() {
             let id = SessionId(id);
-            if session.is_none() || self.detached.contains(&id) {
+            if session.is_none() || self.is_detached(id) {
                 continue;
             }
             let node = self.shard.node_of(id);
@@ -596,7 +603,7 @@ impl ChatCore {
     /// Whether session `id` takes part in the chat: registered, and (after
     /// this node rejoined its cluster) announced again.
     pub fn is_present(&self, id: SessionId) -> bool {
-        self.session(id).is_some() && !self.detached.contains(&id)
+        self.session(id).is_some() && !self.is_detached(id)
     }
 
     /// Builds and hands one event to `out`; `self` is lent to the sink as it
@@ -741,7 +748,7 @@ impl ChatCore {
             // A session not yet announced again is no one's to know of.
             sessions: (self.sessions.iter().enumerate())
                 .filter_map(|(id, s)| Some((SessionId(id), s.clone()?)))
-                .filter(|(id, _)| !self.detached.contains(id))
+                .filter(|(id, _)| !self.is_detached(*id))
                 .collect(),
             rooms: self.rooms.snapshot(),
             next_guest: self.next_guest,
@@ -766,7 +773,7 @@ impl ChatCore {
             }
             let Some(session) = slot else { continue };
             let mut ops = Vec::new();
-            let rooms = (session.rooms.drain(..))
+            let rooms: Vec<String> = (session.rooms.drain(..))
                 .map(|room| {
                     let room = self.rooms.get(room);
                     if room.is_op(id) {
@@ -775,8 +782,10 @@ impl ChatCore {
                     room.name.clone()
                 })
                 .collect();
-            if !self.detached.contains(&id) {
-                self.detached.push(id);
+            // A second restore before it was announced finds it in no
+            // room: the first one knows where it was.
+            if !self.detached.iter().any(|&(d, _)| d == id) {
+                self.detached.push((id, rooms.clone()));
             }
             own.push((
                 id,
@@ -812,8 +821,12 @@ impl ChatCore {
     /// Session `id` of a node that rejoined the cluster is back: registered
     /// again (or, on its own thread, where it never left, given its nick
     /// and rooms again), under its nick if that is still free or the next
-    /// `guestN` if not (it alone is told), and in its rooms, whose members
-    /// see it join, an operator again where it was one.
+    /// `guestN` if not (it and its own node's members of its rooms, who
+    /// never saw it leave, are told), and in its rooms, whose members see
+    /// it join, an operator again where it was one. On its own thread it
+    /// sees the other nodes' members of each room join (and which are
+    /// operators), as it saw them quit when its node split: at this point
+    /// of the log, so that it hears of each once.
     pub fn welcome_back(
         &mut self,
         id: SessionId,
@@ -828,31 +841,52 @@ impl ChatCore {
             false => returning.nick.clone(),
         };
         self.nicks.insert(name_key(&nick).into_owned(), id);
-        self.detached.retain(|&d| d != id);
-        match self.sessions.get(id.0).is_some_and(Option::is_some) {
-            true => {
-                if taken {
-                    let kind = EventKind::Nick { new: &nick };
-                    self.emit(id, None, &[], kind, now, &[id], None, out);
-                }
-                self.session_mut(id).nick = nick;
-            }
-            false => {
-                self.add_session(
-                    id,
-                    Session {
-                        nick,
-                        user: returning.user.clone(),
-                        host: returning.host.clone(),
-                        realname: returning.realname.clone(),
-                        rooms: Vec::new(),
-                        away: None,
-                        signed_on: returning.signed_on,
-                        last_message: returning.last_message,
-                    },
-                );
-            }
+        if self.sessions.get(id.0).is_none_or(Option::is_none) {
+            // Known again under the nick the others last knew.
+            self.add_session(
+                id,
+                Session {
+                    nick: returning.nick.clone(),
+                    user: returning.user.clone(),
+                    host: returning.host.clone(),
+                    realname: returning.realname.clone(),
+                    rooms: Vec::new(),
+                    away: None,
+                    signed_on: returning.signed_on,
+                    last_message: returning.last_message,
+                },
+            );
         }
+        if taken {
+            // Its own node's members never saw it leave: those in its rooms
+            // (back already, or this thread's still on their way) know it
+            // by its old nick, as it does.
+            let node = self.shard.node_of(id);
+            let shared = |rooms: &[String]| {
+                let key = |name: &String| name_key(name).into_owned();
+                rooms
+                    .iter()
+                    .any(|r| returning.rooms.iter().any(|q| key(q) == key(r)))
+            };
+            let mut told: Vec<SessionId> = (returning.rooms.iter())
+                .filter_map(|name| self.rooms.find(name))
+                .flat_map(|room| self.rooms.get(room).members.iter().copied())
+                .filter(|&m| self.shard.node_of(m) == node)
+                .chain(
+                    (self.detached.iter())
+                        .filter(|(d, rooms)| *d != id && shared(rooms))
+                        .map(|&(d, _)| d),
+                )
+                .filter(|&m| m != id)
+                .collect();
+            told.sort_unstable();
+            told.dedup();
+            told.push(id);
+            let kind = EventKind::Nick { new: &nick };
+            self.emit(id, None, &[], kind, now, &told, None, out);
+        }
+        self.detached.retain(|&(d, _)| d != id);
+        self.session_mut(id).nick = nick;
         self.session_mut(id).away = returning.away.clone();
         for name in &returning.rooms {
             let Ok(name) = parse_room(name) else { continue };
@@ -886,6 +920,33 @@ impl ChatCore {
                 let stamp = self.stamp(room);
                 self.tell_op(id, room, Some(stamp), now, &others, out);
             }
+            if self.shard.conn(id).is_some() {
+                self.introduce_others(id, room, now, out);
+            }
+        }
+    }
+
+    /// Tells returning session `id` of the other nodes' members of `room`:
+    /// their joins and which are operators. Outside the room's sequence,
+    /// which no one left in the cluster's log.
+    fn introduce_others(
+        &self,
+        id: SessionId,
+        room: RoomId,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        let r = self.rooms.get(room);
+        let kind = EventKind::Join {
+            room: &r.name,
+            members: r.members.len(),
+        };
+        let node = self.shard.node_of(id);
+        for &other in r.members.iter().filter(|&&m| self.shard.node_of(m) != node) {
+            self.emit(other, None, &[], kind, now, &[id], None, out);
+            if r.is_op(other) {
+                self.tell_op(other, room, None, now, &[id], out);
+            }
         }
     }
 
@@ -916,34 +977,6 @@ impl ChatCore {
         let node = self.shard.node();
         self.quit_nodes(|n| n != node, now, out);
         self.tell_servers(news, now, out);
-    }
-
-    /// Back in the cluster from another node's snapshot: this thread's
-    /// members of each room see the other nodes' members join (and which
-    /// of them are operators), as they saw them quit at the split. Outside the rooms' sequence, which no one
-    /// left in the cluster's log. Crowded rooms, told of no one's arrival,
-    /// are left to their names lists.
-    pub fn introduce_others(&self, now: Timestamp, out: &mut impl EventSink) {
-        let shard = self.shard;
-        for room in self.rooms.list() {
-            let Some(id) = self.rooms.find(&room.name) else {
-                continue;
-            };
-            let local = self.rooms.local_members(id);
-            if local.is_empty() || self.is_crowded(id) {
-                continue;
-            }
-            let kind = EventKind::Join {
-                room: &room.name,
-                members: room.members.len(),
-            };
-            for &other in room.members.iter().filter(|&&m| !shard.is_this_node(m)) {
-                self.emit(other, None, &[], kind, now, local, None, out);
-                if room.is_op(other) {
-                    self.tell_op(other, id, None, now, local, out);
-                }
-            }
-        }
     }
 
     /// Tells this thread's members of every room `news` of the other
