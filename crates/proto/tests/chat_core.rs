@@ -692,3 +692,42 @@ fn held_lines_go_out_before_a_snapshot_replaces_the_chat() {
     sink.flush(&replica); // the end of the turn
     assert_eq!(sink.flushed, [true], "flushed while its sender was known");
 }
+
+/// The netsplit takeover, refused: mallory, alone in #room on her side of
+/// a split, leaves it and comes back to make it anew as its operator; back
+/// in the cluster, where #room is the one made before the split, she is
+/// not its operator. Alice, its operator there all along, still is.
+#[test]
+fn operator_status_won_in_a_room_made_again_during_a_split_does_not_return() {
+    let (s0, s1) = (Shard::new(0, 1).on_node(0), Shard::new(0, 1).on_node(1));
+    let (alice, mallory) = (s0.session(ConnId(1)), s1.session(ConnId(1)));
+    let mut rec = Recorder::default();
+    let mut cores = [s0, s1].map(|s| ChatCore::new(&["#lobby"]).with_shard(s));
+    for core in &mut cores {
+        for (id, nick) in [(alice, "alice"), (mallory, "mallory")] {
+            core.register(id, registration(nick), t(0)).unwrap();
+            core.handle_command(id, Command::Join("#room"), t(0), &mut rec)
+                .unwrap();
+        }
+    }
+    let [mut n0, mut n1] = cores;
+    n1.split(ServerNews::Unreachable, t(1), &mut rec);
+    let room = n1.find_room("#room").unwrap();
+    let part = Command::Part { room, reason: None };
+    n1.handle_command(mallory, part, t(2), &mut rec).unwrap();
+    n1.handle_command(mallory, Command::Join("#room"), t(3), &mut rec)
+        .unwrap();
+    let room = n1.find_room("#room").unwrap();
+    assert!(n1.room(room).is_op(mallory), "alone in a room made anew");
+    n0.reap(1, t(4), &mut rec);
+
+    let returning = n1.restore(n0.snapshot());
+    let (id, back) = &returning[0];
+    assert_eq!(back.ops, [("#room".to_string(), t(3))]);
+    for core in [&mut n0, &mut n1] {
+        core.welcome_back(*id, back, t(5), &mut rec);
+        let room = core.room(core.find_room("#room").unwrap());
+        assert!(room.has_member(mallory) && !room.is_op(mallory));
+        assert!(room.is_op(alice));
+    }
+}

@@ -777,7 +777,7 @@ impl ChatCore {
                 .map(|room| {
                     let room = self.rooms.get(room);
                     if room.is_op(id) {
-                        ops.push(room.name.clone());
+                        ops.push((room.name.clone(), room.created));
                     }
                     room.name.clone()
                 })
@@ -895,10 +895,9 @@ impl ChatCore {
             }
             let room = self.rooms.join(&name, id, now);
             self.session_mut(id).rooms.push(room);
-            let was_op = returning
-                .ops
-                .iter()
-                .any(|op| name_key(op) == name_key(&name));
+            let created = self.rooms.get(room).created;
+            let was_op = (returning.ops.iter())
+                .any(|(op, made)| name_key(op) == name_key(&name) && *made == created);
             let op_again = was_op && self.rooms.get_mut(room).set_op(id, true);
             if self.is_crowded(room) {
                 self.note_turnover(id, room, true);

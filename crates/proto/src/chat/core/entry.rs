@@ -114,10 +114,13 @@ pub struct Returning {
     pub last_message: Timestamp,
     /// Its rooms by name, in joining order.
     pub rooms: Vec<String>,
-    /// Those of its rooms it was an operator of: it still is (IRC
-    /// servers keep both sides' operators when a netsplit heals).
+    /// Those of its rooms it was an operator of, with when each room was
+    /// made: it still is, in the room made then. Not in one made again
+    /// while its node was alone (a room emptied there and rejoined, to
+    /// take the operator status with it back to the cluster: the takeover
+    /// IRC's channel timestamps stop).
     #[serde(default)]
-    pub ops: Vec<String>,
+    pub ops: Vec<(String, Timestamp)>,
 }
 
 /// Why a session ends, owned (a [`QuitReason`] that outlives its input):
