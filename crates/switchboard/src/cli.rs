@@ -480,8 +480,9 @@ pub struct ChatArgs {
     /// An origin (scheme://host[:port]) whose pages may open a WebSocket
     /// here; repeat for several, or '*' for any. [default: the page's own
     /// origin, so that no other site can use a visitor's browser to chat;
-    /// over loopback only as localhost or by address, against DNS
-    /// rebinding: a reverse proxy on this machine lists its origin here]
+    /// from this machine or a private network only by address, as
+    /// localhost or by a name of no public domain, against DNS rebinding:
+    /// a reverse proxy lists the public origin it serves here]
     #[arg(long = "web-origin", value_name = "ORIGIN")]
     pub web_origin: Vec<String>,
 

@@ -19,20 +19,26 @@ pub struct WebConfig {
 pub enum OriginRefusal {
     /// Its page's origin is neither the page's own nor listed.
     NotAllowed,
-    /// It came over loopback for a page reached by a name other than
-    /// `localhost`: by default such a page may be another site's, its name
-    /// pointed at 127.0.0.1 (DNS rebinding). The `Host` it asked for.
-    UnvouchedHost(String),
+    /// It came from this machine or a private network, for a page reached
+    /// by a public name: by default such a page may be another site's, its
+    /// name pointed at this server's address (DNS rebinding).
+    UnvouchedHost {
+        /// The `Host` header.
+        host: String,
+        /// The `Origin` header.
+        origin: String,
+    },
 }
 
 impl fmt::Display for OriginRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             OriginRefusal::NotAllowed => write!(f, "this origin may not open a socket here"),
-            OriginRefusal::UnvouchedHost(host) => write!(
+            OriginRefusal::UnvouchedHost { host, origin } => write!(
                 f,
-                "a page reached as {host} over loopback may be another site's \
-                 (DNS rebinding); to serve it, start switchboard with --web-origin http://{host}"
+                "a page reached as {host} from this machine or a private network may be \
+                 another site's (DNS rebinding); to serve it, start switchboard with \
+                 --web-origin {origin}"
             ),
         }
     }
@@ -43,11 +49,12 @@ impl WebConfig {
     /// client at `peer`, is allowed.
     ///
     /// By default the page's own origin is. But a site whose name its
-    /// owner points at 127.0.0.1 is, to the browser, the page's own origin
-    /// too: so over loopback (where that trick reaches a server that
-    /// thinks itself private) the default holds only for `localhost` and
-    /// addresses, names no other site can take. A reverse proxy on the
-    /// same machine passing a public name lists it with `--web-origin`.
+    /// owner points at 127.0.0.1 (or at a private address) is, to the
+    /// browser, the page's own origin too: so from this machine or a
+    /// private network (where that trick reaches a server that thinks
+    /// itself private) the default holds only for names no other site can
+    /// take: addresses, `localhost`, and names of no public domain. A
+    /// reverse proxy passing a public name lists it with `--web-origin`.
     pub fn check_origin(
         &self,
         origin: Option<&str>,
@@ -74,26 +81,41 @@ impl WebConfig {
         if !(same("http://") || same("https://")) {
             return Err(OriginRefusal::NotAllowed);
         }
-        if is_loopback(peer) && !is_local_name(host) {
-            return Err(OriginRefusal::UnvouchedHost(host.to_string()));
+        if is_private(peer) && !is_local_name(host) {
+            return Err(OriginRefusal::UnvouchedHost {
+                host: host.to_string(),
+                origin: origin.to_string(),
+            });
         }
         Ok(())
     }
 }
 
-/// Whether `ip` is this machine (IPv4-mapped IPv6 included).
-fn is_loopback(ip: IpAddr) -> bool {
+/// Whether `ip` is this machine or on a private network: loopback,
+/// RFC 1918, link-local, unique local (IPv4-mapped IPv6 included).
+fn is_private(ip: IpAddr) -> bool {
+    let v4 = |v4: Ipv4Addr| v4.is_loopback() || v4.is_private() || v4.is_link_local();
     match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        IpAddr::V4(ip) => v4(ip),
+        IpAddr::V6(ip) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || first & 0xfe00 == 0xfc00 // unique local, fc00::/7
+                || first & 0xffc0 == 0xfe80 // link-local, fe80::/10
+                || ip.to_ipv4_mapped().is_some_and(v4)
         }
     }
 }
 
+/// Special-use names no public site can have: this machine's (RFC 6761),
+/// multicast DNS (RFC 6762), home networks' (RFC 8375, and the `.lan`
+/// of home routers, no public domain), private ones (ICANN's `.internal`).
+const LOCAL_SUFFIXES: [&str; 5] = [".localhost", ".local", ".home.arpa", ".lan", ".internal"];
+
 /// Whether `host` (a `Host` header: name or address, then maybe a port)
-/// is one no other site can have: an address, `localhost` or a name under
-/// it (RFC 6761 keeps those for this machine).
+/// is one no other site can have: an address, `localhost`, a name of one
+/// label (found in the local search domain) or under a special-use
+/// suffix.
 fn is_local_name(host: &str) -> bool {
     if let Some(rest) = host.strip_prefix('[') {
         return rest
@@ -105,7 +127,9 @@ fn is_local_name(host: &str) -> bool {
         _ => host,
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name.parse::<Ipv4Addr>().is_ok() || name == "localhost" || name.ends_with(".localhost")
+    name.parse::<Ipv4Addr>().is_ok()
+        || !name.contains('.')
+        || LOCAL_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
 
 #[cfg(test)]
@@ -113,6 +137,7 @@ mod tests {
     use super::*;
 
     const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    const LAN: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
     const REMOTE: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
 
     fn allows(c: &WebConfig, origin: Option<&str>, host: Option<&str>, peer: IpAddr) -> bool {
@@ -137,7 +162,7 @@ mod tests {
     }
 
     #[test]
-    fn over_loopback_the_default_holds_for_local_names_only() {
+    fn from_private_peers_the_default_holds_for_local_names_only() {
         let c = WebConfig::default();
         for host in [
             "localhost:8080",
@@ -146,9 +171,16 @@ mod tests {
             "127.0.0.1",
             "[::1]:8080",
             "10.0.0.5:8080",
+            "myhost:8080",
+            "printer.local",
+            "chat.home.arpa:8080",
+            "chat.lan",
+            "chat.corp.internal",
         ] {
             let origin = format!("http://{host}");
-            assert!(allows(&c, Some(&origin), Some(host), LOOPBACK), "{host}");
+            for peer in [LOOPBACK, LAN] {
+                assert!(allows(&c, Some(&origin), Some(host), peer), "{host} {peer}");
+            }
         }
         // A site whose name now points at 127.0.0.1: the browser calls it
         // the page's own origin.
@@ -158,21 +190,36 @@ mod tests {
             LOOPBACK,
         );
         let refusal = rebound.unwrap_err();
-        assert_eq!(
-            refusal,
-            OriginRefusal::UnvouchedHost("evil.example:8080".into())
-        );
+        let unvouched = OriginRefusal::UnvouchedHost {
+            host: "evil.example:8080".into(),
+            origin: "http://evil.example:8080".into(),
+        };
+        assert_eq!(refusal, unvouched);
         assert!(refusal
             .to_string()
             .contains("--web-origin http://evil.example:8080"));
-        let mapped = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
-        let host = Some("localhost.evil.example");
-        assert!(!allows(
-            &c,
-            Some("http://localhost.evil.example"),
-            host,
-            mapped
-        ));
+        // Pointed at the machine's own LAN address, reached through a
+        // container's bridge, or at a neighbour's: the same.
+        for peer in [
+            LAN,
+            IpAddr::V4(Ipv4Addr::new(172, 17, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)),
+            IpAddr::V4(Ipv4Addr::new(169, 254, 0, 9)),
+            "fd00::1".parse().unwrap(),
+            "fe80::1".parse().unwrap(),
+            IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+        ] {
+            let host = Some("localhost.evil.example");
+            let origin = Some("http://localhost.evil.example");
+            assert!(!allows(&c, origin, host, peer), "{peer}");
+        }
+        // Behind a TLS proxy, the advice names the origin as it is.
+        let https = c.check_origin(Some("https://chat.example"), Some("chat.example"), LOOPBACK);
+        let advice = https.unwrap_err().to_string();
+        assert!(
+            advice.contains("--web-origin https://chat.example"),
+            "{advice}"
+        );
         // From elsewhere, a name is what a public server is reached by.
         assert!(allows(
             &c,
