@@ -926,8 +926,9 @@ impl ChatCore {
     }
 
     /// Tells returning session `id` of the other nodes' members of `room`:
-    /// their joins and which are operators. Outside the room's sequence,
-    /// which no one left in the cluster's log.
+    /// their joins and which are operators. Stamped with the room's latest
+    /// sequence number, as a crowded room's joiner's own join is: they are
+    /// not events of the room, which no one left in the cluster's log.
     fn introduce_others(
         &self,
         id: SessionId,
@@ -936,15 +937,16 @@ impl ChatCore {
         out: &mut impl EventSink,
     ) {
         let r = self.rooms.get(room);
+        let latest = RoomStamp { room, seq: r.seq };
         let kind = EventKind::Join {
             room: &r.name,
             members: r.members.len(),
         };
         let node = self.shard.node_of(id);
         for &other in r.members.iter().filter(|&&m| self.shard.node_of(m) != node) {
-            self.emit(other, None, &[], kind, now, &[id], None, out);
+            self.emit(other, None, &[latest], kind, now, &[id], None, out);
             if r.is_op(other) {
-                self.tell_op(other, room, None, now, &[id], out);
+                self.tell_op(other, room, Some(latest), now, &[id], out);
             }
         }
     }
