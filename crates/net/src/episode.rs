@@ -4,30 +4,42 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// connection limit, the poller's descriptor limit), logged once when an
 /// episode of it begins rather than once per connection or per thread.
 ///
-/// An episode ends only on a thread that hit it during that episode, at
-/// that thread's next success. On one thread the success surely came after
-/// the hit, so the resource was truly freed in between; a success on
-/// another thread may have begun before the hit (a connection accepted
-/// just under the limit, watched just after another thread's refusal), and
-/// ending the episode there would warn again for the same one.
+/// An episode ends at a success that surely came after a hit: on a thread
+/// that hit it during that episode, or on one whose attempt began after
+/// the episode did ([`Episode::before`]). Either way the resource was
+/// truly freed in between. A success on another thread may have begun
+/// before the hit (a connection accepted just under the limit, watched
+/// just after another thread's refusal): ending the episode there would
+/// warn again for the same one.
 #[derive(Debug, Default)]
 pub(crate) struct Episode {
     /// Odd while an episode lasts; each one begun or ended adds one.
     state: AtomicU64,
 }
 
-/// One thread's part in an [`Episode`]: the episode it last hit, if any.
+/// One thread's part in an [`Episode`].
 #[derive(Debug, Default)]
-pub(crate) struct EpisodeMark(Option<u64>);
+pub(crate) struct EpisodeMark {
+    /// The episode it last hit, if any.
+    hit: Option<u64>,
+    /// The episode's state when its current attempt began.
+    seen: u64,
+}
 
 impl Episode {
+    /// This thread is about to try (accept a connection): a success that
+    /// follows, begun after the episode did, ends it.
+    pub(crate) fn before(&self, mark: &mut EpisodeMark) {
+        mark.seen = self.state.load(Ordering::Acquire);
+    }
+
     /// This thread hit the condition. Returns whether that begins an
     /// episode (and so is worth a warning).
     pub(crate) fn handle_hit(&self, mark: &mut EpisodeMark) -> bool {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             if state % 2 == 1 {
-                mark.0 = Some(state);
+                mark.hit = Some(state);
                 return false;
             }
             match self.state.compare_exchange_weak(
@@ -37,7 +49,7 @@ impl Episode {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    mark.0 = Some(state + 1);
+                    mark.hit = Some(state + 1);
                     return true;
                 }
                 Err(now) => state = now,
@@ -48,11 +60,13 @@ impl Episode {
     /// This thread got past the condition (accepted, admitted, watched a
     /// connection). Returns whether that ends the episode this thread hit.
     pub(crate) fn handle_success(&self, mark: &mut EpisodeMark) -> bool {
-        mark.0.take().is_some_and(|hit| {
+        let end = |episode: u64| {
             self.state
-                .compare_exchange(hit, hit + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(episode, episode + 1, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
-        })
+        };
+        let seen = std::mem::take(&mut mark.seen);
+        mark.hit.take().is_some_and(end) || (seen % 2 == 1 && end(seen))
     }
 }
 
@@ -83,6 +97,19 @@ mod tests {
         assert!(!episode.handle_success(&mut b));
         assert!(!episode.handle_hit(&mut a), "still the same episode");
         assert!(episode.handle_success(&mut a));
+    }
+
+    #[test]
+    fn a_success_begun_after_the_episode_ends_it_on_any_thread() {
+        let episode = Episode::default();
+        let (mut a, mut b) = (EpisodeMark::default(), EpisodeMark::default());
+        episode.before(&mut b); // b's attempt begins before a's hit...
+        assert!(episode.handle_hit(&mut a));
+        assert!(!episode.handle_success(&mut b), "... so proves nothing");
+        episode.before(&mut b); // this one after it
+        assert!(episode.handle_success(&mut b), "a descriptor was freed");
+        assert!(!episode.handle_success(&mut a), "already over");
+        assert!(episode.handle_hit(&mut a), "the next one warns");
     }
 
     #[test]

@@ -600,6 +600,11 @@ impl<S: Service> Reactor<S> {
             if slot.resume_at.is_some() {
                 return;
             }
+            // A success of this accept, begun now, ends the episodes
+            // begun before it (see `Episode`).
+            self.shared.exhaustion.before(&mut self.exhausted);
+            self.shared.full.before(&mut self.full);
+            self.shared.poller_full.before(&mut self.poller_full);
             match slot.listener.accept() {
                 Ok((stream, peer)) => {
                     if self.shared.exhaustion.handle_success(&mut self.exhausted) {
