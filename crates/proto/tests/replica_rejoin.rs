@@ -176,7 +176,7 @@ fn a_rejoin_in_the_middle_of_an_announcement_merges_with_it() {
 
 /// A returning session whose nick was taken becomes guestN; its own
 /// node's other members of its rooms (which never saw it leave) are told,
-/// as it is.
+/// as it is, before they hear of the other bob.
 #[test]
 fn a_returning_session_renamed_guest_is_renamed_for_its_own_nodes_members_too() {
     let (s0, s1) = (Shard::new(0, 1).on_node(0), Shard::new(0, 1).on_node(1));
@@ -193,19 +193,19 @@ fn a_returning_session_renamed_guest_is_renamed_for_its_own_nodes_members_too() 
     n0.register(c, reg("bob"), t(3)).unwrap(); // took the nick meanwhile
     n0.handle_command(c, Command::Join("#lobby"), t(3), &mut rec)
         .unwrap();
-    let returning = n1.restore(n0.snapshot());
     rec.0.clear();
+    let returning = n1.restore(n0.snapshot(), t(4), &mut rec);
     for (id, back) in &returning {
         n1.welcome_back(*id, back, t(4), &mut rec);
     }
-    let renamed: Vec<_> = rec
-        .0
-        .iter()
-        .filter(|(w, _, _, _)| w.starts_with("nick"))
-        .collect();
+    let told_dan = |what: &str, actor| {
+        (rec.0.iter()).position(|(w, a, _, to)| w == what && *a == actor && to.contains(&d))
+    };
+    let renamed = told_dan("nick bob -> guest1", b);
+    let other_bob = told_dan("join #lobby", c);
     assert!(
-        renamed.iter().any(|(_, _, _, to)| to.contains(&d)),
-        "dan still thinks bob is bob, and now sees a second 'bob' join: {:#?}",
+        renamed.is_some() && other_bob.is_some() && renamed < other_bob,
+        "dan must hear of bob's new nick before the other bob joins: {:#?}",
         rec.0
     );
 }

@@ -4,6 +4,8 @@
 //! to the same sessions with the same sequence numbers, the same state),
 //! whichever node its sessions and the log's authors are on.
 
+mod common;
+
 use proptest::prelude::*;
 use switchboard_proto::chat::core::{
     ChatCore, Entry, Event, EventKind, EventSink, Leaving, MessageKind, Op, Recipients, SessionId,
@@ -16,7 +18,7 @@ use switchboard_proto::ConnId;
 struct Transcript(Vec<String>);
 
 impl EventSink for Transcript {
-    fn handle_event(&mut self, _: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
+    fn handle_event(&mut self, core: &ChatCore, event: &Event<'_>, to: Recipients<'_>) {
         let kind = match event.kind {
             // Turnover summaries name nicks in a set's order; their
             // counts are what must agree.
@@ -31,7 +33,7 @@ impl EventSink for Transcript {
             kind => format!("{kind:?}"),
         };
         let stamps: Vec<String> = (event.rooms.iter())
-            .map(|s| format!("{:?}#{}", s.room, s.seq))
+            .map(|s| format!("{}#{}", core.room(s.room).name, s.seq))
             .collect();
         self.0.push(format!(
             "{kind} by {:?}/{} to {:?} but {:?} at {stamps:?}",
@@ -116,7 +118,7 @@ proptest! {
         }
         // A third node, with no sessions of its own, joins here.
         let mut joiner = new().with_shard(Shard::new(0, 1).on_node(2));
-        prop_assert!(joiner.restore(whole.snapshot()).is_empty());
+        prop_assert!(joiner.restore(whole.snapshot(), Timestamp(0), &mut seen).is_empty());
         let (mut after_whole, mut after_joiner) = (Transcript::default(), Transcript::default());
         for entry in &log[at..] {
             let a = entry.apply(&mut whole, &mut after_whole);
@@ -124,8 +126,7 @@ proptest! {
             prop_assert_eq!(a, b, "{:?}", entry);
         }
         prop_assert_eq!(&after_whole.0, &after_joiner.0);
-        let state = |core: &ChatCore| serde_json::to_string(&core.snapshot()).unwrap();
-        prop_assert_eq!(state(&whole), state(&joiner));
+        prop_assert_eq!(common::state(&whole), common::state(&joiner));
         for n in NICKS {
             prop_assert_eq!(whole.find_nick(n), joiner.find_nick(n), "{}", n);
         }

@@ -116,7 +116,10 @@ impl Replica {
                     // change: `Entry::apply`).
                     out.flush(&self.core);
                     let own = match snapshot {
-                        Some(snapshot) => self.core.restore(CoreSnapshot::clone(snapshot)),
+                        Some(snapshot) => {
+                            let snapshot = CoreSnapshot::clone(snapshot);
+                            self.core.restore(snapshot, entry.time, out)
+                        }
                         None => Vec::new(), // founded anew: nothing to take
                     };
                     self.returning = Some(match self.returning.take() {

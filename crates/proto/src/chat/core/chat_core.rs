@@ -761,8 +761,18 @@ impl ChatCore {
     /// Takes `snapshot` as the shared state, keeping this thread's own
     /// sessions but out of every room and nick until each is announced
     /// again ([`ChatCore::welcome_back`]): returned, in order, with what
-    /// the others are to know of them.
-    pub fn restore(&mut self, snapshot: CoreSnapshot) -> Vec<(SessionId, Returning)> {
+    /// the others are to know of them. First, this node's sessions whose
+    /// nicks another holds in `snapshot` are renamed (`guestN`), and told
+    /// so with this node's members of their rooms: before any of those
+    /// learns of the other holder, as IRC servers settle nick collisions
+    /// before they introduce the other side's people.
+    pub fn restore(
+        &mut self,
+        snapshot: CoreSnapshot,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) -> Vec<(SessionId, Returning)> {
+        self.settle_collisions(&snapshot, now, out);
         let shard = self.shard;
         let mut own = Vec::new();
         for (id, slot) in self.sessions.iter_mut().enumerate() {
@@ -816,6 +826,56 @@ impl ChatCore {
         }
         self.announce_limit = snapshot.announce_limit.unwrap_or(self.announce_limit);
         own
+    }
+
+    /// Renames this node's sessions (of every thread: each thread's
+    /// replica does the same, from the same state, and tells its own
+    /// members) whose nicks another session holds in `snapshot`: to the
+    /// first `guestN` free there. Its number is not taken from the
+    /// cluster's count, which this node does not advance alone; one taken
+    /// meanwhile is renamed again on return.
+    fn settle_collisions(
+        &mut self,
+        snapshot: &CoreSnapshot,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        let holders: HashMap<String, SessionId> = (snapshot.sessions.iter())
+            .map(|(id, s)| (name_key(&s.nick).into_owned(), *id))
+            .collect();
+        let mut next = snapshot.next_guest.max(1);
+        for i in 0..self.sessions.len() {
+            let id = SessionId(i);
+            let Some(session) = &self.sessions[i] else {
+                continue;
+            };
+            let holder = holders.get(name_key(&session.nick).as_ref());
+            if !self.shard.is_this_node(id) || holder.is_none_or(|&h| h == id) {
+                continue;
+            }
+            let nick = loop {
+                let nick = format!("guest{next}");
+                next += 1;
+                if !holders.contains_key(&nick) && !self.nicks.contains_key(&nick) {
+                    break nick;
+                }
+            };
+            let node = self.shard.node();
+            let mut told: Vec<SessionId> = (session.rooms.iter())
+                .flat_map(|&room| self.rooms.get(room).members.iter().copied())
+                .filter(|&m| self.shard.node_of(m) == node && m != id)
+                .collect();
+            told.sort_unstable();
+            told.dedup();
+            told.push(id);
+            let kind = EventKind::Nick { new: &nick };
+            self.emit(id, None, &[], kind, now, &told, None, out);
+            // Held here too until the snapshot replaces the table: the
+            // next collision's `guestN` must differ.
+            self.nicks.insert(nick.clone(), id);
+            let old = std::mem::replace(&mut self.session_mut(id).nick, nick);
+            self.forget_nick(id, &old);
+        }
     }
 
     /// Session `id` of a node that rejoined the cluster is back: registered
