@@ -8,10 +8,8 @@ mod common;
 
 use proptest::prelude::*;
 use switchboard_proto::chat::core::{
-    ChatCore, Entry, Event, EventKind, EventSink, Leaving, MessageKind, Op, Recipients, SessionId,
-    Shard, Timestamp,
+    ChatCore, Entry, Event, EventKind, EventSink, Recipients, Shard, Timestamp,
 };
-use switchboard_proto::ConnId;
 
 /// Every event, in words: what, by whom, to whom, in which rooms' order.
 #[derive(Default)]
@@ -43,72 +41,20 @@ impl EventSink for Transcript {
 }
 
 const ROOMS: [&str; 3] = ["#lobby", "#a", "#b"];
-const NICKS: [&str; 4] = ["ann", "bob", "cy", "di"];
-
-/// A session of the log: one of three on each of two nodes.
-fn session(n: usize) -> SessionId {
-    Shard::new(0, 1).on_node(n % 2).session(ConnId(n / 2))
-}
-
-/// One entry's op, by `who` (0 to 5).
-fn op() -> impl Strategy<Value = (usize, Op)> {
-    let room = || (0..ROOMS.len()).prop_map(|r| ROOMS[r].to_string());
-    let nick = || (0..NICKS.len()).prop_map(|n| NICKS[n].to_string());
-    let what = prop_oneof![
-        2 => prop::option::of(nick()).prop_map(|nick| Op::Register {
-            nick,
-            user: "~u".into(),
-            host: "test".into(),
-            realname: "r".into(),
-        }),
-        3 => room().prop_map(Op::Join),
-        1 => room().prop_map(|room| Op::Part { room, reason: None }),
-        5 => (room(), any::<bool>()).prop_map(|(to, act)| Op::Message {
-            to,
-            room: true,
-            kind: if act { MessageKind::Act } else { MessageKind::Say },
-            text: "hi".into(),
-            tags: String::new(),
-        }),
-        1 => nick().prop_map(|to| Op::Message {
-            to,
-            room: false,
-            kind: MessageKind::Say,
-            text: "psst".into(),
-            tags: String::new(),
-        }),
-        1 => nick().prop_map(Op::Nick),
-        1 => room().prop_map(|room| Op::Topic { room, text: "t".into() }),
-        1 => (room(), nick(), any::<bool>()).prop_map(|(room, nick, op)| Op::Op { room, nick, op }),
-        1 => (room(), nick()).prop_map(|(room, nick)| Op::Kick { room, nick, reason: "out".into() }),
-        1 => prop::option::of(Just("away".to_string())).prop_map(Op::Away),
-        1 => Just(Op::Quit(Leaving::Quit(None))),
-        1 => Just(Op::Summarize),
-        1 => (1..4usize).prop_map(Op::AnnounceLimit),
-    ];
-    (0..6usize, what)
-}
 
 proptest! {
     #[test]
     fn a_replica_restored_from_a_snapshot_goes_on_as_the_one_it_came_from(
-        log in proptest::collection::vec(op(), 1..80),
+        log in proptest::collection::vec(common::op(&ROOMS, true), 1..80),
         at in 0..80usize,
     ) {
         let new = || ChatCore::new(&["#lobby"]).with_announce_limit(2, "test.server");
         let mut whole = new().with_shard(Shard::new(0, 1).on_node(0));
         let mut seen = Transcript::default();
-        // As front-ends write it: a session registers once, until it quits.
-        let mut registered = [false; 6];
-        let log: Vec<Entry> = (log.into_iter().enumerate())
-            .filter(|(_, (who, op))| match op {
-                Op::Register { .. } => !std::mem::replace(&mut registered[*who], true),
-                Op::Quit(_) => std::mem::take(&mut registered[*who]),
-                _ => true,
-            })
+        let log: Vec<Entry> = (common::as_written(log, &mut [false; 6]).into_iter().enumerate())
             .map(|(i, (who, op))| Entry {
                 time: Timestamp(1_767_225_600_000 + 400 * i as u64),
-                session: session(who),
+                session: common::session(who),
                 op,
             })
             .collect();
@@ -127,7 +73,7 @@ proptest! {
         }
         prop_assert_eq!(&after_whole.0, &after_joiner.0);
         prop_assert_eq!(common::state(&whole), common::state(&joiner));
-        for n in NICKS {
+        for n in common::NICKS {
             prop_assert_eq!(whole.find_nick(n), joiner.find_nick(n), "{}", n);
         }
     }

@@ -11,11 +11,10 @@ mod common;
 
 use proptest::prelude::*;
 use switchboard_proto::chat::core::{
-    ChatCore, Entry, Event, EventKind, EventSink, Leaving, MessageKind, Op, Recipients, ServerNews,
-    SessionId, Shard, Timestamp,
+    ChatCore, Entry, Event, EventKind, EventSink, Op, Recipients, ServerNews, SessionId, Shard,
+    Timestamp,
 };
 use switchboard_proto::chat::name_key;
-use switchboard_proto::ConnId;
 
 /// One node's clients, as they see the rooms.
 struct Clients {
@@ -103,51 +102,6 @@ impl EventSink for Clients {
 }
 
 const ROOMS: [&str; 2] = ["#lobby", "#a"];
-const NICKS: [&str; 4] = ["ann", "bob", "cy", "di"];
-
-/// Session `n` of the log: three on each of two nodes.
-fn session(n: usize) -> SessionId {
-    Shard::new(0, 1).on_node(n % 2).session(ConnId(n / 2))
-}
-
-fn op() -> impl Strategy<Value = (usize, Op)> {
-    let room = || (0..ROOMS.len()).prop_map(|r| ROOMS[r].to_string());
-    let nick = || (0..NICKS.len()).prop_map(|n| NICKS[n].to_string());
-    let what = prop_oneof![
-        3 => prop::option::of(nick()).prop_map(|nick| Op::Register {
-            nick,
-            user: "~u".into(),
-            host: "test".into(),
-            realname: "r".into(),
-        }),
-        4 => room().prop_map(Op::Join),
-        1 => room().prop_map(|room| Op::Part { room, reason: None }),
-        2 => room().prop_map(|to| Op::Message {
-            to,
-            room: true,
-            kind: MessageKind::Say,
-            text: "hi".into(),
-            tags: String::new(),
-        }),
-        2 => nick().prop_map(Op::Nick),
-        1 => (room(), nick(), any::<bool>()).prop_map(|(room, nick, op)| Op::Op { room, nick, op }),
-        1 => (room(), nick()).prop_map(|(room, nick)| Op::Kick { room, nick, reason: "out".into() }),
-        1 => Just(Op::Quit(Leaving::Quit(None))),
-    ];
-    (0..6usize, what)
-}
-
-/// The log as front-ends write it: a session registers once, until it
-/// quits.
-fn as_written(log: Vec<(usize, Op)>, registered: &mut [bool; 6]) -> Vec<(usize, Op)> {
-    log.into_iter()
-        .filter(|(who, op)| match op {
-            Op::Register { .. } => !std::mem::replace(&mut registered[*who], true),
-            Op::Quit(_) => std::mem::take(&mut registered[*who]),
-            _ => true,
-        })
-        .collect()
-}
 
 struct Node {
     core: ChatCore,
@@ -178,9 +132,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
     #[test]
     fn member_lists_stay_true_through_a_split_and_its_healing(
-        together in proptest::collection::vec(op(), 0..40),
-        apart in proptest::collection::vec(op(), 0..30),
-        after in proptest::collection::vec(op(), 0..20),
+        together in proptest::collection::vec(common::op(&ROOMS, false), 0..40),
+        apart in proptest::collection::vec(common::op(&ROOMS, false), 0..30),
+        after in proptest::collection::vec(common::op(&ROOMS, false), 0..20),
     ) {
         let mut time = 1_767_225_600_000;
         let mut registered = [false; 6];
@@ -191,8 +145,8 @@ proptest! {
                 clients: Clients::new(shard),
             }
         });
-        for (who, op) in as_written(together, &mut registered) {
-            let entry = next(&mut time, session(who), op);
+        for (who, op) in common::as_written(together, &mut registered) {
+            let entry = next(&mut time, common::session(who), op);
             for node in &mut nodes {
                 node.apply(&entry);
             }
@@ -201,9 +155,9 @@ proptest! {
         let [n0, n1] = &mut nodes;
         n1.apply(&next(&mut time, SessionId::SERVER, Op::Split(ServerNews::Unreachable)));
         n0.apply(&next(&mut time, SessionId::SERVER, Op::Reap(1)));
-        for (who, op) in as_written(apart, &mut registered) {
+        for (who, op) in common::as_written(apart, &mut registered) {
             let node = if who % 2 == 0 { &mut *n0 } else { &mut *n1 };
-            node.apply(&next(&mut time, session(who), op));
+            node.apply(&next(&mut time, common::session(who), op));
         }
         // Node 1 comes back from node 0's state and announces its people.
         time += 10;
@@ -214,8 +168,8 @@ proptest! {
                 node.apply(&entry);
             }
         }
-        for (who, op) in as_written(after, &mut registered) {
-            let entry = next(&mut time, session(who), op);
+        for (who, op) in common::as_written(after, &mut registered) {
+            let entry = next(&mut time, common::session(who), op);
             for node in [&mut *n0, &mut *n1] {
                 node.apply(&entry);
             }

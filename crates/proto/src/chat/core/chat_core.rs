@@ -861,21 +861,34 @@ impl ChatCore {
                 }
             };
             let node = self.shard.node();
-            let mut told: Vec<SessionId> = (session.rooms.iter())
+            let told = (session.rooms.iter())
                 .flat_map(|&room| self.rooms.get(room).members.iter().copied())
-                .filter(|&m| self.shard.node_of(m) == node && m != id)
-                .collect();
-            told.sort_unstable();
-            told.dedup();
-            told.push(id);
-            let kind = EventKind::Nick { new: &nick };
-            self.emit(id, None, &[], kind, now, &told, None, out);
+                .filter(|&m| self.shard.node_of(m) == node);
+            self.tell_renamed(id, &nick, told.collect(), now, out);
             // Held here too until the snapshot replaces the table: the
             // next collision's `guestN` must differ.
             self.nicks.insert(nick.clone(), id);
             let old = std::mem::replace(&mut self.session_mut(id).nick, nick);
             self.forget_nick(id, &old);
         }
+    }
+
+    /// Tells `id` and `told` (its own node's members, who knew it by its
+    /// old nick) that the server renamed it `nick`.
+    fn tell_renamed(
+        &self,
+        id: SessionId,
+        nick: &str,
+        mut told: Vec<SessionId>,
+        now: Timestamp,
+        out: &mut impl EventSink,
+    ) {
+        told.retain(|&m| m != id);
+        told.sort_unstable();
+        told.dedup();
+        told.push(id);
+        let kind = EventKind::Nick { new: nick };
+        self.emit(id, None, &[], kind, now, &told, None, out);
     }
 
     /// Session `id` of a node that rejoined the cluster is back: registered
@@ -928,22 +941,16 @@ impl ChatCore {
                     .iter()
                     .any(|r| returning.rooms.iter().any(|q| key(q) == key(r)))
             };
-            let mut told: Vec<SessionId> = (returning.rooms.iter())
+            let told = (returning.rooms.iter())
                 .filter_map(|name| self.rooms.find(name))
                 .flat_map(|room| self.rooms.get(room).members.iter().copied())
                 .filter(|&m| self.shard.node_of(m) == node)
                 .chain(
                     (self.detached.iter())
-                        .filter(|(d, rooms)| *d != id && shared(rooms))
+                        .filter(|(_, rooms)| shared(rooms))
                         .map(|&(d, _)| d),
-                )
-                .filter(|&m| m != id)
-                .collect();
-            told.sort_unstable();
-            told.dedup();
-            told.push(id);
-            let kind = EventKind::Nick { new: &nick };
-            self.emit(id, None, &[], kind, now, &told, None, out);
+                );
+            self.tell_renamed(id, &nick, told.collect(), now, out);
         }
         self.detached.retain(|&(d, _)| d != id);
         self.session_mut(id).nick = nick;
