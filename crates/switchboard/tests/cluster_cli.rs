@@ -407,6 +407,60 @@ fn while_redis_is_away_each_node_goes_on_alone_and_comes_back() {
     drop(redis);
 }
 
+/// A nick taken on one side of a split is settled before the two holders
+/// meet: on the node that takes the cluster's state (whichever it is),
+/// its holder is told it is renamed, and its neighbour hears of the
+/// rename before it hears the other holder join.
+#[test]
+fn a_nick_taken_during_a_split_is_settled_before_its_holders_meet() {
+    if !redis_or_skip("a_nick_taken_during_a_split_is_settled_before_its_holders_meet") {
+        return;
+    }
+    let mut redis = RedisServer::start();
+    let port = redis.port();
+    let a = Node::start(&redis, 1, &[]);
+    let b = Node::start(&redis, 1, &[]);
+    // Each neighbour first: it is announced before the holder, and must
+    // not meet the other holder before it hears of the rename.
+    let mut clients = vec![
+        Client::line(a.line, "al"),
+        Client::line(b.line, "dan"),
+        Client::line(b.line, "bob"),
+    ];
+    all_in(&mut clients);
+    redis.stop();
+    for c in &mut clients {
+        c.expect(UNREACHABLE);
+    }
+    // On node a, bob's nick is free now: another takes it.
+    clients.push(Client::line(a.line, "bob"));
+    clients[0].expect("is now known as bob");
+    redis = RedisServer::start_on(port);
+    let seen: Vec<Vec<String>> = clients.iter_mut().map(|c| c.lines_until(BACK)).collect();
+    let renamed = |lines: &[String]| {
+        lines
+            .iter()
+            .any(|l| l.starts_with("*** you are now known as guest"))
+    };
+    // (al, bob of node a) or (dan, bob of node b): the neighbour and the
+    // holder on the node that took the cluster's state.
+    let (neighbour, holder) = match (renamed(&seen[2]), renamed(&seen[3])) {
+        (true, false) => (1, 2),
+        (false, true) => (0, 3),
+        other => panic!("one bob renamed, not {other:?}: {seen:#?}"),
+    };
+    let lines = &seen[neighbour];
+    let at = |what: &str| lines.iter().position(|l| l.starts_with(what));
+    let rename = at("*** bob is now known as guest");
+    let other_bob = at("*** bob joined #lobby");
+    assert!(
+        rename.is_some() && other_bob.is_some() && rename < other_bob,
+        "client {neighbour} must hear of its bob's rename before the other bob joins: {lines:#?}"
+    );
+    assert!(!renamed(&seen[neighbour]), "{:#?}", seen[holder]);
+    drop(redis);
+}
+
 /// A node stopped (SIGSTOP) while the others' clients exchange more lines
 /// than the cluster's log holds: they are not held up. Resumed, the node's
 /// client is told it fell behind, then that it is back, and lines cross

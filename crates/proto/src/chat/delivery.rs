@@ -355,10 +355,13 @@ impl<'a, I: Io> Delivery<'a, I> {
                 continue;
             }
             let format = self.formats.get(conn);
-            let role = if recipient == event.actor {
-                Role::Actor
-            } else if Some(recipient) == event.subject {
+            // Done to the recipient (by the server, in its name) before
+            // done by it: a front-end that confirms its client's own
+            // actions itself has not confirmed that one.
+            let role = if Some(recipient) == event.subject {
                 Role::Subject
+            } else if recipient == event.actor {
+                Role::Actor
             } else {
                 Role::Other
             };

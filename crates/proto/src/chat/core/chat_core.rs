@@ -874,7 +874,8 @@ impl ChatCore {
     }
 
     /// Tells `id` and `told` (its own node's members, who knew it by its
-    /// old nick) that the server renamed it `nick`.
+    /// old nick) that the server renamed it `nick`: its own doing, and done
+    /// to it (its subject), which its own renames are not.
     fn tell_renamed(
         &self,
         id: SessionId,
@@ -888,7 +889,7 @@ impl ChatCore {
         told.dedup();
         told.push(id);
         let kind = EventKind::Nick { new: nick };
-        self.emit(id, None, &[], kind, now, &told, None, out);
+        self.emit(id, Some(id), &[], kind, now, &told, None, out);
     }
 
     /// Session `id` of a node that rejoined the cluster is back: registered

@@ -117,6 +117,9 @@ pub fn render(event: &Event<'_>, role: Role, room: Option<&str>, out: &mut Vec<u
             Some(reason) => write!(w, "*** {nick} left {room} ({})", sanitize_str(reason)),
             None => write!(w, "*** {nick} left {room}"),
         },
+        EventKind::Nick { new } if role == Role::Subject => {
+            write!(w, "*** you are now known as {new}")
+        }
         EventKind::Nick { new } => write!(w, "*** {nick} is now known as {new}"),
         EventKind::Quit { reason } => match room {
             Some(room) => write!(w, "*** {nick} left {room} ({})", quit_reason(reason)),
