@@ -21,10 +21,9 @@ pub fn state(core: &ChatCore) -> Value {
         let names = rooms.map(|id| name_of(id).expect("a member's room exists"));
         session[1]["rooms"] = Value::Array(names.collect());
     }
-    // A room that went while waiting for its summary stays listed (its
-    // summary is skipped): by number, which means nothing elsewhere.
     let turnover = snapshot["turnover_rooms"].as_array().unwrap().iter();
-    snapshot["turnover_rooms"] = Value::Array(turnover.filter_map(name_of).collect());
+    let names = turnover.map(|id| name_of(id).expect("a room awaiting its summary exists"));
+    snapshot["turnover_rooms"] = Value::Array(names.collect());
     let mut by_name: Vec<Value> = rooms.iter().map(|r| r[1].clone()).collect();
     by_name.sort_by_key(|r| r["name"].as_str().unwrap().to_string());
     snapshot["rooms"] = Value::Array(by_name);

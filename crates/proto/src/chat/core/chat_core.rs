@@ -308,9 +308,17 @@ impl ChatCore {
         self.forget_nick(id, &session.nick);
         self.detached.retain(|&(d, _)| d != id);
         for &room in &session.rooms {
-            self.rooms.leave(room, id);
+            self.leave_room(room, id);
         }
         Some(session)
+    }
+
+    /// Takes `id` out of `room`'s members; a room that goes with it is no
+    /// longer awaiting a summary (its number may soon be another room's).
+    fn leave_room(&mut self, room: RoomId, id: SessionId) {
+        if !self.rooms.leave(room, id) {
+            self.turnover_rooms.retain(|&r| r != room);
+        }
     }
 
     fn free_guest_nick(&mut self) -> String {
@@ -665,7 +673,7 @@ impl ChatCore {
 
     fn remove_member(&mut self, id: SessionId, room: RoomId) {
         self.session_mut(id).rooms.retain(|&r| r != room);
-        self.rooms.leave(room, id);
+        self.leave_room(room, id);
     }
 
     /// `Ok` if `id` is in `room`.
