@@ -36,25 +36,11 @@ impl Episode {
     /// This thread hit the condition. Returns whether that begins an
     /// episode (and so is worth a warning).
     pub(crate) fn handle_hit(&self, mark: &mut EpisodeMark) -> bool {
-        let mut state = self.state.load(Ordering::Acquire);
-        loop {
-            if state % 2 == 1 {
-                mark.hit = Some(state);
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    mark.hit = Some(state + 1);
-                    return true;
-                }
-                Err(now) => state = now,
-            }
-        }
+        let begun = (self.state).fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+            (state % 2 == 0).then_some(state + 1)
+        });
+        mark.hit = Some(begun.map_or_else(|lasting| lasting, |before| before + 1));
+        begun.is_ok()
     }
 
     /// This thread got past the condition (accepted, admitted, watched a

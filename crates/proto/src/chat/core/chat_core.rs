@@ -851,7 +851,7 @@ impl ChatCore {
         let holders: HashMap<String, SessionId> = (snapshot.sessions.iter())
             .map(|(id, s)| (name_key(&s.nick).into_owned(), *id))
             .collect();
-        let mut next = snapshot.next_guest.max(1);
+        let (node, mut next) = (self.shard.node(), snapshot.next_guest.max(1));
         for i in 0..self.sessions.len() {
             let id = SessionId(i);
             let Some(session) = &self.sessions[i] else {
@@ -861,6 +861,8 @@ impl ChatCore {
             if !self.shard.is_this_node(id) || holder.is_none_or(|&h| h == id) {
                 continue;
             }
+            // Free in the cluster and here (`next` only grows, so no two
+            // renamed sessions share one; the table goes with the restore).
             let nick = loop {
                 let nick = format!("guest{next}");
                 next += 1;
@@ -868,16 +870,11 @@ impl ChatCore {
                     break nick;
                 }
             };
-            let node = self.shard.node();
             let told = (session.rooms.iter())
                 .flat_map(|&room| self.rooms.get(room).members.iter().copied())
                 .filter(|&m| self.shard.node_of(m) == node);
             self.tell_renamed(id, &nick, told.collect(), now, out);
-            // Held here too until the snapshot replaces the table: the
-            // next collision's `guestN` must differ.
-            self.nicks.insert(nick.clone(), id);
-            let old = std::mem::replace(&mut self.session_mut(id).nick, nick);
-            self.forget_nick(id, &old);
+            self.session_mut(id).nick = nick;
         }
     }
 
@@ -945,10 +942,7 @@ impl ChatCore {
             // by its old nick, as it does.
             let node = self.shard.node_of(id);
             let shared = |rooms: &[String]| {
-                let key = |name: &String| name_key(name).into_owned();
-                rooms
-                    .iter()
-                    .any(|r| returning.rooms.iter().any(|q| key(q) == key(r)))
+                (rooms.iter()).any(|r| returning.rooms.iter().any(|q| name_key(q) == name_key(r)))
             };
             let told = (returning.rooms.iter())
                 .filter_map(|name| self.rooms.find(name))
